@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: MIT
+# steer: eBPF endpoint steering for Kubernetes.
+# Layout follows libbpf-bootstrap's examples/c/Makefile: output in build/,
+# BPF objects embedded through bpftool skeletons, V=1 for full commands.
+
+OUTPUT   := build
+CLANG    ?= clang
+CC       ?= gcc
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+PKGS     := libbpf libelf zlib libcurl libcjson yaml-0.1
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -g -O2
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+INCLUDES := -Iinclude -Iagent -I$(OUTPUT)
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lm
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# System includes go after the BPF target's, so asm/types.h resolves on
+# Debian's multiarch layout.
+CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
+	sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -Ibpf $(CLANG_BPF_SYS_INCLUDES)
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c) $(wildcard tests/bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst %.bpf.c,$(OUTPUT)/%.bpf.o,$(notdir $(BPF_SRCS)))
+SKELS     := $(patsubst %.bpf.c,$(OUTPUT)/%.skel.h,$(notdir $(BPF_SRCS)))
+BPF_HDRS  := $(wildcard bpf/lib/*.h) $(wildcard include/steer/*.h)
+
+LIB_SRCS  := $(wildcard agent/*.c agent/*/*.c)
+LIB_SRCS  := $(filter-out agent/main.c,$(LIB_SRCS))
+AGENT_HDRS := $(wildcard agent/*.h agent/*/*.h include/steer/*.h)
+LIB_OBJS  := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
+ASAN_OBJS := $(patsubst %.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS))
+CTL_SRCS  := $(wildcard tools/steerctl/*.c)
+
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TESTS     := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
+ASAN_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/asan/tests/%,$(TEST_SRCS))
+HARNESS   := tests/unit/harness.c
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS   := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+
+ifeq ($(V),1)
+	Q =
+	msg =
+else
+	Q = @
+	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all deps check test-bins demo bench fuzz clean help format
+
+all: deps $(OUTPUT)/steerd $(OUTPUT)/steerctl
+
+help:
+	@echo 'make            build build/steerd and build/steerctl'
+	@echo 'make check      build and run every test (needs root)'
+	@echo 'make demo       boot the cluster in a box and show a quarantine drain'
+	@echo 'make bench      run the benchmarks, write bench/results.json and the plot'
+	@echo 'make fuzz       run the fuzz targets for longer (FUZZ_SECONDS=60)'
+	@echo 'make clean      remove build/'
+	@echo 'V=1             print full commands'
+
+# Installs missing Debian packages; a stamp keeps it to one check per build.
+deps: $(OUTPUT)/.deps
+$(OUTPUT)/.deps: tools/bootstrap.sh | $(OUTPUT)
+	$(call msg,DEPS,debian packages)
+	$(Q)tools/bootstrap.sh
+	$(Q)touch $@
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests $(OUTPUT)/asan/tests $(OUTPUT)/fuzz:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/.deps | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.bpf.o: tests/bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/.deps | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/obj/%.o: %.c $(AGENT_HDRS) $(SKELS) $(OUTPUT)/.deps
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/asan/%.o: %.c $(AGENT_HDRS) $(SKELS) $(OUTPUT)/.deps
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(OUTPUT)/libsteer.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(OUTPUT)/libsteer-asan.a: $(ASAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(OUTPUT)/steerd: $(OUTPUT)/obj/agent/main.o $(OUTPUT)/libsteer.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/steerctl: $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CTL_SRCS)) $(OUTPUT)/libsteer.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: $(OUTPUT)/obj/tests/unit/%.o $(OUTPUT)/obj/tests/unit/harness.o \
+		$(OUTPUT)/libsteer.a | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/asan/tests/%: $(OUTPUT)/asan/tests/unit/%.o $(OUTPUT)/asan/tests/unit/harness.o \
+		$(OUTPUT)/libsteer-asan.a | $(OUTPUT)/asan/tests
+	$(call msg,LINK-SAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(LDLIBS) -o $@
+
+# libFuzzer targets link the library sources rebuilt with the fuzzer runtime.
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(AGENT_HDRS) $(SKELS) | $(OUTPUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -std=gnu11 \
+		-D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
+
+test-bins: all $(TESTS) $(ASAN_TESTS) $(FUZZERS)
+
+check: test-bins
+	$(Q)tests/run
+
+fuzz: $(FUZZERS)
+	$(Q)tests/fuzz/run $(or $(FUZZ_SECONDS),60)
+
+demo: all
+	$(Q)tools/cluster/demo.sh
+
+bench: all
+	$(Q)bench/run
+
+format:
+	$(Q)clang-format -i $(wildcard agent/*.[ch] agent/*/*.[ch] bpf/*.c bpf/lib/*.h \
+		include/steer/*.h tools/steerctl/*.[ch] tests/unit/*.[ch])
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

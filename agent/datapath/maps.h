@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Typed access to steer's maps, shared by steerd (reconciler) and steerctl.
+ * Every function returns 0 or a negative errno (libbpf 1.0 conventions).
+ * Addresses and ports are in network byte order, as in include/steer/abi.h.
+ */
+#ifndef STEER_DATAPATH_MAPS_H
+#define STEER_DATAPATH_MAPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <steer/abi.h>
+
+/* File descriptors of the maps; -1 where a map is not open. */
+struct steer_maps {
+	int quar;
+	int qstats;
+	int stats;
+	int exempt;
+	int svc;
+	int backend;
+	int revnat;
+	int latency;
+};
+
+/* Opens every map pinned under bpffs (e.g. /sys/fs/bpf/steer). */
+int maps_open_pinned(struct steer_maps *m, const char *bpffs);
+void maps_close(struct steer_maps *m);
+
+int maps_quar_set(const struct steer_maps *m, __be32 addr,
+		  const struct steer_quar_val *val);
+int maps_quar_get(const struct steer_maps *m, __be32 addr,
+		  struct steer_quar_val *val);
+int maps_quar_del(const struct steer_maps *m, __be32 addr);
+/* Sums the per-CPU packet and byte counters of one quarantined address. */
+int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum);
+
+/*
+ * Replaces the backend set of a steered service atomically for readers:
+ * writes the slots of a new rev, flips steer_svc, then deletes the old rev.
+ * n == 0 makes the service refuse connections (ECONNREFUSED).
+ */
+int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
+		 const struct steer_backend_val *backends, uint32_t n,
+		 uint8_t origin, uint32_t gen);
+int maps_svc_get(const struct steer_maps *m, const struct steer_svc_key *key,
+		 struct steer_svc_val *val, struct steer_backend_val *backends,
+		 uint32_t max, uint32_t *n);
+int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key);
+
+int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
+		    uint8_t origin);
+int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen);
+
+/* Sums a reason counter over all CPUs. */
+int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t *sum);
+
+/* Adds one sample to the event -> map-updated latency histogram. */
+int maps_latency_add(const struct steer_maps *m, uint64_t ns);
+
+/*
+ * Iteration: the callback returns 0 to go on, anything else stops the walk
+ * and is returned. Keys collected before calling back, so the callback may
+ * delete the entry it is given (mark and sweep).
+ */
+typedef int (*maps_quar_cb)(__be32 addr, const struct steer_quar_val *val, void *arg);
+typedef int (*maps_svc_cb)(const struct steer_svc_key *key,
+			   const struct steer_svc_val *val, void *arg);
+typedef int (*maps_exempt_cb)(__be32 addr, uint32_t prefixlen,
+			      const struct steer_exempt_val *val, void *arg);
+int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg);
+int maps_svc_foreach(const struct steer_maps *m, maps_svc_cb cb, void *arg);
+int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg);
+
+#endif /* STEER_DATAPATH_MAPS_H */
