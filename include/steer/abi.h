@@ -143,7 +143,18 @@ struct steer_backend_val {
 	__u8 pad[2];
 };
 
-/* steer_revnat: LRU hash, socket cookie -> the VIP the socket asked for. */
+/*
+ * steer_revnat: LRU hash, (socket cookie, backend) -> the VIP the socket
+ * asked for. Keyed by backend too, so an unconnected UDP socket that talks
+ * to several services gets each reply's source right.
+ */
+struct steer_revnat_key {
+	__u64 cookie;
+	__be32 addr;
+	__be16 port;
+	__u8 pad[2];
+};
+
 struct steer_revnat_val {
 	__be32 vip;
 	__be16 port;
