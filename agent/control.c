@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Placeholder until the control plane lands: steerd runs --standalone. */
 #include <errno.h>
+#include <stddef.h>
 
 #include "control.h"
 #include "log.h"
