@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <string.h>
+
+struct agent_metrics agent_metrics;
+
+const char *const metrics_resource_names[RES_MAX] = {
+	[RES_PODS] = "pods",
+	[RES_QPODS] = "quarantine_pods",
+	[RES_SERVICES] = "services",
+	[RES_SLICES] = "endpointslices",
+	[RES_NODES] = "nodes",
+};
+
+static const char *const reason_names[STEER_R_MAX] = STEER_REASON_NAMES;
+static const char *const action_names[STEER_ACT_MAX] = { "drain", "drop", "reset" };
+static const char *const origin_names[STEER_ORIGIN_MAX] = { "api", "manual" };
+
+static void header(struct strbuf *out, const char *name, const char *type, const char *help)
+{
+	sb_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void per_resource(struct strbuf *out, const char *name, const char *help,
+			 const uint64_t *v)
+{
+	header(out, name, "counter", help);
+	for (int r = 0; r < RES_MAX; r++)
+		sb_printf(out, "%s{resource=\"%s\"} %llu\n", name,
+			  metrics_resource_names[r], (unsigned long long)v[r]);
+}
+
+struct quar_walk {
+	const struct steer_maps *maps;
+	struct strbuf *out;
+	uint64_t by_action[STEER_ACT_MAX][STEER_ORIGIN_MAX];
+	int pass;
+};
+
+static int quar_visit(__be32 addr, const struct steer_quar_val *val, void *arg)
+{
+	struct quar_walk *w = arg;
+	struct steer_qstat st = {};
+	char ip[INET_ADDRSTRLEN];
+
+	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
+		return 0;
+	if (w->pass == 0) {
+		w->by_action[val->action][val->origin]++;
+		return 0;
+	}
+	inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+	maps_qstat_get(w->maps, addr, &st);
+	sb_printf(w->out, "steer_quarantined_%s_total{address=\"%s\",action=\"%s\"} %llu\n",
+		  w->pass == 1 ? "packets" : "bytes", ip, action_names[val->action],
+		  (unsigned long long)(w->pass == 1 ? st.packets : st.bytes));
+	return 0;
+}
+
+static int svc_count(const struct steer_svc_key *key, const struct steer_svc_val *val,
+		     void *arg)
+{
+	uint64_t *n = arg;
+
+	n[val->count ? 0 : 1]++;
+	return 0;
+}
+
+static void latency(const struct steer_maps *maps, struct strbuf *out)
+{
+	const char *name = "steer_event_to_map_seconds";
+	uint64_t cum = 0;
+	double sum = 0;
+
+	header(out, name, "histogram",
+	       "Time from a watch event's arrival to the maps being updated.");
+	for (__u32 i = 0; i < STEER_LAT_SLOTS; i++) {
+		struct steer_lat_slot slot = {};
+
+		if (maps->latency >= 0)
+			bpf_map_lookup_elem(maps->latency, &i, &slot);
+		cum += slot.count;
+		/* Slot i holds [2^i, 2^(i+1)) us: its upper edge is the bucket bound. */
+		sum += (double)slot.count * (double)(1u << i) * 1.5e-6;
+		sb_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
+			  (double)(2u << i) * 1e-6, (unsigned long long)cum);
+	}
+	sb_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	/* The map keeps no exact sum: approximate with each slot's midpoint. */
+	sb_printf(out, "%s_sum %g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+void metrics_render(const struct steer_maps *maps, struct strbuf *out)
+{
+	struct agent_metrics *m = &agent_metrics;
+	struct quar_walk w = { .maps = maps, .out = out };
+	uint64_t svcs[2] = {};
+
+	maps_quar_foreach(maps, quar_visit, &w);
+	header(out, "steer_quarantined_pods", "gauge",
+	       "Quarantined pod addresses by action and origin.");
+	for (int a = 0; a < STEER_ACT_MAX; a++)
+		for (int o = 0; o < STEER_ORIGIN_MAX; o++)
+			sb_printf(out, "steer_quarantined_pods{action=\"%s\",origin=\"%s\"} %llu\n",
+				  action_names[a], origin_names[o],
+				  (unsigned long long)w.by_action[a][o]);
+
+	maps_svc_foreach(maps, svc_count, svcs);
+	header(out, "steer_steered_services", "gauge",
+	       "Services steered at the socket; refusing = no backend left.");
+	sb_printf(out, "steer_steered_services{state=\"balancing\"} %llu\n"
+		  "steer_steered_services{state=\"refusing\"} %llu\n",
+		  (unsigned long long)svcs[0], (unsigned long long)svcs[1]);
+
+	header(out, "steer_datapath_verdicts_total", "counter",
+	       "Packets and socket operations by the reason for their verdict.");
+	for (int r = 0; r < STEER_R_MAX; r++) {
+		uint64_t v = 0;
+
+		maps_stat_get(maps, r, &v);
+		sb_printf(out, "steer_datapath_verdicts_total{reason=\"%s\"} %llu\n",
+			  reason_names[r], (unsigned long long)v);
+	}
+
+	header(out, "steer_quarantined_packets_total", "counter",
+	       "Packets sent toward each quarantined address, any verdict.");
+	w.pass = 1;
+	maps_quar_foreach(maps, quar_visit, &w);
+	header(out, "steer_quarantined_bytes_total", "counter",
+	       "Bytes sent toward each quarantined address, any verdict.");
+	w.pass = 2;
+	maps_quar_foreach(maps, quar_visit, &w);
+
+	per_resource(out, "steer_watch_restarts_total", "Watches started again.",
+		     m->watch_restarts);
+	per_resource(out, "steer_relists_total", "Full lists, at start and after 410 Gone.",
+		     m->relists);
+	per_resource(out, "steer_watch_errors_total", "Failed list or watch requests.",
+		     m->watch_errors);
+	per_resource(out, "steer_watch_events_total", "Watch events received.", m->events);
+	per_resource(out, "steer_bad_objects_total",
+		     "Objects skipped because the API sent malformed data.", m->bad_objects);
+	latency(maps, out);
+
+	header(out, "steer_last_sync_timestamp_seconds", "gauge",
+	       "Wall-clock time of the last successful full resync.");
+	sb_printf(out, "steer_last_sync_timestamp_seconds %.3f\n",
+		  (double)m->last_sync_wall_ns / 1e9);
+	header(out, "steer_datapath_attached", "gauge",
+	       "1 when the hook is attached and enforcing.");
+	sb_printf(out, "steer_datapath_attached{hook=\"tc\"} %d\n"
+		  "steer_datapath_attached{hook=\"sock\"} %d\n",
+		  m->tc_attached, m->sock_attached);
+}
+
+int metrics_http(const char *path, struct strbuf *body, const char **ctype, void *arg)
+{
+	const struct steer_maps *maps = arg;
+
+	if (!strcmp(path, "/metrics")) {
+		*ctype = "text/plain; version=0.0.4; charset=utf-8";
+		metrics_render(maps, body);
+		return 200;
+	}
+	if (!strcmp(path, "/healthz")) {
+		/* Answering at all proves the event loop turns. */
+		sb_printf(body, "ok\n");
+		return 200;
+	}
+	if (!strcmp(path, "/readyz")) {
+		bool ready = agent_metrics.synced && agent_metrics.tc_attached;
+
+		sb_printf(body, "%s: synced=%d tc=%d sock=%d%s%s\n", ready ? "ready" : "not ready",
+			  agent_metrics.synced, agent_metrics.tc_attached,
+			  agent_metrics.sock_attached, agent_metrics.sock_detail ? " " : "",
+			  agent_metrics.sock_detail ? agent_metrics.sock_detail : "");
+		return ready ? 200 : 503;
+	}
+	sb_printf(body, "not found; try /metrics, /healthz or /readyz\n");
+	return 404;
+}

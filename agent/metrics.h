@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * steerd's Prometheus metrics and health. The agent is single-threaded, so
+ * the counters are plain integers that the control plane bumps in place;
+ * datapath figures are read from the maps at scrape time.
+ */
+#ifndef STEER_METRICS_H
+#define STEER_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datapath/maps.h"
+#include "httpd.h"
+
+enum metrics_resource {
+	RES_PODS = 0,		/* all pods, metadata only (departures) */
+	RES_QPODS,		/* pods matching the quarantine selector */
+	RES_SERVICES,
+	RES_SLICES,
+	RES_NODES,
+	RES_MAX,
+};
+
+struct agent_metrics {
+	uint64_t watch_restarts[RES_MAX];
+	uint64_t relists[RES_MAX];
+	uint64_t watch_errors[RES_MAX];
+	uint64_t events[RES_MAX];
+	uint64_t bad_objects[RES_MAX];	/* skipped as malformed */
+	uint64_t last_sync_wall_ns;	/* last full resync that succeeded */
+	bool synced;			/* initial lists done and applied */
+	bool tc_attached;
+	bool sock_attached;
+	const char *sock_detail;	/* why socket steering is off, if it is */
+};
+
+extern struct agent_metrics agent_metrics;
+extern const char *const metrics_resource_names[RES_MAX];
+
+/* Renders every metric in the Prometheus text format (version 0.0.4). */
+void metrics_render(const struct steer_maps *maps, struct strbuf *out);
+
+/* httpd handler for /metrics, /healthz and /readyz; arg is the maps. */
+int metrics_http(const char *path, struct strbuf *body, const char **ctype, void *arg);
+
+#endif /* STEER_METRICS_H */
