@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""One emulated node: a kubelet-like loop and a kube-proxy emulation.
+
+Run it inside the node's network namespace (nsenter --net=/run/netns/NODE,
+not `ip netns exec`, which would hide the cgroup mounts).  Pods are network
+namespaces wired by the real CNI plugins (bridge + host-local); each runs
+nginx (answers its pod name) and a UDP echo server inside its own cgroup.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import kclient  # noqa: E402
+
+STOP = threading.Event()
+
+
+def log(fmt, *a):
+    sys.stderr.write('%s node %s: %s\n' % (time.strftime('%H:%M:%S'),
+                                          ARGS.name, fmt % a))
+    sys.stderr.flush()
+
+
+def run(*cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **kw)
+
+
+NGINX_CONF = '''daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    server {{
+        listen 80 default_server;
+        default_type text/plain;
+        location = /healthz {{ return 200 "ok\\n"; }}
+        location / {{ return 200 "{name}\\n"; }}
+    }}
+}}
+'''
+
+
+class Pod:
+    def __init__(self, obj):
+        md = obj['metadata']
+        self.ns, self.name, self.uid = md['namespace'], md['name'], md['uid']
+        self.netns = '%s-%s' % (ARGS.prefix, self.name)[:200]
+        self.netns_path = '/run/netns/' + self.netns
+        self.dir = os.path.join(ARGS.state, 'pods', self.name)
+        self.cgroup = os.path.join(ARGS.cgroup, self.name)
+        self.ip = None
+        self.procs = {}
+        self.restarts = 0
+        self.fails = 0
+        self.ready = False
+
+
+class Kubelet:
+    def __init__(self, api):
+        self.api = api
+        self.pods = {}
+        self.lock = threading.Lock()
+        self.cni_conf = json.dumps({
+            'cniVersion': '1.0.0', 'name': 'steer-%s' % ARGS.prefix,
+            'type': 'bridge', 'bridge': 'cni0', 'isGateway': True,
+            'ipMasq': False, 'hairpinMode': True,
+            'ipam': {'type': 'host-local',
+                     'ranges': [[{'subnet': ARGS.pod_cidr}]],
+                     'routes': [{'dst': '0.0.0.0/0'}],
+                     'dataDir': os.path.join(ARGS.state, 'cni', ARGS.name)}})
+
+    def register(self):
+        node = {'metadata': {
+            'name': ARGS.name,
+            'labels': {'kubernetes.io/hostname': ARGS.name},
+            'annotations': {'sim.steer.dev/kubelet': 'true',
+                            'sim.steer.dev/netns': ARGS.netns,
+                            'sim.steer.dev/cgroup': ARGS.cgroup}},
+            'spec': {'podCIDR': ARGS.pod_cidr, 'podCIDRs': [ARGS.pod_cidr]},
+            'status': {'conditions': [{'type': 'Ready', 'status': 'True',
+                                       'reason': 'KubeletReady'}],
+                       'addresses': [{'type': 'InternalIP',
+                                      'address': ARGS.node_ip},
+                                     {'type': 'Hostname',
+                                      'address': ARGS.name}]}}
+        try:
+            self.api.post('/api/v1/nodes', node)
+        except kclient.ApiStatus as e:
+            if e.code != 409:
+                raise
+            self.api.patch('/api/v1/nodes/' + ARGS.name, node)
+            self.api.patch('/api/v1/nodes/%s/status' % ARGS.name, node)
+
+    def cni(self, cmd, pod):
+        env = dict(os.environ, CNI_COMMAND=cmd, CNI_CONTAINERID=pod.uid,
+                   CNI_NETNS=pod.netns_path, CNI_IFNAME='eth0',
+                   CNI_PATH='/usr/lib/cni')
+        r = subprocess.run(['/usr/lib/cni/bridge'], input=self.cni_conf,
+                           env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError('CNI %s %s: %s %s' % (cmd, pod.name, r.stdout,
+                                                     r.stderr))
+        return json.loads(r.stdout) if r.stdout.strip() else {}
+
+    def spawn(self, pod, key, argv):
+        """Start argv in the pod's netns, inside the pod cgroup (joined
+        before exec so that forked workers inherit it)."""
+        logf = open(os.path.join(pod.dir, key + '.log'), 'ab')
+        p = subprocess.Popen(
+            ['sh', '-c', 'echo $$ > "$0" || exit 1; n=$1; shift; '
+             'exec nsenter --net="$n" "$@"',
+             os.path.join(pod.cgroup, 'cgroup.procs'), pod.netns_path] + argv,
+            stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        logf.close()
+        pod.procs[key] = p
+
+    def start_servers(self, pod):
+        self.spawn(pod, 'nginx', ['/usr/sbin/nginx', '-p', pod.dir, '-e',
+                                  os.path.join(pod.dir, 'error.log'), '-c',
+                                  os.path.join(pod.dir, 'nginx.conf')])
+
+    def start(self, obj):
+        pod = Pod(obj)
+        self.pods[(pod.ns, pod.name)] = pod
+        os.makedirs(os.path.join(pod.dir, 'tmp'), exist_ok=True)
+        with open(os.path.join(pod.dir, 'nginx.conf'), 'w') as f:
+            f.write(NGINX_CONF.format(d=pod.dir, name=pod.name))
+        run('ip', 'netns', 'add', pod.netns)
+        run('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up')
+        res = self.cni('ADD', pod)
+        pod.ip = res['ips'][0]['address'].split('/')[0]
+        os.makedirs(pod.cgroup, exist_ok=True)
+        self.start_servers(pod)
+        self.spawn(pod, 'udpecho', [sys.executable,
+                                    os.path.join(HERE, 'udpecho.py'),
+                                    '--name', pod.name, '--port', '5353'])
+        for _ in range(50):
+            if probe(pod.ip):
+                break
+            time.sleep(0.05)
+        pod.ready = True
+        info = {'name': pod.name, 'namespace': pod.ns, 'node': ARGS.name,
+                'ip': pod.ip, 'netns': pod.netns,
+                'netns_path': pod.netns_path, 'cgroup': pod.cgroup,
+                'dir': pod.dir}
+        with open(os.path.join(pod.dir, 'info.json'), 'w') as f:
+            json.dump(info, f)
+        self.report(pod)
+        log('pod %s up at %s', pod.name, pod.ip)
+
+    def report(self, pod):
+        now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        ready = 'True' if pod.ready else 'False'
+        st = {'phase': 'Running', 'podIP': pod.ip, 'podIPs': [{'ip': pod.ip}],
+              'hostIP': ARGS.node_ip,
+              'conditions': [
+                  {'type': 'Initialized', 'status': 'True'},
+                  {'type': 'Ready', 'status': ready,
+                   'lastTransitionTime': now},
+                  {'type': 'ContainersReady', 'status': ready},
+                  {'type': 'PodScheduled', 'status': 'True'}],
+              'containerStatuses': [{
+                  'name': 'nginx', 'ready': pod.ready, 'started': True,
+                  'restartCount': pod.restarts, 'image': 'nginx',
+                  'state': {'running': {'startedAt': now}}}]}
+        try:
+            self.api.patch('/api/v1/namespaces/%s/pods/%s/status' %
+                           (pod.ns, pod.name), {'status': st})
+        except kclient.ApiStatus as e:
+            log('report %s: %s', pod.name, e)
+
+    def stop(self, pod):
+        for p in pod.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in pod.procs.values():
+            try:
+                p.wait(2)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        kill_cgroup(pod.cgroup)
+        try:
+            self.cni('DEL', pod)
+        except RuntimeError as e:
+            log('%s', e)
+        run('ip', 'netns', 'del', pod.netns, check=False)
+        try:
+            os.unlink(os.path.join(pod.dir, 'info.json'))
+        except OSError:
+            pass
+        log('pod %s stopped', pod.name)
+
+    def handle(self, typ, obj):
+        md = obj['metadata']
+        key = (md['namespace'], md['name'])
+        with self.lock:
+            pod = self.pods.get(key)
+            if pod and pod.uid != md['uid']:
+                self.stop(self.pods.pop(key))
+                pod = None
+            if typ == 'DELETED' or md.get('deletionTimestamp'):
+                if pod:
+                    self.stop(self.pods.pop(key))
+                if typ != 'DELETED':
+                    try:
+                        self.api.request('DELETE', '/api/v1/namespaces/%s/'
+                                         'pods/%s?gracePeriodSeconds=0' % key)
+                    except kclient.ApiStatus:
+                        pass
+            elif pod is None:
+                try:
+                    self.start(obj)
+                except Exception as e:
+                    log('start pod %s: %s', md['name'], e)
+
+    def loop(self):
+        path = '/api/v1/pods?fieldSelector=spec.nodeName%3D' + ARGS.name
+        while not STOP.is_set():
+            try:
+                lst = self.api.get(path)
+                seen = set()
+                for o in lst['items']:
+                    seen.add((o['metadata']['namespace'],
+                              o['metadata']['name']))
+                    self.handle('ADDED', o)
+                for key in [k for k in self.pods if k not in seen]:
+                    with self.lock:
+                        self.stop(self.pods.pop(key))
+                rv = lst['metadata']['resourceVersion']
+                for ev in self.api.watch(path + '&resourceVersion=' + rv,
+                                         timeout=60):
+                    if ev.get('type') in ('ADDED', 'MODIFIED', 'DELETED'):
+                        self.handle(ev['type'], ev['object'])
+                    elif ev.get('type') == 'ERROR':
+                        break
+                    if STOP.is_set():
+                        return
+            except Exception as e:
+                log('pod watch: %s', e)
+                STOP.wait(0.5)
+
+    def prober(self):
+        while not STOP.wait(ARGS.probe_period):
+            with self.lock:
+                pods = list(self.pods.values())
+            for pod in pods:
+                if pod.ip is None:
+                    continue
+                if probe(pod.ip):
+                    pod.fails = 0
+                    continue
+                pod.fails += 1
+                log('liveness probe of %s failed (%d)', pod.name, pod.fails)
+                if pod.fails < 3:
+                    continue
+                with self.lock:
+                    if self.pods.get((pod.ns, pod.name)) is not pod:
+                        continue
+                    p = pod.procs.get('nginx')
+                    if p and p.poll() is None:
+                        p.kill()
+                        p.wait()
+                    self.start_servers(pod)
+                    pod.restarts += 1
+                    pod.fails = 0
+                    self.report(pod)
+                    log('restarted nginx in %s (restarts=%d)', pod.name,
+                        pod.restarts)
+
+    def shutdown(self):
+        with self.lock:
+            for key in list(self.pods):
+                self.stop(self.pods.pop(key))
+
+
+def probe(ip, port=80, timeout=1.0):
+    try:
+        with socket.create_connection((ip, port), timeout=timeout) as s:
+            s.sendall(b'GET /healthz HTTP/1.0\r\nHost: probe\r\n\r\n')
+            return s.recv(64).startswith(b'HTTP/1.1 200')
+    except OSError:
+        return False
+
+
+def kill_cgroup(cg):
+    if not os.path.isdir(cg):
+        return
+    for _ in range(20):
+        try:
+            with open(os.path.join(cg, 'cgroup.kill'), 'w') as f:
+                f.write('1')
+        except OSError:
+            try:
+                with open(os.path.join(cg, 'cgroup.procs')) as f:
+                    for pid in f.read().split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except OSError:
+                            pass
+            except OSError:
+                pass
+        try:
+            os.rmdir(cg)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+# -- kube-proxy -------------------------------------------------------------
+
+def chain_hash(prefix, s):
+    h = base64.b32encode(hashlib.sha256(s.encode()).digest()).decode()
+    return prefix + h[:16]
+
+
+class KubeProxy:
+    def __init__(self, api):
+        self.api = api
+        self.svcs, self.slices = {}, {}
+        self.dirty = threading.Event()
+        self.chains = set()
+        self.logf = open(os.path.join(ARGS.state,
+                                      'kube-proxy-%s.jsonl' % ARGS.name), 'a')
+
+    def setup(self):
+        for t, chain, hooks in (('nat', 'KUBE-SERVICES',
+                                 ['PREROUTING', 'OUTPUT']),
+                                ('nat', 'KUBE-POSTROUTING', ['POSTROUTING']),
+                                ('filter', 'KUBE-SERVICES',
+                                 ['FORWARD', 'OUTPUT'])):
+            run('iptables', '-w', '-t', t, '-N', chain, check=False)
+            for h in hooks:
+                if run('iptables', '-w', '-t', t, '-C', h, '-j', chain,
+                       check=False).returncode:
+                    run('iptables', '-w', '-t', t, '-I', h, '-j', chain)
+
+    def follow(self, res, store):
+        while not STOP.is_set():
+            try:
+                lst = self.api.get(res)
+                store.clear()
+                for o in lst['items']:
+                    store[(o['metadata']['namespace'],
+                           o['metadata']['name'])] = o
+                self.dirty.set()
+                for ev in self.api.watch(res + '?resourceVersion=' +
+                                         lst['metadata']['resourceVersion'],
+                                         timeout=60):
+                    t, o = ev.get('type'), ev.get('object')
+                    if t == 'ERROR' or t == 'MALFORMED':
+                        break
+                    if t not in ('ADDED', 'MODIFIED', 'DELETED'):
+                        continue
+                    key = (o['metadata']['namespace'], o['metadata']['name'])
+                    if t == 'DELETED':
+                        store.pop(key, None)
+                    else:
+                        store[key] = o
+                    self.dirty.set()
+            except Exception as e:
+                log('kube-proxy watch %s: %s', res, e)
+                STOP.wait(0.5)
+
+    def rules(self):
+        nat = [':KUBE-SERVICES - [0:0]', ':KUBE-POSTROUTING - [0:0]',
+               ':KUBE-MARK-MASQ - [0:0]',
+               '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
+               '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
+               '-A KUBE-POSTROUTING -m comment --comment "kubernetes service '
+               'traffic requiring SNAT" -j MASQUERADE',
+               '-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000']
+        filt = [':KUBE-SERVICES - [0:0]']
+        chains, nsvc, neps = set(), 0, 0
+        services = []
+        for (ns, name), svc in sorted(self.svcs.items()):
+            vip = svc['spec'].get('clusterIP')
+            if not vip or vip == 'None':
+                continue
+            slices = [s for (sns, _), s in self.slices.items() if sns == ns
+                      and s['metadata'].get('labels', {}).get(
+                          'kubernetes.io/service-name') == name]
+            for sp in svc['spec'].get('ports') or []:
+                pname, proto = sp.get('name', ''), sp.get('protocol', 'TCP')
+                eps = []
+                for s in slices:
+                    port = [p['port'] for p in s.get('ports') or []
+                            if p.get('name', '') == pname and
+                            p.get('protocol', 'TCP') == proto]
+                    if not port:
+                        continue
+                    for e in s.get('endpoints') or []:
+                        c = e.get('conditions') or {}
+                        eps.append((e['addresses'][0], port[0],
+                                    c.get('ready') is not False,
+                                    c.get('serving') is not False and
+                                    bool(c.get('terminating'))))
+                ready = [(a, p) for a, p, r, _ in eps if r]
+                if not ready:
+                    ready = [(a, p) for a, p, _, t in eps if t]
+                services.append(('%s/%s:%s' % (ns, name, pname), vip,
+                                 sp['port'], proto.lower(), sorted(ready)))
+        for i in range(ARGS.extra_services):
+            vip = '10.97.%d.%d' % (i // 250, i % 250 + 1)
+            services.append(('bench/dummy-%d:http' % i, vip, 80, 'tcp',
+                             [('10.250.%d.%d' % (i // 125, (i % 125) * 2 + 1),
+                               80),
+                              ('10.250.%d.%d' % (i // 125, (i % 125) * 2 + 2),
+                               80)]))
+        for spn, vip, port, proto, ready in services:
+            nsvc += 1
+            m = '-p %s -m %s --dport %d' % (proto, proto, port)
+            if not ready:
+                filt.append('-A KUBE-SERVICES -m comment --comment "%s has no '
+                            'endpoints" -d %s/32 %s -j REJECT --reject-with '
+                            'icmp-port-unreachable' % (spn, vip, m))
+                continue
+            svc_chain = chain_hash('KUBE-SVC-', spn + proto)
+            chains.add(svc_chain)
+            nat.append(':%s - [0:0]' % svc_chain)
+            nat.append('-A KUBE-SERVICES -m comment --comment "%s cluster IP"'
+                       ' -d %s/32 %s -j %s' % (spn, vip, m, svc_chain))
+            nat.append('-A %s -m comment --comment "%s cluster IP" -d %s/32 '
+                       '%s ! -s %s -j KUBE-MARK-MASQ' %
+                       (svc_chain, spn, vip, m, ARGS.cluster_cidr))
+            n = len(ready)
+            for i, (addr, tport) in enumerate(ready):
+                neps += 1
+                sep = chain_hash('KUBE-SEP-', '%s%s%s:%d' % (spn, proto, addr,
+                                                            tport))
+                chains.add(sep)
+                nat.append(':%s - [0:0]' % sep)
+                stat = '' if i == n - 1 else \
+                    '-m statistic --mode random --probability %.11f ' % \
+                    (1.0 / (n - i))
+                nat.append('-A %s -m comment --comment "%s -> %s:%d" %s-j %s'
+                           % (svc_chain, spn, addr, tport, stat, sep))
+                nat.append('-A %s -m comment --comment "%s" -s %s/32 '
+                           '-j KUBE-MARK-MASQ' % (sep, spn, addr))
+                nat.append('-A %s -m comment --comment "%s" -p %s -m %s '
+                           '-j DNAT --to-destination %s:%d' %
+                           (sep, spn, proto, proto, addr, tport))
+        stale = self.chains - chains
+        nat += [':%s - [0:0]' % c for c in sorted(stale)]
+        nat += ['-X %s' % c for c in sorted(stale)]
+        self.chains = chains
+        text = '*filter\n%s\nCOMMIT\n*nat\n%s\nCOMMIT\n' % (
+            '\n'.join(filt), '\n'.join(nat))
+        return text, nsvc, neps
+
+    def sync_loop(self):
+        last = 0.0
+        while not STOP.is_set():
+            if not self.dirty.wait(0.5):
+                continue
+            wait = last + ARGS.min_sync_period - time.monotonic()
+            if wait > 0:
+                STOP.wait(wait)
+            self.dirty.clear()
+            t0, w0 = time.monotonic(), time.time_ns()
+            text, nsvc, neps = self.rules()
+            r = subprocess.run(['iptables-restore', '-w', '--noflush'],
+                               input=text, capture_output=True, text=True)
+            last = time.monotonic()
+            rec = {'node': ARGS.name, 'start_ns': w0, 'end_ns': time.time_ns(),
+                   'duration_ms': round((last - t0) * 1000, 3),
+                   'services': nsvc, 'endpoints': neps,
+                   'rules': text.count('\n-A '), 'ok': r.returncode == 0}
+            if r.returncode:
+                rec['error'] = r.stderr.strip()[:500]
+                self.chains = set()  # resync everything next time
+                self.dirty.set()
+            self.logf.write(json.dumps(rec) + '\n')
+            self.logf.flush()
+            log('kube-proxy sync took %.1f ms (%d services, %d endpoints)%s',
+                rec['duration_ms'], nsvc, neps,
+                '' if rec['ok'] else ': ' + rec['error'])
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--state', required=True, help='box state dir')
+    ap.add_argument('--api', required=True, help='apiserver.json path')
+    ap.add_argument('--name', required=True)
+    ap.add_argument('--netns', required=True, help='this node netns name')
+    ap.add_argument('--prefix', required=True, help='netns name prefix')
+    ap.add_argument('--pod-cidr', required=True)
+    ap.add_argument('--node-ip', required=True)
+    ap.add_argument('--cgroup', required=True, help='node cgroup dir')
+    ap.add_argument('--cluster-cidr', default='10.244.0.0/16')
+    ap.add_argument('--min-sync-period', type=float, default=1.0)
+    ap.add_argument('--extra-services', type=int, default=0)
+    ap.add_argument('--probe-period', type=float, default=1.0)
+    ap.add_argument('--no-kube-proxy', action='store_true')
+    ARGS = ap.parse_args()
+    with open(ARGS.api) as f:
+        info = json.load(f)
+    os.makedirs(ARGS.cgroup, exist_ok=True)
+    api = kclient.Client(info)
+    signal.signal(signal.SIGTERM, lambda *a: STOP.set())
+    signal.signal(signal.SIGINT, lambda *a: STOP.set())
+    kl = Kubelet(api)
+    kl.register()
+    threads = [threading.Thread(target=kl.loop, daemon=True),
+               threading.Thread(target=kl.prober, daemon=True)]
+    if not ARGS.no_kube_proxy:
+        kp = KubeProxy(api)
+        kp.setup()
+        threads += [threading.Thread(target=kp.follow, args=(
+                        '/api/v1/services', kp.svcs), daemon=True),
+                    threading.Thread(target=kp.follow, args=(
+                        '/apis/discovery.k8s.io/v1/endpointslices',
+                        kp.slices), daemon=True),
+                    threading.Thread(target=kp.sync_loop, daemon=True)]
+    for t in threads:
+        t.start()
+    with open(os.path.join(ARGS.state, 'node-%s.ready' % ARGS.name),
+              'w') as f:
+        f.write(str(os.getpid()))
+    while not STOP.wait(1):
+        pass
+    kl.shutdown()
+    shutil.rmtree(os.path.join(ARGS.state, 'cni', ARGS.name),
+                  ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
