@@ -21,10 +21,20 @@ struct steer_maps {
 	int backend;
 	int revnat;
 	int latency;
+	int ifaces;
 };
+
+struct bpf_object;
 
 /* Opens every map pinned under bpffs (e.g. /sys/fs/bpf/steer). */
 int maps_open_pinned(struct steer_maps *m, const char *bpffs);
+/*
+ * Borrows the fds of a loaded object's steer maps (tests, the loader);
+ * maps_close() must not be called on the result.
+ */
+int maps_from_object(struct steer_maps *m, const struct bpf_object *obj);
+/* Entries in a map (by fd), counted by walking its keys. */
+int maps_count(int fd, uint32_t *n);
 void maps_close(struct steer_maps *m);
 
 int maps_quar_set(const struct steer_maps *m, __be32 addr,

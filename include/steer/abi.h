@@ -19,6 +19,7 @@
 #define STEER_MAP_BACKEND	"steer_backend"	/* backends of steered services */
 #define STEER_MAP_REVNAT	"steer_revnat"	/* socket cookie -> original VIP */
 #define STEER_MAP_LATENCY	"steer_latency"	/* agent event->map histogram */
+#define STEER_MAP_IFACES	"steer_ifaces"	/* tc attach points steerd made */
 
 #define STEER_MAX_QUAR		65536
 #define STEER_MAX_EXEMPT	1024
@@ -26,6 +27,17 @@
 #define STEER_MAX_BACKEND	262144
 #define STEER_MAX_REVNAT	65536
 #define STEER_MAX_BACKENDS_PER_SVC 4096
+#define STEER_MAX_IFACES	4096
+
+/* Pinned links of the socket programs, next to the maps under bpffs. */
+#define STEER_LINK_CONNECT4	"link_connect4"
+#define STEER_LINK_SENDMSG4	"link_sendmsg4"
+#define STEER_LINK_RECVMSG4	"link_recvmsg4"
+#define STEER_LINK_GETPEER4	"link_getpeername4"
+
+/* tc filter identity on every pod veth: replaced in place on upgrade. */
+#define STEER_TC_HANDLE		0x57ee
+#define STEER_TC_PRIORITY	0x5700
 
 enum steer_action {
 	STEER_ACT_DRAIN = 0,	/* refuse new flows, let established TCP finish */
@@ -170,6 +182,19 @@ struct steer_revnat_val {
 
 struct steer_lat_slot {
 	__u64 count;
+};
+
+/*
+ * steer_ifaces: hash, ifindex (in steerd's netns) -> a tc attach point.
+ * Records whether steer created the clsact qdisc, so cleanup removes only
+ * what steer made.
+ */
+struct steer_iface_val {
+	__u8 own_qdisc;		/* 1: steer created clsact on this link */
+	__u8 pad[3];
+	__u32 ifindex;
+	__u64 since;		/* CLOCK_REALTIME ns of the first attach */
+	char name[16];		/* IFNAMSIZ */
 };
 
 #endif /* STEER_ABI_H */

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+/* Loading the skeletons, pinning under bpffs, cgroup links, cleanup. */
+#include "datapath/internal.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "steer_sock.skel.h"
+#include "steer_tc.skel.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+static const char *const link_pins[] = {
+	STEER_LINK_CONNECT4, STEER_LINK_SENDMSG4, STEER_LINK_RECVMSG4,
+	STEER_LINK_GETPEER4,
+};
+
+static const char *const map_names[] = {
+	STEER_MAP_QUAR, STEER_MAP_QSTATS, STEER_MAP_STATS, STEER_MAP_EXEMPT,
+	STEER_MAP_SVC, STEER_MAP_BACKEND, STEER_MAP_REVNAT, STEER_MAP_LATENCY,
+	STEER_MAP_IFACES,
+};
+
+int datapath_netns_cookie(uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int datapath_find_cgroup2(char *buf, size_t len)
+{
+	char dev[256], dir[PATH_MAX], type[64];
+	int err = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/mounts", "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
+		if (strcmp(type, "cgroup2"))
+			continue;
+		snprintf(buf, len, "%s", dir);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+static bool is_cgroup2(int fd)
+{
+	struct statfs st;
+
+	return !fstatfs(fd, &st) && st.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Mounts bpffs on the parent of dir if it is not there yet, then makes dir. */
+static int bpffs_prepare(const char *dir)
+{
+	char parent[PATH_MAX], *slash;
+	int err;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent) {
+		pr_warn("bpffs directory %s: needs a parent directory", dir);
+		return -EINVAL;
+	}
+	*slash = '\0';
+	if (!is_bpffs(parent)) {
+		if (mkdir(parent, 0700) && errno != EEXIST) {
+			err = -errno;
+			pr_warn("create %s: %s", parent, strerror(-err));
+			return err;
+		}
+		if (mount("bpf", parent, "bpf", 0, "mode=0700")) {
+			err = -errno;
+			pr_warn("mount bpffs on %s: %s", parent, strerror(-err));
+			return err;
+		}
+		pr_info("mounted bpffs on %s", parent);
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		pr_warn("create %s: %s", dir, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
+{
+	struct datapath *dp;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	uint64_t cookie = 0;
+	int err;
+
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return -ENOMEM;
+	dp->nl_fd = -1;
+	if (opts->bpffs && !(dp->bpffs = strdup(opts->bpffs))) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (opts->cgroup && !(dp->cgroup = strdup(opts->cgroup))) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (opts->iface_glob && !(dp->iface_glob = strdup(opts->iface_glob))) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	if (dp->bpffs) {
+		err = bpffs_prepare(dp->bpffs);
+		if (err)
+			goto cleanup;
+	}
+
+	dp->tc = steer_tc_bpf__open();
+	if (!dp->tc) {
+		err = -errno;
+		pr_warn("open tc BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	if (dp->bpffs) {
+		for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
+			map = bpf_object__find_map_by_name(dp->tc->obj, map_names[i]);
+			snprintf(path, sizeof(path), "%s/%s", dp->bpffs, map_names[i]);
+			err = map ? bpf_map__set_pin_path(map, path) : -ENOENT;
+			if (err) {
+				pr_warn("set pin path %s: %s", path, strerror(-err));
+				goto cleanup;
+			}
+		}
+	}
+	err = steer_tc_bpf__load(dp->tc);
+	if (err) {
+		pr_warn("load tc BPF object: %s%s", strerror(-err),
+			dp->bpffs ? " (maps pinned by an incompatible steer? try steerd --cleanup)" : "");
+		goto cleanup;
+	}
+	err = maps_from_object(&dp->maps, dp->tc->obj);
+	if (err)
+		goto cleanup;
+
+	dp->sock = steer_sock_bpf__open();
+	if (!dp->sock) {
+		err = -errno;
+		pr_warn("open socket BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = datapath_netns_cookie(&cookie);
+	if (err)
+		pr_warn("read host netns cookie: %s; pod sockets are not told apart", strerror(-err));
+	dp->sock->rodata->host_netns_cookie = cookie;
+	/* One map set in the kernel: the socket object borrows the tc object's. */
+	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
+		map = bpf_object__find_map_by_name(dp->sock->obj, map_names[i]);
+		if (!map)
+			continue;
+		err = bpf_map__reuse_fd(map, bpf_map__fd(
+			bpf_object__find_map_by_name(dp->tc->obj, map_names[i])));
+		if (err) {
+			pr_warn("share map %s: %s", map_names[i], strerror(-err));
+			goto cleanup;
+		}
+	}
+	err = steer_sock_bpf__load(dp->sock);
+	if (err) {
+		pr_warn("load socket BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	*dpp = dp;
+	return 0;
+
+cleanup:
+	datapath_close(dp);
+	return err;
+}
+
+const struct steer_maps *datapath_maps(const struct datapath *dp)
+{
+	return &dp->maps;
+}
+
+int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
+{
+	switch (prog) {
+	case DATAPATH_PROG_TC:
+		return bpf_program__fd(dp->tc->progs.steer_tc_egress);
+	case DATAPATH_PROG_CONNECT4:
+		return bpf_program__fd(dp->sock->progs.steer_sock4_connect);
+	case DATAPATH_PROG_SENDMSG4:
+		return bpf_program__fd(dp->sock->progs.steer_sock4_sendmsg);
+	case DATAPATH_PROG_RECVMSG4:
+		return bpf_program__fd(dp->sock->progs.steer_sock4_recvmsg);
+	case DATAPATH_PROG_GETPEER4:
+		return bpf_program__fd(dp->sock->progs.steer_sock4_getpeer);
+	default:
+		return -EINVAL;
+	}
+}
+
+static struct bpf_program *sock_prog(struct datapath *dp, int i)
+{
+	struct bpf_program *p[] = {
+		dp->sock->progs.steer_sock4_connect, dp->sock->progs.steer_sock4_sendmsg,
+		dp->sock->progs.steer_sock4_recvmsg, dp->sock->progs.steer_sock4_getpeer,
+	};
+
+	return p[i];
+}
+
+/* The pinned link still points at our cgroup: then it can be updated in place. */
+static bool link_on_cgroup(struct bpf_link *link, uint64_t cgid)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len))
+		return false;
+	return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgid;
+}
+
+static int sock_attach(struct datapath *dp)
+{
+	char cg[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	int cgfd = -1, err;
+
+	if (dp->cgroup) {
+		snprintf(cg, sizeof(cg), "%s", dp->cgroup);
+	} else {
+		err = datapath_find_cgroup2(cg, sizeof(cg));
+		if (err) {
+			pr_warn("find cgroup v2 mount in /proc/mounts: none; socket steering is off, tc enforcement stays on");
+			return err;
+		}
+	}
+	cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0) {
+		err = -errno;
+		pr_warn("open cgroup %s: %s; socket steering is off, tc enforcement stays on",
+			cg, strerror(-err));
+		return err;
+	}
+	if (fstat(cgfd, &st) || !is_cgroup2(cgfd)) {
+		err = -ENOTSUP;
+		pr_warn("cgroup %s: not a cgroup v2 directory; socket steering is off, tc enforcement stays on", cg);
+		goto cleanup;
+	}
+
+	for (int i = 0; i < 4; i++) {
+		struct bpf_link *link;
+
+		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, link_pins[i]);
+		link = bpf_link__open(path);
+		if (link && !link_on_cgroup(link, st.st_ino)) {
+			pr_info("pinned link %s is on another cgroup: replacing it", path);
+			bpf_link__unpin(link);
+			bpf_link__destroy(link);
+			link = NULL;
+		}
+		if (link) {
+			/* Atomic program swap: the hook is never empty during an upgrade. */
+			err = bpf_link__update_program(link, sock_prog(dp, i));
+			if (err) {
+				pr_warn("update pinned link %s: %s", path, strerror(-err));
+				bpf_link__destroy(link);
+				goto cleanup;
+			}
+			pr_debug("reused pinned link %s", path);
+		} else {
+			link = bpf_program__attach_cgroup(sock_prog(dp, i), cgfd);
+			if (!link) {
+				err = -errno;
+				pr_warn("attach %s to cgroup %s: %s",
+					bpf_program__name(sock_prog(dp, i)), cg, strerror(-err));
+				goto cleanup;
+			}
+			err = bpf_link__pin(link, path);
+			if (err) {
+				pr_warn("pin link %s: %s", path, strerror(-err));
+				bpf_link__destroy(link);
+				goto cleanup;
+			}
+		}
+		dp->links[i] = link;
+	}
+	dp->sock_active = true;
+	pr_info("socket programs attached to cgroup %s", cg);
+	err = 0;
+cleanup:
+	close(cgfd);
+	return err;
+}
+
+int datapath_attach(struct datapath *dp, struct loop *loop)
+{
+	int err, n;
+
+	if (!dp->bpffs)
+		return -EINVAL;
+	if (loop) {
+		/* Subscribe before the scan, so a veth born in between is not missed. */
+		err = links_watch(dp, loop);
+		if (err)
+			return err;
+	}
+	n = datapath_scan_links(dp);
+	if (n < 0)
+		return n;
+	pr_info("tc egress attached on %d veth(s)", n);
+	err = sock_attach(dp);
+	if (err)
+		dp->sock_active = false;
+	return 0;
+}
+
+bool datapath_sock_active(const struct datapath *dp)
+{
+	return dp->sock_active;
+}
+
+void datapath_close(struct datapath *dp)
+{
+	if (!dp)
+		return;
+	links_unwatch(dp);
+	/* Dropping our fds leaves the pinned links attached. */
+	for (int i = 0; i < 4; i++)
+		bpf_link__destroy(dp->links[i]);
+	steer_sock_bpf__destroy(dp->sock);
+	steer_tc_bpf__destroy(dp->tc);
+	free(dp->bpffs);
+	free(dp->cgroup);
+	free(dp->iface_glob);
+	free(dp);
+}
+
+int datapath_cleanup(const char *bpffs)
+{
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", bpffs, STEER_MAP_IFACES);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		__u32 key, next, *prev = NULL;
+		struct steer_iface_val v;
+
+		while (!bpf_map_get_next_key(fd, prev, &next)) {
+			key = next;
+			prev = &key;
+			if (bpf_map_lookup_elem(fd, &key, &v))
+				continue;
+			if (tc_detach_ifindex(key, v.own_qdisc) == 0)
+				pr_info("removed tc filter from %.16s%s", v.name,
+					v.own_qdisc ? " and its clsact qdisc" : "");
+		}
+		close(fd);
+	}
+	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, link_pins[i]);
+		/* The pin holds the last reference: unlinking detaches the program. */
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			pr_warn("remove %s: %s", path, strerror(-err));
+		}
+	}
+	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[i]);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			pr_warn("remove %s: %s", path, strerror(-err));
+		}
+	}
+	if (rmdir(bpffs) && errno != ENOENT) {
+		err = -errno;
+		pr_warn("remove %s: %s", bpffs, strerror(-err));
+	}
+	return err;
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading, pinning and attaching steer's BPF programs.
+ *
+ * datapath_open() loads both skeletons (tc and socket programs) with one
+ * shared set of maps. With opts->bpffs NULL nothing is pinned or attached:
+ * that is what unit tests use to get the real programs and maps. With a
+ * bpffs directory the maps are reused from (or pinned to) it, so a restart
+ * keeps every entry and counter.
+ *
+ * datapath_attach() then attaches tc egress on matching veths (and on veths
+ * created later, through netlink events on the loop) and the socket
+ * programs to the cgroup v2 root, pinning the links. Closing never detaches:
+ * enforcement outlives steerd. Only datapath_cleanup() removes it.
+ */
+#ifndef STEER_DATAPATH_H
+#define STEER_DATAPATH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "datapath/maps.h"
+#include "loop.h"
+
+struct datapath_opts {
+	const char *bpffs;	/* NULL: load only, no pin, no attach */
+	const char *cgroup;	/* NULL: the cgroup2 mount from /proc/mounts */
+	const char *iface_glob;	/* NULL: every veth */
+};
+
+enum datapath_prog {
+	DATAPATH_PROG_TC = 0,
+	DATAPATH_PROG_CONNECT4,
+	DATAPATH_PROG_SENDMSG4,
+	DATAPATH_PROG_RECVMSG4,
+	DATAPATH_PROG_GETPEER4,
+	DATAPATH_PROG_MAX,
+};
+
+struct datapath;
+
+int datapath_open(struct datapath **dp, const struct datapath_opts *opts);
+const struct steer_maps *datapath_maps(const struct datapath *dp);
+int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog);
+
+/*
+ * Attaches everything. Socket steering that cannot attach (no cgroup2) is
+ * logged and left off, tc still enforces: returns 0 then, and
+ * datapath_sock_active() says false. loop may be NULL (no netlink watch).
+ */
+int datapath_attach(struct datapath *dp, struct loop *loop);
+bool datapath_sock_active(const struct datapath *dp);
+/* Attaches tc to the matching veths that exist now; returns how many. */
+int datapath_scan_links(struct datapath *dp);
+
+/* Frees user-space state; pinned maps, links and tc filters stay. */
+void datapath_close(struct datapath *dp);
+
+/* Removes every pin, link, tc filter and qdisc steer made under bpffs. */
+int datapath_cleanup(const char *bpffs);
+
+/* The cgroup v2 mount point from /proc/mounts, into buf. */
+int datapath_find_cgroup2(char *buf, size_t len);
+/* The calling thread's network namespace cookie (SO_NETNS_COOKIE). */
+int datapath_netns_cookie(uint64_t *cookie);
+
+#endif /* STEER_DATAPATH_H */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* State shared by the files of agent/datapath/; not an API. */
+#ifndef STEER_DATAPATH_INTERNAL_H
+#define STEER_DATAPATH_INTERNAL_H
+
+#include "datapath/datapath.h"
+
+struct steer_tc_bpf;
+struct steer_sock_bpf;
+struct bpf_link;
+
+struct datapath {
+	struct steer_tc_bpf *tc;
+	struct steer_sock_bpf *sock;
+	struct steer_maps maps;
+	char *bpffs;
+	char *cgroup;
+	char *iface_glob;
+	struct loop *loop;
+	int nl_fd;		/* RTNLGRP_LINK events, -1 if not watching */
+	struct bpf_link *links[4];
+	bool sock_active;
+};
+
+int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name);
+int tc_detach_ifindex(int ifindex, bool own_qdisc);
+int links_watch(struct datapath *dp, struct loop *loop);
+void links_unwatch(struct datapath *dp);
+
+#endif /* STEER_DATAPATH_INTERNAL_H */

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: MIT
+#include "datapath/maps.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const struct {
+	const char *name;
+	size_t off;
+} map_fds[] = {
+	{ STEER_MAP_QUAR, offsetof(struct steer_maps, quar) },
+	{ STEER_MAP_QSTATS, offsetof(struct steer_maps, qstats) },
+	{ STEER_MAP_STATS, offsetof(struct steer_maps, stats) },
+	{ STEER_MAP_EXEMPT, offsetof(struct steer_maps, exempt) },
+	{ STEER_MAP_SVC, offsetof(struct steer_maps, svc) },
+	{ STEER_MAP_BACKEND, offsetof(struct steer_maps, backend) },
+	{ STEER_MAP_REVNAT, offsetof(struct steer_maps, revnat) },
+	{ STEER_MAP_LATENCY, offsetof(struct steer_maps, latency) },
+	{ STEER_MAP_IFACES, offsetof(struct steer_maps, ifaces) },
+};
+
+#define MAP_FD(m, i) (*(int *)((char *)(m) + map_fds[i].off))
+
+static void maps_reset(struct steer_maps *m)
+{
+	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++)
+		MAP_FD(m, i) = -1;
+}
+
+int maps_open_pinned(struct steer_maps *m, const char *bpffs)
+{
+	char path[PATH_MAX];
+	int err = 0;
+
+	maps_reset(m);
+	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, map_fds[i].name);
+		MAP_FD(m, i) = bpf_obj_get(path);
+		if (MAP_FD(m, i) < 0) {
+			err = -errno;
+			pr_warn("open pinned map %s: %s", path, strerror(-err));
+			goto cleanup;
+		}
+	}
+	return 0;
+
+cleanup:
+	maps_close(m);
+	return err;
+}
+
+int maps_from_object(struct steer_maps *m, const struct bpf_object *obj)
+{
+	const struct bpf_map *map;
+
+	maps_reset(m);
+	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
+		map = bpf_object__find_map_by_name(obj, map_fds[i].name);
+		if (!map || bpf_map__fd(map) < 0)
+			return -ENOENT;
+		MAP_FD(m, i) = bpf_map__fd(map);
+	}
+	return 0;
+}
+
+int maps_count(int fd, uint32_t *n)
+{
+	char key[64], next[64];
+	void *prev = NULL;
+
+	*n = 0;
+	/* Every steer key is far smaller than 64 bytes. */
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		(*n)++;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+void maps_close(struct steer_maps *m)
+{
+	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++)
+		if (MAP_FD(m, i) >= 0)
+			close(MAP_FD(m, i));
+	maps_reset(m);
+}
+
+static int ret_errno(int ret)
+{
+	return ret < 0 ? -errno : 0;
+}
+
+int maps_quar_set(const struct steer_maps *m, __be32 addr,
+		  const struct steer_quar_val *val)
+{
+	struct steer_quar_key k = { .addr = addr };
+
+	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
+		return -EINVAL;
+	return ret_errno(bpf_map_update_elem(m->quar, &k, val, BPF_ANY));
+}
+
+int maps_quar_get(const struct steer_maps *m, __be32 addr, struct steer_quar_val *val)
+{
+	struct steer_quar_key k = { .addr = addr };
+
+	return ret_errno(bpf_map_lookup_elem(m->quar, &k, val));
+}
+
+int maps_quar_del(const struct steer_maps *m, __be32 addr)
+{
+	struct steer_quar_key k = { .addr = addr };
+	int err;
+
+	err = ret_errno(bpf_map_delete_elem(m->quar, &k));
+	/* The counters belong to the quarantine; a new one starts from zero. */
+	if (m->qstats >= 0)
+		bpf_map_delete_elem(m->qstats, &k);
+	return err;
+}
+
+int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum)
+{
+	struct steer_quar_key k = { .addr = addr };
+	struct steer_qstat *vals;
+	int ncpu, err;
+
+	memset(sum, 0, sizeof(*sum));
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = ret_errno(bpf_map_lookup_elem(m->qstats, &k, vals));
+	if (err)
+		goto cleanup;
+	for (int i = 0; i < ncpu; i++) {
+		sum->packets += vals[i].packets;
+		sum->bytes += vals[i].bytes;
+	}
+cleanup:
+	free(vals);
+	return err;
+}
+
+static int backend_del_rev(const struct steer_maps *m, const struct steer_svc_key *key,
+			   __u16 rev, uint32_t n)
+{
+	struct steer_backend_key bk = { .svc = *key, .rev = rev };
+
+	for (uint32_t i = 0; i < n; i++) {
+		bk.slot = i;
+		bpf_map_delete_elem(m->backend, &bk);
+	}
+	return 0;
+}
+
+int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
+		 const struct steer_backend_val *backends, uint32_t n,
+		 uint8_t origin, uint32_t gen)
+{
+	struct steer_backend_key bk = { .svc = *key };
+	struct steer_svc_val old = {}, val = {};
+	bool had_old;
+	int err;
+
+	if (n > STEER_MAX_BACKENDS_PER_SVC || origin >= STEER_ORIGIN_MAX ||
+	    (key->proto != 6 && key->proto != 17) || key->pad)
+		return -EINVAL;
+	had_old = !bpf_map_lookup_elem(m->svc, key, &old);
+
+	val.count = n;
+	val.rev = had_old ? (__u16)(old.rev + 1) : 1;
+	val.origin = origin;
+	val.gen = gen;
+	bk.rev = val.rev;
+	for (uint32_t i = 0; i < n; i++) {
+		struct steer_backend_val bv = backends[i];
+
+		memset(bv.pad, 0, sizeof(bv.pad));
+		bk.slot = i;
+		if (bpf_map_update_elem(m->backend, &bk, &bv, BPF_ANY)) {
+			err = -errno;
+			backend_del_rev(m, key, val.rev, i);
+			return err;
+		}
+	}
+	/* Readers pick slots under the rev they read from steer_svc: one flip. */
+	if (bpf_map_update_elem(m->svc, key, &val, BPF_ANY)) {
+		err = -errno;
+		backend_del_rev(m, key, val.rev, n);
+		return err;
+	}
+	if (had_old)
+		backend_del_rev(m, key, old.rev, old.count);
+	return 0;
+}
+
+int maps_svc_get(const struct steer_maps *m, const struct steer_svc_key *key,
+		 struct steer_svc_val *val, struct steer_backend_val *backends,
+		 uint32_t max, uint32_t *n)
+{
+	struct steer_backend_key bk = { .svc = *key };
+	uint32_t i;
+
+	if (bpf_map_lookup_elem(m->svc, key, val))
+		return -errno;
+	bk.rev = val->rev;
+	for (i = 0; i < val->count && i < max; i++) {
+		bk.slot = i;
+		if (bpf_map_lookup_elem(m->backend, &bk, &backends[i]))
+			return -errno;
+	}
+	if (n)
+		*n = i;
+	return 0;
+}
+
+int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key)
+{
+	struct steer_svc_val old;
+
+	if (bpf_map_lookup_elem(m->svc, key, &old))
+		return -errno;
+	if (bpf_map_delete_elem(m->svc, key))
+		return -errno;
+	return backend_del_rev(m, key, old.rev, old.count);
+}
+
+static int exempt_key(struct steer_exempt_key *k, __be32 addr, uint32_t prefixlen)
+{
+	if (prefixlen > 32)
+		return -EINVAL;
+	k->prefixlen = prefixlen;
+	/* The trie ignores bits past the prefix; masking keeps keys canonical. */
+	k->addr = prefixlen ? addr & htonl(~0u << (32 - prefixlen)) : 0;
+	return 0;
+}
+
+int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
+		    uint8_t origin)
+{
+	struct steer_exempt_val v = { .origin = origin };
+	struct steer_exempt_key k;
+	int err;
+
+	if (origin >= STEER_ORIGIN_MAX)
+		return -EINVAL;
+	err = exempt_key(&k, addr, prefixlen);
+	if (err)
+		return err;
+	return ret_errno(bpf_map_update_elem(m->exempt, &k, &v, BPF_ANY));
+}
+
+int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen)
+{
+	struct steer_exempt_key k;
+	int err;
+
+	err = exempt_key(&k, addr, prefixlen);
+	if (err)
+		return err;
+	return ret_errno(bpf_map_delete_elem(m->exempt, &k));
+}
+
+static int percpu_sum(int fd, const void *key, uint64_t *sum)
+{
+	uint64_t *vals;
+	int ncpu, err;
+
+	*sum = 0;
+	ncpu = libbpf_num_possible_cpus();
+	if (ncpu < 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = ret_errno(bpf_map_lookup_elem(fd, key, vals));
+	for (int i = 0; !err && i < ncpu; i++)
+		*sum += vals[i];
+	free(vals);
+	return err;
+}
+
+int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t *sum)
+{
+	__u32 k = reason;
+
+	if (reason >= STEER_R_MAX)
+		return -EINVAL;
+	return percpu_sum(m->stats, &k, sum);
+}
+
+int maps_latency_add(const struct steer_maps *m, uint64_t ns)
+{
+	struct steer_lat_slot v = {};
+	uint64_t us = ns / 1000;
+	__u32 slot = 0;
+
+	while (us > 1 && slot < STEER_LAT_SLOTS - 1) {
+		us >>= 1;
+		slot++;
+	}
+	/* steerd is the only writer and single-threaded: read-modify-write is safe. */
+	if (bpf_map_lookup_elem(m->latency, &slot, &v))
+		return -errno;
+	v.count++;
+	return ret_errno(bpf_map_update_elem(m->latency, &slot, &v, BPF_ANY));
+}
+
+/* Collects all keys first so the callback may delete what it is given. */
+static int collect_keys(int fd, size_t key_sz, void **keys, size_t *n)
+{
+	size_t cap = 64, cnt = 0;
+	char *buf, *prev = NULL;
+	int err = 0;
+
+	buf = malloc(cap * key_sz);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (cnt == cap) {
+			char *nb = realloc(buf, 2 * cap * key_sz);
+
+			if (!nb) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		prev = cnt ? buf + (cnt - 1) * key_sz : NULL;
+		if (bpf_map_get_next_key(fd, prev, buf + cnt * key_sz)) {
+			err = -errno;
+			if (err == -ENOENT)
+				err = 0;
+			break;
+		}
+		cnt++;
+	}
+cleanup:
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*keys = buf;
+	*n = cnt;
+	return 0;
+}
+
+int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg)
+{
+	struct steer_quar_key *keys;
+	struct steer_quar_val v;
+	size_t n;
+	int err;
+
+	err = collect_keys(m->quar, sizeof(*keys), (void **)&keys, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		if (!bpf_map_lookup_elem(m->quar, &keys[i], &v))
+			err = cb(keys[i].addr, &v, arg);
+	free(keys);
+	return err;
+}
+
+int maps_svc_foreach(const struct steer_maps *m, maps_svc_cb cb, void *arg)
+{
+	struct steer_svc_key *keys;
+	struct steer_svc_val v;
+	size_t n;
+	int err;
+
+	err = collect_keys(m->svc, sizeof(*keys), (void **)&keys, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		if (!bpf_map_lookup_elem(m->svc, &keys[i], &v))
+			err = cb(&keys[i], &v, arg);
+	free(keys);
+	return err;
+}
+
+int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg)
+{
+	struct steer_exempt_key *keys;
+	struct steer_exempt_val v;
+	size_t n;
+	int err;
+
+	err = collect_keys(m->exempt, sizeof(*keys), (void **)&keys, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		if (!bpf_map_lookup_elem(m->exempt, &keys[i], &v))
+			err = cb(keys[i].addr, keys[i].prefixlen, &v, arg);
+	free(keys);
+	return err;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map definitions shared by steer_tc and steer_sock. Both objects declare
+ * every map; the loader makes the second object reuse the first one's fds
+ * (or the pins), so each map exists once in the kernel.
+ */
+#ifndef STEER_BPF_MAPS_H
+#define STEER_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <steer/abi.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_QUAR);
+	__type(key, struct steer_quar_key);
+	__type(value, struct steer_quar_val);
+} steer_quar SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, STEER_MAX_QUAR);
+	__type(key, struct steer_quar_key);
+	__type(value, struct steer_qstat);
+} steer_qstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_R_MAX);
+	__type(key, __u32);
+	__type(value, struct steer_stat);
+} steer_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, STEER_MAX_EXEMPT);
+	/* LPM tries must be created with BPF_F_NO_PREALLOC. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct steer_exempt_key);
+	__type(value, struct steer_exempt_val);
+} steer_exempt SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_SVC);
+	__type(key, struct steer_svc_key);
+	__type(value, struct steer_svc_val);
+} steer_svc SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_BACKEND);
+	__type(key, struct steer_backend_key);
+	__type(value, struct steer_backend_val);
+} steer_backend SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, STEER_MAX_REVNAT);
+	__type(key, struct steer_revnat_key);
+	__type(value, struct steer_revnat_val);
+} steer_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_LAT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct steer_lat_slot);
+} steer_latency SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct steer_iface_val);
+} steer_ifaces SEC(".maps");
+
+#endif /* STEER_BPF_MAPS_H */

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The quarantine decision for a packet leaving the host towards a pod
+ * (tc egress on the host side of the pod's veth).
+ *
+ * Policy, per action, for a quarantined destination that is not exempt:
+ *   drop:  everything is dropped.
+ *   drain: TCP SYN without ACK is dropped (new flow); other TCP passes
+ *          (established). UDP is dropped: there is no "established" UDP
+ *          we can tell from a single datagram. ICMP errors (dest
+ *          unreachable, time exceeded, parameter problem) pass, because
+ *          they belong to flows that exist and PMTU discovery needs them;
+ *          every other ICMP type (echo, ...) is a new exchange and is
+ *          dropped. Other IP protocols are dropped as new flows.
+ *   reset: as drain, but established TCP segments are rewritten into RSTs
+ *          (see tc_reset()), so the pod's socket is torn down at once.
+ * Fragments: the first fragment carries the L4 header and gets the verdict
+ * of its flow. Later fragments have no L4 header; without the first one
+ * they never reassemble, so they pass under drain/reset and are dropped
+ * under drop. Truncated L4 headers to a quarantined pod are dropped
+ * (malformed). A truncated IPv4 header has no destination we can trust, so
+ * it passes as it would without steer.
+ */
+#ifndef STEER_BPF_TC_DECIDE_H
+#define STEER_BPF_TC_DECIDE_H
+
+#include <linux/pkt_cls.h>
+
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+
+/* Verdict plus what to do to the packet before letting it through. */
+enum tc_verdict {
+	TC_PASS = 0,
+	TC_SHOT,
+	TC_RST,		/* rewrite the TCP segment into a RST, then pass */
+};
+
+static __always_inline bool icmp_is_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
+	       type == ICMP_PARAMETERPROB;
+}
+
+/* Decides and counts; *reason gets the enum steer_reason for the verdict. */
+static __always_inline int tc_decide(struct __sk_buff *skb, struct pkt *p,
+				     __u32 *reason)
+{
+	struct steer_exempt_key ek = { .prefixlen = 32 };
+	struct steer_quar_key qk;
+	struct steer_quar_val *q;
+	int st;
+
+	st = parse_pkt(skb, p);
+	if (st == PARSE_NON_IP) {
+		*reason = STEER_R_NON_IP;
+		return TC_PASS;
+	}
+	if (st == PARSE_BAD_IP) {
+		*reason = STEER_R_MALFORMED;
+		return TC_PASS;
+	}
+
+	qk.addr = p->daddr;
+	q = bpf_map_lookup_elem(&steer_quar, &qk);
+	if (!q) {
+		*reason = STEER_R_PASS;
+		return TC_PASS;
+	}
+	qstat_add(p->daddr, skb->len);
+
+	/*
+	 * Node-generated packets (kubelet probes) reach a pod veth's egress
+	 * with ingress_ifindex 0; forwarded ones carry the ifindex they came
+	 * in on, even after SNAT to the node IP, so SNAT cannot fake this.
+	 */
+	if (skb->ingress_ifindex == 0) {
+		*reason = STEER_R_EXEMPT_HOST;
+		return TC_PASS;
+	}
+	ek.addr = p->saddr;
+	if (bpf_map_lookup_elem(&steer_exempt, &ek)) {
+		*reason = STEER_R_EXEMPT_CIDR;
+		return TC_PASS;
+	}
+
+	if (q->action == STEER_ACT_DROP) {
+		*reason = STEER_R_DROP;
+		return TC_SHOT;
+	}
+	/* drain and reset from here on; unknown actions act as drain. */
+	if (st == PARSE_BAD_L4) {
+		*reason = STEER_R_MALFORMED;
+		return TC_SHOT;
+	}
+	if (p->later_frag) {
+		*reason = STEER_R_PASS_ESTABLISHED;
+		return TC_PASS;
+	}
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		if ((p->tcp_word & (TCPW_SYN | TCPW_ACK)) == TCPW_SYN) {
+			*reason = STEER_R_DROP_NEW;
+			return TC_SHOT;
+		}
+		/* A RST needs no help tearing the flow down. */
+		if (q->action == STEER_ACT_RESET && !(p->tcp_word & TCPW_RST)) {
+			*reason = STEER_R_RESET;
+			return TC_RST;
+		}
+		*reason = STEER_R_PASS_ESTABLISHED;
+		return TC_PASS;
+	case IPPROTO_ICMP:
+		if (icmp_is_error(p->icmp_type)) {
+			*reason = STEER_R_PASS_ESTABLISHED;
+			return TC_PASS;
+		}
+		/* fallthrough */
+	default:
+		*reason = STEER_R_DROP_NEW;
+		return TC_SHOT;
+	}
+}
+
+/*
+ * Turns the segment into a RST (keeping ACK and the sequence number the
+ * pod expects next, so it passes the pod's window check). The payload
+ * stays: Linux ignores data on a RST, and keeping the length avoids
+ * rewriting the IP header. Only the flags word changes, so the checksum is
+ * patched incrementally; on CHECKSUM_PARTIAL skbs bpf_l4_csum_replace()
+ * knows the field is not in the pseudo-header and leaves it to the offload.
+ */
+static __always_inline int tc_reset(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u16 word = p->tcp_word & 0xf000;	/* keep doff */
+	__be16 old = bpf_htons(p->tcp_word), new;
+
+	word |= TCPW_RST | (p->tcp_word & TCPW_ACK);
+	new = bpf_htons(word);
+	if (bpf_l4_csum_replace(skb, p->l4_off + offsetof(struct tcphdr, check),
+				old, new, sizeof(new)))
+		return -1;
+	if (bpf_skb_store_bytes(skb, p->l4_off + TCP_FLAGS_OFF, &new, sizeof(new), 0))
+		return -1;
+	return 0;
+}
+
+#endif /* STEER_BPF_TC_DECIDE_H */

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+/* The typed map API against the real maps of the loaded BPF objects. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include "datapath/datapath.h"
+
+static struct datapath *open_dp(void)
+{
+	struct datapath *dp = NULL;
+	int err;
+
+	if (geteuid() != 0) {
+		test_skip("needs root to load BPF");
+		return NULL;
+	}
+	err = datapath_open(&dp, &(struct datapath_opts){ .bpffs = NULL });
+	if (!ASSERT_OK(err, "datapath_open"))
+		return NULL;
+	return dp;
+}
+
+static int count_quar(__be32 addr, const struct steer_quar_val *val, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+TEST(quarantine_set_get_del)
+{
+	struct datapath *dp = open_dp();
+	const struct steer_maps *m;
+	struct steer_quar_val v = { .action = STEER_ACT_DROP, .origin = STEER_ORIGIN_MANUAL,
+				    .gen = 7, .since = 123 }, got;
+	int n = 0;
+
+	if (!dp)
+		return;
+	m = datapath_maps(dp);
+	ASSERT_OK(maps_quar_set(m, inet_addr("10.0.0.1"), &v), "set");
+	ASSERT_OK(maps_quar_get(m, inet_addr("10.0.0.1"), &got), "get");
+	ASSERT_EQ(got.action, STEER_ACT_DROP, "action");
+	ASSERT_EQ(got.origin, STEER_ORIGIN_MANUAL, "origin");
+	ASSERT_EQ(got.gen, 7, "gen");
+	ASSERT_OK(maps_quar_foreach(m, count_quar, &n), "foreach");
+	ASSERT_EQ(n, 1, "entries");
+	v.action = STEER_ACT_MAX;
+	ASSERT_EQ(maps_quar_set(m, inet_addr("10.0.0.2"), &v), -EINVAL, "bad action");
+	ASSERT_OK(maps_quar_del(m, inet_addr("10.0.0.1")), "del");
+	ASSERT_EQ(maps_quar_get(m, inet_addr("10.0.0.1"), &got), -ENOENT, "gone");
+	ASSERT_EQ(maps_quar_del(m, inet_addr("10.0.0.1")), -ENOENT, "del again");
+	datapath_close(dp);
+}
+
+TEST(service_rev_flip_deletes_old_slots)
+{
+	struct datapath *dp = open_dp();
+	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(80),
+				   .proto = 6 };
+	struct steer_backend_val b[3] = {
+		{ .addr = inet_addr("10.1.0.1"), .port = htons(8080) },
+		{ .addr = inet_addr("10.1.0.2"), .port = htons(8080) },
+		{ .addr = inet_addr("10.1.0.3"), .port = htons(8080) },
+	}, out[4];
+	const struct steer_maps *m;
+	struct steer_svc_val sv;
+	uint32_t n, cnt;
+
+	if (!dp)
+		return;
+	m = datapath_maps(dp);
+	ASSERT_OK(maps_svc_set(m, &k, b, 3, STEER_ORIGIN_API, 1), "set 3");
+	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get");
+	ASSERT_EQ(n, 3, "n");
+	ASSERT_EQ(out[2].addr, b[2].addr, "slot 2");
+	ASSERT_OK(maps_svc_set(m, &k, b + 1, 1, STEER_ORIGIN_API, 2), "set 1");
+	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get again");
+	ASSERT_EQ(n, 1, "n after flip");
+	ASSERT_EQ(sv.rev, 2, "rev");
+	ASSERT_EQ(out[0].addr, b[1].addr, "slot 0 after flip");
+	ASSERT_OK(maps_count(m->backend, &cnt), "count");
+	ASSERT_EQ(cnt, 1, "old rev slots deleted");
+	ASSERT_OK(maps_svc_set(m, &k, NULL, 0, STEER_ORIGIN_API, 3), "set 0");
+	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get empty");
+	ASSERT_EQ(sv.count, 0, "refusing service");
+	k.proto = 1;
+	ASSERT_EQ(maps_svc_set(m, &k, b, 1, STEER_ORIGIN_API, 1), -EINVAL, "bad proto");
+	k.proto = 6;
+	ASSERT_OK(maps_svc_del(m, &k), "del");
+	ASSERT_OK(maps_count(m->svc, &cnt), "count svc");
+	ASSERT_EQ(cnt, 0, "svc gone");
+	datapath_close(dp);
+}
+
+static int exempt_cb(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
+{
+	ASSERT_EQ(addr, inet_addr("192.168.0.0"), "masked addr");
+	ASSERT_EQ(plen, 16, "prefixlen");
+	(*(int *)arg)++;
+	return 0;
+}
+
+TEST(exempt_masks_and_iterates)
+{
+	struct datapath *dp = open_dp();
+	const struct steer_maps *m;
+	int n = 0;
+
+	if (!dp)
+		return;
+	m = datapath_maps(dp);
+	ASSERT_OK(maps_exempt_set(m, inet_addr("192.168.7.9"), 16, STEER_ORIGIN_API), "set");
+	ASSERT_OK(maps_exempt_foreach(m, exempt_cb, &n), "foreach");
+	ASSERT_EQ(n, 1, "one entry");
+	ASSERT_EQ(maps_exempt_set(m, 0, 33, STEER_ORIGIN_API), -EINVAL, "prefix 33");
+	ASSERT_OK(maps_exempt_del(m, inet_addr("192.168.0.0"), 16), "del");
+	datapath_close(dp);
+}
+
+TEST(latency_histogram_and_stats)
+{
+	struct datapath *dp = open_dp();
+	const struct steer_maps *m;
+	struct steer_lat_slot s;
+	uint64_t sum = 1;
+	__u32 slot;
+
+	if (!dp)
+		return;
+	m = datapath_maps(dp);
+	ASSERT_OK(maps_latency_add(m, 500), "add 0.5us");
+	ASSERT_OK(maps_latency_add(m, 150000), "add 150us");
+	slot = 0;
+	ASSERT_OK(bpf_map_lookup_elem(m->latency, &slot, &s), "slot 0");
+	ASSERT_EQ(s.count, 1, "slot 0 count");
+	slot = 7;	/* 150 us is in [128, 256) */
+	ASSERT_OK(bpf_map_lookup_elem(m->latency, &slot, &s), "slot 7");
+	ASSERT_EQ(s.count, 1, "slot 7 count");
+	ASSERT_OK(maps_stat_get(m, STEER_R_PASS, &sum), "stat");
+	ASSERT_EQ(sum, 0, "fresh counter");
+	ASSERT_EQ(maps_stat_get(m, STEER_R_MAX, &sum), -EINVAL, "bad reason");
+	datapath_close(dp);
+}
