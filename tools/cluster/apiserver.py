@@ -107,7 +107,7 @@ class Store:
         self.cond.notify_all()
 
     def listen(self, resources):
-        ev = threading.Event()
+        ev = controllers.Trigger()
         self.listeners.append((set(resources), ev))
         return ev
 

@@ -280,11 +280,25 @@ def fake_kubelet(store, ApiError, args):
     return pending
 
 
+class Trigger(threading.Event):
+    """An Event that remembers when it was last set."""
+
+    def set(self):
+        self.last = time.monotonic()
+        super().set()
+
+
 def _loop(ev, delay, fn):
     while True:
         ev.wait()
-        if delay:
-            time.sleep(delay)
+        # Every change gets at least `delay` before the controller reacts
+        # (debounced, but never postponed past 3 * delay of the first one).
+        first = time.monotonic()
+        while delay:
+            left = min(ev.last + delay, first + 3 * delay) - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(left)
         ev.clear()
         try:
             again = fn()
