@@ -1,0 +1,1265 @@
+// SPDX-License-Identifier: MIT
+#include "model/model.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "model/labels.h"
+#include "model/objects.h"
+#include "model/table.h"
+
+struct svc;
+
+struct svcref {
+	struct svc *svc;
+	uint32_t cnt;		/* slices of svc that list the pod */
+};
+
+struct pod {
+	char *key;
+	bool meta_seen;
+	bool explicit_q;
+	bool dirty;
+	uint32_t meta_gen;
+	uint32_t quar_gen;
+	struct labels labels;
+	int act_meta;		/* from the annotation, -1 if none */
+	int act_quar;
+	__be32 ip_status;
+	__be32 ip_slice;
+	struct svcref *listed;
+	uint32_t nlisted;
+	/* Services the pod was a matching member of: departure memory. */
+	struct svc **member;
+	uint32_t nmember;
+	/* Services it is quarantined for. */
+	struct svc **qsvc;
+	uint32_t nqsvc;
+	/* Desired quarantine entry. */
+	bool q_on;
+	__be32 q_ip;
+	uint8_t q_action;
+	uint64_t q_since;
+	struct pod *next_dirty;
+};
+
+struct slice {
+	struct svc *svc;
+	uint32_t gen;
+	struct eps_obj obj;
+};
+
+struct svc {
+	char *key;
+	bool exists;
+	bool dirty;
+	bool steered;
+	bool listed_stale;	/* selector changed; slices not rewritten yet */
+	uint32_t gen;
+	bool has_selector;
+	struct labels sel_labels;
+	struct selector sel;
+	__be32 vip;
+	struct svc_port *ports;
+	uint32_t nports;
+	struct slice **slices;
+	uint32_t nslices;
+	uint32_t refs;		/* pod references: listed, member, qsvc */
+	uint32_t nquar;
+	uint64_t settle_until;
+	struct steer_svc_key *akeys;	/* entries it desires */
+	uint32_t nakeys;
+	struct svc *next_dirty;
+};
+
+/* What we last wrote (or found, when adopting) for one map entry. */
+struct qent {
+	struct steer_quar_val val;
+};
+
+struct sent {
+	uint32_t n;
+	uint32_t gen;
+	struct steer_backend_val *b;
+};
+
+struct model {
+	struct model_opts opts;
+	const struct apply_ops *ops;
+	void *ctx;
+	struct table pods;
+	struct table svcs;
+	struct table slices;
+	struct table qdesired;	/* ip -> pod */
+	struct table qapplied;	/* ip -> qent */
+	struct table sapplied;	/* steer_svc_key -> sent */
+	uint32_t kind_gen[MK_MAX];
+	uint32_t gen;
+	bool synced;
+	uint64_t next_deadline;
+	struct pod *dirty_pods;
+	struct svc *dirty_svcs;
+	struct model_stats st;
+	/* Scratch for building backend sets. */
+	struct steer_backend_val *scratch;
+	uint32_t scratch_cap;
+};
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t mono(const struct model *m)
+{
+	return m->opts.clock ? m->opts.clock() : 0;
+}
+
+/* ---------------------------------------------------------------- caches */
+
+static struct svc *svc_get(struct model *m, const char *key, bool create)
+{
+	struct svc *s = table_gets(&m->svcs, key);
+
+	if (s || !create)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->key = strdup(key);
+	if (!s->key || table_put(&m->svcs, key, strlen(key), s)) {
+		free(s->key);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void svc_maybe_free(struct model *m, struct svc *s)
+{
+	if (s->exists || s->nslices || s->refs || s->steered || s->nakeys || s->dirty)
+		return;
+	table_del(&m->svcs, s->key, strlen(s->key));
+	labels_free(&s->sel_labels);
+	selector_free(&s->sel);
+	free(s->ports);
+	free(s->slices);
+	free(s->akeys);
+	free(s->key);
+	free(s);
+}
+
+static void svc_mark(struct model *m, struct svc *s)
+{
+	if (s->dirty)
+		return;
+	s->dirty = true;
+	s->next_dirty = m->dirty_svcs;
+	m->dirty_svcs = s;
+}
+
+static struct pod *pod_get(struct model *m, const char *key, bool create)
+{
+	struct pod *p = table_gets(&m->pods, key);
+
+	if (p || !create)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->act_meta = p->act_quar = -1;
+	p->key = strdup(key);
+	if (!p->key || table_put(&m->pods, key, strlen(key), p)) {
+		free(p->key);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void pod_mark(struct model *m, struct pod *p)
+{
+	if (p->dirty)
+		return;
+	p->dirty = true;
+	p->next_dirty = m->dirty_pods;
+	m->dirty_pods = p;
+}
+
+static bool pod_idle(const struct pod *p)
+{
+	return !p->meta_seen && !p->explicit_q && !p->nlisted && !p->nmember &&
+	       !p->nqsvc && !p->q_on && !p->dirty;
+}
+
+static void pod_free(struct model *m, struct pod *p)
+{
+	table_del(&m->pods, p->key, strlen(p->key));
+	labels_free(&p->labels);
+	free(p->listed);
+	free(p->member);
+	free(p->qsvc);
+	free(p->key);
+	free(p);
+}
+
+static int svcs_add(struct svc ***arr, uint32_t *n, struct svc *s)
+{
+	struct svc **a;
+	uint32_t i;
+
+	for (i = 0; i < *n; i++)
+		if ((*arr)[i] == s)
+			return 0;
+	a = realloc(*arr, (*n + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a[(*n)++] = s;
+	*arr = a;
+	s->refs++;
+	return 1;
+}
+
+static bool svcs_has(struct svc *const *arr, uint32_t n, const struct svc *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (arr[i] == s)
+			return true;
+	return false;
+}
+
+static bool svcs_del(struct svc **arr, uint32_t *n, struct svc *s)
+{
+	uint32_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (arr[i] == s) {
+			arr[i] = arr[--(*n)];
+			s->refs--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int pod_list(struct model *m, const char *key, struct svc *s, __be32 ip)
+{
+	struct pod *p = pod_get(m, key, true);
+	struct svcref *r;
+	uint32_t i;
+
+	if (!p)
+		return -ENOMEM;
+	p->ip_slice = ip;
+	pod_mark(m, p);
+	for (i = 0; i < p->nlisted; i++) {
+		if (p->listed[i].svc == s) {
+			p->listed[i].cnt++;
+			return 0;
+		}
+	}
+	r = realloc(p->listed, (p->nlisted + 1) * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	p->listed = r;
+	r[p->nlisted++] = (struct svcref){ .svc = s, .cnt = 1 };
+	s->refs++;
+	return 0;
+}
+
+static void pod_unlist(struct model *m, const char *key, struct svc *s)
+{
+	struct pod *p = pod_get(m, key, false);
+	uint32_t i;
+
+	if (!p)
+		return;
+	pod_mark(m, p);
+	for (i = 0; i < p->nlisted; i++) {
+		if (p->listed[i].svc == s) {
+			if (!--p->listed[i].cnt) {
+				p->listed[i] = p->listed[--p->nlisted];
+				s->refs--;
+			}
+			return;
+		}
+	}
+}
+
+/* ------------------------------------------------------------- writing */
+
+static int quar_reconcile(struct model *m, __be32 ip, bool force)
+{
+	struct pod *p = table_get(&m->qdesired, &ip, sizeof(ip));
+	struct qent *a = table_get(&m->qapplied, &ip, sizeof(ip));
+	struct steer_quar_val cur, want = {};
+	int err;
+
+	if (!m->synced)
+		return 0;
+	if (p) {
+		want.action = p->q_action;
+		want.origin = STEER_ORIGIN_API;
+		want.gen = m->gen;
+		want.since = p->q_since;
+		if (a && !force && a->val.action == want.action)
+			return 0;
+	} else if (!a) {
+		return 0;
+	}
+	/* steerctl may have taken the address over by hand since. */
+	err = m->ops->quar_get(m->ctx, ip, &cur);
+	if (!err && cur.origin == STEER_ORIGIN_MANUAL) {
+		free(table_del(&m->qapplied, &ip, sizeof(ip)));
+		return 0;
+	}
+	if (!p) {
+		err = m->ops->quar_del(m->ctx, ip);
+		if (err && err != -ENOENT) {
+			m->st.write_errors++;
+			pr_warn("delete quarantine of %s: %s", inet_ntoa((struct in_addr){ ip }),
+				strerror(-err));
+			return err;
+		}
+		m->st.deletes++;
+		free(table_del(&m->qapplied, &ip, sizeof(ip)));
+		return 0;
+	}
+	if (!err && cur.origin == STEER_ORIGIN_API && cur.since)
+		want.since = cur.since;	/* keep the original time across restarts */
+	err = m->ops->quar_set(m->ctx, ip, &want);
+	if (err) {
+		m->st.write_errors++;
+		pr_warn("quarantine %s (pod %s): %s", inet_ntoa((struct in_addr){ ip }),
+			p->key, strerror(-err));
+		return err;
+	}
+	m->st.quar_writes++;
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a || table_put(&m->qapplied, &ip, sizeof(ip), a)) {
+			free(a);
+			return -ENOMEM;
+		}
+	}
+	a->val = want;
+	return 0;
+}
+
+static int be_cmp(const void *x, const void *y)
+{
+	const struct steer_backend_val *a = x, *b = y;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
+static int svc_key_write(struct model *m, const struct steer_svc_key *key,
+			 const struct steer_backend_val *b, uint32_t n, bool del, bool force)
+{
+	struct sent *a = table_get(&m->sapplied, key, sizeof(*key));
+	struct steer_svc_val cur;
+	int err;
+
+	if (!m->synced)
+		return 0;
+	if (!del && a && !force && a->n == n && !memcmp(a->b, b, n * sizeof(*b)))
+		return 0;
+	if (del && !a)
+		return 0;
+	err = m->ops->svc_get(m->ctx, key, &cur);
+	if (!err && cur.origin == STEER_ORIGIN_MANUAL) {
+		a = table_del(&m->sapplied, key, sizeof(*key));
+		if (a)
+			free(a->b);
+		free(a);
+		return 0;
+	}
+	if (del) {
+		err = m->ops->svc_del(m->ctx, key);
+		if (err && err != -ENOENT) {
+			m->st.write_errors++;
+			pr_warn("delete steered service %s:%u: %s",
+				inet_ntoa((struct in_addr){ key->vip }), ntohs(key->port),
+				strerror(-err));
+			return err;
+		}
+		m->st.deletes++;
+		a = table_del(&m->sapplied, key, sizeof(*key));
+		free(a->b);
+		free(a);
+		return 0;
+	}
+	err = m->ops->svc_set(m->ctx, key, b, n, STEER_ORIGIN_API, m->gen);
+	if (err) {
+		m->st.write_errors++;
+		pr_warn("steer service %s:%u (%u backends): %s",
+			inet_ntoa((struct in_addr){ key->vip }), ntohs(key->port), n,
+			strerror(-err));
+		return err;
+	}
+	m->st.svc_writes++;
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a || table_put(&m->sapplied, key, sizeof(*key), a)) {
+			free(a);
+			return -ENOMEM;
+		}
+	}
+	free(a->b);
+	a->b = n ? malloc(n * sizeof(*b)) : NULL;
+	if (n && !a->b) {
+		a->n = UINT32_MAX;	/* unknown: rewrite next time */
+		return -ENOMEM;
+	}
+	memcpy(a->b, b, n * sizeof(*b));
+	a->n = n;
+	a->gen = m->gen;
+	return 0;
+}
+
+/* ----------------------------------------------------------- decisions */
+
+static bool pod_matches(const struct pod *p, const struct svc *s)
+{
+	return selector_match(&s->sel, &p->labels);
+}
+
+static bool departed(const struct model *m, const struct pod *p, const struct svc *s,
+		     bool listed_only)
+{
+	if (!m->opts.departure || !p->meta_seen || !s->exists || !s->has_selector)
+		return false;
+	if (listed_only && s->listed_stale)
+		return false;
+	return !pod_matches(p, s);
+}
+
+static int pod_recompute(struct model *m, struct pod *p)
+{
+	struct svc **q = NULL, **old = p->qsvc;
+	uint32_t nq = 0, nold = p->nqsvc, i;
+	bool on, was_on = p->q_on;
+	__be32 ip, old_ip = p->q_ip;
+	int action, err = 0;
+
+	/* Remember where the pod is a matching member, for after the slice drops it. */
+	if (m->opts.departure && p->meta_seen) {
+		for (i = 0; i < p->nlisted; i++) {
+			struct svc *s = p->listed[i].svc;
+
+			if (s->exists && s->has_selector && !s->listed_stale && pod_matches(p, s))
+				svcs_add(&p->member, &p->nmember, s);
+		}
+	}
+	for (i = 0; i < p->nlisted; i++) {
+		struct svc *s = p->listed[i].svc;
+
+		if ((p->explicit_q && s->exists) || departed(m, p, s, true))
+			if (svcs_add(&q, &nq, s) < 0)
+				err = -ENOMEM;
+	}
+	for (i = 0; i < p->nmember; i++) {
+		struct svc *s = p->member[i];
+
+		if ((p->explicit_q && s->exists) || departed(m, p, s, false))
+			if (svcs_add(&q, &nq, s) < 0)
+				err = -ENOMEM;
+	}
+	/* Swap in the new set: refs of the old go, nquar follows membership. */
+	for (i = 0; i < nq; i++) {
+		if (!svcs_has(old, nold, q[i])) {
+			q[i]->nquar++;
+			svc_mark(m, q[i]);
+		}
+	}
+	for (i = 0; i < nold; i++) {
+		if (!svcs_has(q, nq, old[i])) {
+			old[i]->nquar--;
+			svc_mark(m, old[i]);
+		}
+		old[i]->refs--;
+	}
+	free(old);
+	p->qsvc = q;
+	p->nqsvc = nq;
+
+	on = p->explicit_q || nq > 0;
+	ip = p->ip_status ? p->ip_status : p->ip_slice;
+	action = p->meta_seen && p->act_meta >= 0 ? p->act_meta :
+		 p->act_quar >= 0 ? p->act_quar : m->opts.default_action;
+	if (on && !ip)
+		pr_debug("pod %s is quarantined but its IP is not known yet", p->key);
+	on = on && ip;
+	if (on == was_on && ip == old_ip && action == p->q_action)
+		return err;
+	if (on && !was_on) {
+		p->q_since = realtime_ns();
+		pr_info("quarantine pod %s (%s, action %s, %u services)", p->key,
+			inet_ntoa((struct in_addr){ ip }), action_name(action), nq);
+	} else if (!on && was_on) {
+		pr_info("release pod %s (%s)", p->key, inet_ntoa((struct in_addr){ old_ip }));
+	}
+	if (was_on && table_get(&m->qdesired, &old_ip, sizeof(old_ip)) == p)
+		table_del(&m->qdesired, &old_ip, sizeof(old_ip));
+	p->q_on = on;
+	p->q_ip = on ? ip : 0;
+	p->q_action = action;
+	if (on) {
+		struct pod *other = table_get(&m->qdesired, &ip, sizeof(ip));
+
+		if (other && other != p)
+			pr_warn("pods %s and %s share IP %s; %s wins", other->key, p->key,
+				inet_ntoa((struct in_addr){ ip }), p->key);
+		if (table_put(&m->qdesired, &ip, sizeof(ip), p))
+			err = -ENOMEM;
+	}
+	if (was_on && (!on || old_ip != ip))
+		quar_reconcile(m, old_ip, false);
+	if (on)
+		quar_reconcile(m, ip, false);
+	/* Backend sets that hold this address change. */
+	for (i = 0; i < p->nlisted; i++)
+		svc_mark(m, p->listed[i].svc);
+	for (i = 0; i < p->nmember; i++)
+		svc_mark(m, p->member[i]);
+	return err;
+}
+
+static bool ip_quarantined(const struct model *m, __be32 ip)
+{
+	return table_get(&m->qdesired, &ip, sizeof(ip)) != NULL;
+}
+
+static int scratch_add(struct model *m, uint32_t *n, __be32 addr, uint16_t port)
+{
+	if (*n >= STEER_MAX_BACKENDS_PER_SVC)
+		return -E2BIG;
+	if (*n >= m->scratch_cap) {
+		uint32_t cap = m->scratch_cap ? m->scratch_cap * 2 : 64;
+		struct steer_backend_val *b = realloc(m->scratch, cap * sizeof(*b));
+
+		if (!b)
+			return -ENOMEM;
+		m->scratch = b;
+		m->scratch_cap = cap;
+	}
+	m->scratch[(*n)++] = (struct steer_backend_val){ .addr = addr, .port = htons(port) };
+	return 0;
+}
+
+/* Backends of one Service port: ready, else serving+terminating, never quarantined. */
+static uint32_t backends(struct model *m, const struct svc *s, const struct svc_port *sp)
+{
+	uint32_t n = 0, i, j, k, pass, w;
+
+	for (pass = 0; pass < 2 && !n; pass++) {
+		for (i = 0; i < s->nslices; i++) {
+			const struct eps_obj *e = &s->slices[i]->obj;
+			int port = -1;
+
+			/* The slice carries the resolved (possibly named) targetPort. */
+			for (j = 0; j < e->nports; j++)
+				if (!strcmp(e->ports[j].name, sp->name) &&
+				    e->ports[j].proto == sp->proto && e->ports[j].port)
+					port = e->ports[j].port;
+			if (port < 0)
+				continue;
+			for (k = 0; k < e->neps; k++) {
+				const struct eps_endpoint *ep = &e->eps[k];
+				bool ok = pass == 0 ? ep->ready : ep->serving && ep->terminating;
+
+				if (ok && !ip_quarantined(m, ep->addr) &&
+				    scratch_add(m, &n, ep->addr, port))
+					break;
+			}
+		}
+	}
+	if (n < 2)
+		return n;
+	qsort(m->scratch, n, sizeof(*m->scratch), be_cmp);
+	for (i = 1, w = 1; i < n; i++)
+		if (be_cmp(&m->scratch[i], &m->scratch[w - 1]))
+			m->scratch[w++] = m->scratch[i];
+	return w;
+}
+
+static bool key_in(const struct steer_svc_key *keys, uint32_t n, const struct steer_svc_key *k)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&keys[i], k, sizeof(*k)))
+			return true;
+	return false;
+}
+
+static int svc_recompute(struct model *m, struct svc *s, bool force)
+{
+	struct steer_svc_key *keys = NULL;
+	uint32_t nkeys = 0, i, n;
+	uint64_t now = mono(m);
+	int err = 0;
+
+	if (!s->exists) {
+		s->steered = false;
+		s->settle_until = 0;
+	} else if (s->nquar) {
+		if (!s->steered)
+			pr_info("steer service %s", s->key);
+		s->steered = true;
+		s->settle_until = 0;
+	} else if (s->steered) {
+		if (!s->settle_until) {
+			s->settle_until = now + m->opts.settle_ns;
+			if (!m->next_deadline || s->settle_until < m->next_deadline)
+				m->next_deadline = s->settle_until;
+		}
+		if (now >= s->settle_until) {
+			pr_info("stop steering service %s", s->key);
+			s->steered = false;
+			s->settle_until = 0;
+		}
+	}
+	if (s->steered && s->vip && s->nports) {
+		keys = calloc(s->nports, sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+		for (i = 0; i < s->nports; i++) {
+			const struct svc_port *sp = &s->ports[i];
+			struct steer_svc_key k = {
+				.vip = s->vip, .port = htons(sp->port), .proto = sp->proto,
+			};
+
+			if (sp->proto != IPPROTO_TCP && sp->proto != IPPROTO_UDP)
+				continue;
+			if (key_in(keys, nkeys, &k))
+				continue;
+			keys[nkeys++] = k;
+			n = backends(m, s, sp);
+			if (!n)
+				pr_debug("service %s port %u: no backend left, refusing",
+					 s->key, sp->port);
+			if (svc_key_write(m, &k, m->scratch, n, false, force))
+				err = -EIO;
+		}
+	}
+	for (i = 0; i < s->nakeys; i++)
+		if (!key_in(keys, nkeys, &s->akeys[i]) &&
+		    svc_key_write(m, &s->akeys[i], NULL, 0, true, false))
+			err = -EIO;
+	free(s->akeys);
+	s->akeys = keys;
+	s->nakeys = nkeys;
+	return err;
+}
+
+int model_flush(struct model *m)
+{
+	int err = 0;
+
+	while (m->dirty_pods || m->dirty_svcs) {
+		while (m->dirty_pods) {
+			struct pod *p = m->dirty_pods;
+
+			m->dirty_pods = p->next_dirty;
+			p->dirty = false;
+			if (pod_recompute(m, p))
+				err = -EIO;
+			if (pod_idle(p))
+				pod_free(m, p);
+		}
+		while (m->dirty_svcs) {
+			struct svc *s = m->dirty_svcs;
+
+			m->dirty_svcs = s->next_dirty;
+			s->dirty = false;
+			if (svc_recompute(m, s, false))
+				err = -EIO;
+			svc_maybe_free(m, s);
+		}
+	}
+	return err;
+}
+
+/* --------------------------------------------------------------- events */
+
+static int on_pod_meta(struct model *m, enum model_ev ev, struct pod_obj *o)
+{
+	struct pod *p = pod_get(m, o->meta.key, ev != MEV_DELETED);
+
+	if (!p)
+		return ev == MEV_DELETED ? 0 : -ENOMEM;
+	if (ev == MEV_DELETED) {
+		p->meta_seen = false;
+		labels_free(&p->labels);
+		/* A deleted pod's quarantine ends; forget what it left. */
+		while (p->nmember)
+			svcs_del(p->member, &p->nmember, p->member[0]);
+		pod_mark(m, p);
+		return 0;
+	}
+	p->meta_gen = m->kind_gen[MK_POD_META];
+	if (!p->meta_seen || !labels_equal(&p->labels, &o->labels) ||
+	    p->act_meta != o->action)
+		pod_mark(m, p);
+	p->meta_seen = true;
+	p->act_meta = o->action;
+	labels_free(&p->labels);
+	p->labels = o->labels;
+	memset(&o->labels, 0, sizeof(o->labels));
+	return 0;
+}
+
+static int on_pod_quar(struct model *m, enum model_ev ev, struct pod_obj *o)
+{
+	struct pod *p = pod_get(m, o->meta.key, ev != MEV_DELETED);
+
+	if (!p)
+		return ev == MEV_DELETED ? 0 : -ENOMEM;
+	pod_mark(m, p);
+	if (ev == MEV_DELETED) {
+		p->explicit_q = false;
+		return 0;
+	}
+	p->quar_gen = m->kind_gen[MK_POD_QUAR];
+	p->explicit_q = true;
+	p->act_quar = o->action;
+	if (o->ip)
+		p->ip_status = o->ip;
+	if (!m->opts.departure) {
+		labels_free(&p->labels);
+		p->labels = o->labels;
+		memset(&o->labels, 0, sizeof(o->labels));
+	}
+	return 0;
+}
+
+static void slice_pods(struct model *m, struct slice *sl, bool list)
+{
+	char key[2 * OBJ_NAME_MAX + 2];
+	size_t nslen = sl->obj.meta.name_off;
+	uint32_t i;
+
+	for (i = 0; i < sl->obj.neps; i++) {
+		const struct eps_endpoint *ep = &sl->obj.eps[i];
+
+		if (!ep->pod[0])
+			continue;
+		memcpy(key, sl->obj.meta.key, nslen);
+		strcpy(key + nslen, ep->pod);
+		if (list)
+			pod_list(m, key, sl->svc, ep->addr);
+		else
+			pod_unlist(m, key, sl->svc);
+	}
+}
+
+static void slice_detach(struct model *m, struct slice *sl)
+{
+	struct svc *s = sl->svc;
+	uint32_t i;
+
+	slice_pods(m, sl, false);
+	for (i = 0; i < s->nslices; i++) {
+		if (s->slices[i] == sl) {
+			s->slices[i] = s->slices[--s->nslices];
+			break;
+		}
+	}
+	svc_mark(m, s);
+}
+
+static int on_slice(struct model *m, enum model_ev ev, struct eps_obj *o)
+{
+	struct slice *sl = table_gets(&m->slices, o->meta.key), **arr;
+	char skey[2 * OBJ_NAME_MAX + 2];
+	size_t nslen = o->meta.name_off;
+	struct svc *s;
+
+	if (sl)
+		slice_detach(m, sl);
+	if (ev == MEV_DELETED || !o->ipv4) {
+		if (sl) {
+			table_del(&m->slices, o->meta.key, strlen(o->meta.key));
+			eps_obj_free(&sl->obj);
+			free(sl);
+		}
+		return 0;
+	}
+	memcpy(skey, o->meta.key, nslen);
+	strcpy(skey + nslen, o->service);
+	s = svc_get(m, skey, true);
+	if (!s)
+		return -ENOMEM;
+	if (!sl) {
+		sl = calloc(1, sizeof(*sl));
+		if (!sl || table_put(&m->slices, o->meta.key, strlen(o->meta.key), sl)) {
+			free(sl);
+			return -ENOMEM;
+		}
+	} else {
+		eps_obj_free(&sl->obj);
+	}
+	arr = realloc(s->slices, (s->nslices + 1) * sizeof(*arr));
+	if (!arr) {
+		table_del(&m->slices, o->meta.key, strlen(o->meta.key));
+		free(sl);
+		return -ENOMEM;
+	}
+	s->slices = arr;
+	arr[s->nslices++] = sl;
+	sl->svc = s;
+	sl->gen = m->kind_gen[MK_EPS];
+	sl->obj = *o;
+	memset(o, 0, sizeof(*o));
+	/* The controller rewrote the slice: it reflects the current selector. */
+	s->listed_stale = false;
+	slice_pods(m, sl, true);
+	svc_mark(m, s);
+	return 0;
+}
+
+static void forget_members(struct model *m, struct svc *s)
+{
+	struct table_iter it;
+	struct tent *e;
+
+	table_iter_init(&it, &m->pods);
+	while ((e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+
+		if (svcs_del(p->member, &p->nmember, s))
+			pod_mark(m, p);
+	}
+}
+
+static int on_svc(struct model *m, enum model_ev ev, struct svc_obj *o)
+{
+	struct svc *s = svc_get(m, o->meta.key, ev != MEV_DELETED);
+	bool sel_changed;
+	uint32_t i;
+
+	if (!s)
+		return ev == MEV_DELETED ? 0 : -ENOMEM;
+	svc_mark(m, s);
+	if (ev == MEV_DELETED) {
+		s->exists = false;
+		forget_members(m, s);
+		goto pods;
+	}
+	s->gen = m->kind_gen[MK_SVC];
+	sel_changed = s->exists && (s->has_selector != o->has_selector ||
+				    !labels_equal(&s->sel_labels, &o->selector));
+	if (!s->exists || sel_changed) {
+		struct selector sel;
+		int err = selector_from_labels(&sel, &o->selector);
+
+		if (err)
+			return err;
+		selector_free(&s->sel);
+		s->sel = sel;
+		labels_free(&s->sel_labels);
+		s->sel_labels = o->selector;
+		memset(&o->selector, 0, sizeof(o->selector));
+		s->has_selector = o->has_selector;
+	}
+	if (sel_changed) {
+		/*
+		 * Until the slices follow the new selector, their pods did not
+		 * "leave": do not quarantine them all.
+		 */
+		pr_info("service %s changed its selector", s->key);
+		s->listed_stale = true;
+		forget_members(m, s);
+	}
+	s->exists = true;
+	s->vip = o->vip;
+	free(s->ports);
+	s->ports = o->ports;
+	s->nports = o->nports;
+	o->ports = NULL;
+	o->nports = 0;
+pods:
+	for (i = 0; i < s->nslices; i++) {
+		struct slice *sl = s->slices[i];
+		size_t nslen = sl->obj.meta.name_off;
+		char key[2 * OBJ_NAME_MAX + 2];
+		uint32_t k;
+
+		for (k = 0; k < sl->obj.neps; k++) {
+			struct pod *p;
+
+			if (!sl->obj.eps[k].pod[0])
+				continue;
+			memcpy(key, sl->obj.meta.key, nslen);
+			strcpy(key + nslen, sl->obj.eps[k].pod);
+			p = pod_get(m, key, false);
+			if (p)
+				pod_mark(m, p);
+		}
+	}
+	return 0;
+}
+
+int model_event(struct model *m, enum model_kind kind, enum model_ev ev,
+		const cJSON *obj)
+{
+	struct pod_obj pod;
+	struct svc_obj svc;
+	struct eps_obj eps;
+	int err;
+
+	m->st.events++;
+	switch (kind) {
+	case MK_POD_META:
+	case MK_POD_QUAR:
+		if (ev == MEV_DELETED) {
+			/* A deletion needs the name only. */
+			memset(&pod, 0, sizeof(pod));
+			err = obj_meta_parse(&pod.meta, obj, "pod");
+		} else {
+			err = pod_parse(&pod, obj);
+		}
+		if (err)
+			break;
+		err = kind == MK_POD_META ? on_pod_meta(m, ev, &pod) : on_pod_quar(m, ev, &pod);
+		pod_obj_free(&pod);
+		break;
+	case MK_SVC:
+		memset(&svc, 0, sizeof(svc));
+		err = ev == MEV_DELETED ? obj_meta_parse(&svc.meta, obj, "service") :
+					 svc_parse(&svc, obj);
+		if (err)
+			break;
+		err = on_svc(m, ev, &svc);
+		svc_obj_free(&svc);
+		break;
+	case MK_EPS:
+		if (ev == MEV_DELETED) {
+			memset(&eps, 0, sizeof(eps));
+			err = obj_meta_parse(&eps.meta, obj, "endpointslice");
+		} else {
+			err = eps_parse(&eps, obj);
+		}
+		if (err)
+			break;
+		err = on_slice(m, ev, &eps);
+		eps_obj_free(&eps);
+		break;
+	default:
+		err = -EINVAL;
+	}
+	if (err == -EINVAL)
+		m->st.skipped++;
+	return err;
+}
+
+void model_list_begin(struct model *m, enum model_kind kind)
+{
+	m->kind_gen[kind]++;
+}
+
+void model_list_end(struct model *m, enum model_kind kind)
+{
+	uint32_t g = m->kind_gen[kind];
+	struct table_iter it;
+	struct tent *e;
+	uint32_t n = 0;
+
+	switch (kind) {
+	case MK_POD_META:
+	case MK_POD_QUAR:
+		table_iter_init(&it, &m->pods);
+		while ((e = table_iter_next(&it))) {
+			struct pod *p = e->val;
+
+			if (kind == MK_POD_META && p->meta_seen && p->meta_gen != g) {
+				p->meta_seen = false;
+				labels_free(&p->labels);
+				while (p->nmember)
+					svcs_del(p->member, &p->nmember, p->member[0]);
+				pod_mark(m, p);
+				n++;
+			} else if (kind == MK_POD_QUAR && p->explicit_q && p->quar_gen != g) {
+				p->explicit_q = false;
+				pod_mark(m, p);
+				n++;
+			}
+		}
+		break;
+	case MK_SVC:
+		table_iter_init(&it, &m->svcs);
+		while ((e = table_iter_next(&it))) {
+			struct svc *s = e->val;
+
+			if (s->exists && s->gen != g) {
+				s->exists = false;
+				forget_members(m, s);
+				svc_mark(m, s);
+				n++;
+			}
+		}
+		break;
+	case MK_EPS:
+		table_iter_init(&it, &m->slices);
+		while ((e = table_iter_next(&it))) {
+			struct slice *sl = e->val;
+
+			if (sl->gen != g) {
+				slice_detach(m, sl);
+				table_del(&m->slices, sl->obj.meta.key, strlen(sl->obj.meta.key));
+				eps_obj_free(&sl->obj);
+				free(sl);
+				n++;
+			}
+		}
+		break;
+	default:
+		break;
+	}
+	if (n)
+		pr_info("relist: %u objects gone while the watch was down", n);
+}
+
+/* ---------------------------------------------------------- mark & sweep */
+
+struct sweep {
+	struct model *m;
+	uint32_t quar, svc, manual;
+};
+
+static int sweep_quar(__be32 addr, const struct steer_quar_val *val, void *arg)
+{
+	struct sweep *sw = arg;
+	struct model *m = sw->m;
+	int err;
+
+	if (val->origin != STEER_ORIGIN_API) {
+		sw->manual++;
+		return 0;
+	}
+	if (val->gen == m->gen && table_get(&m->qdesired, &addr, sizeof(addr)))
+		return 0;
+	err = m->ops->quar_del(m->ctx, addr);
+	if (err && err != -ENOENT) {
+		pr_warn("sweep quarantine of %s: %s", inet_ntoa((struct in_addr){ addr }),
+			strerror(-err));
+		return 0;
+	}
+	free(table_del(&m->qapplied, &addr, sizeof(addr)));
+	sw->quar++;
+	return 0;
+}
+
+static int sweep_svc(const struct steer_svc_key *key, const struct steer_svc_val *val,
+		     void *arg)
+{
+	struct sweep *sw = arg;
+	struct model *m = sw->m;
+	struct sent *a;
+	int err;
+
+	if (val->origin != STEER_ORIGIN_API) {
+		sw->manual++;
+		return 0;
+	}
+	a = table_get(&m->sapplied, key, sizeof(*key));
+	if (val->gen == m->gen && a)
+		return 0;
+	err = m->ops->svc_del(m->ctx, key);
+	if (err && err != -ENOENT) {
+		pr_warn("sweep steered service %s:%u: %s",
+			inet_ntoa((struct in_addr){ key->vip }), ntohs(key->port), strerror(-err));
+		return 0;
+	}
+	a = table_del(&m->sapplied, key, sizeof(*key));
+	if (a)
+		free(a->b);
+	free(a);
+	sw->svc++;
+	return 0;
+}
+
+int model_resync(struct model *m)
+{
+	struct sweep sw = { .m = m };
+	struct table_iter it;
+	struct tent *e;
+	int err = 0;
+
+	model_flush(m);
+	if (!m->synced)
+		pr_info("initial sync complete: taking over the maps");
+	m->synced = true;
+	m->gen++;
+	table_iter_init(&it, &m->qdesired);
+	while ((e = table_iter_next(&it)))
+		if (quar_reconcile(m, *(__be32 *)e->key, true))
+			err = -EIO;
+	table_iter_init(&it, &m->svcs);
+	while ((e = table_iter_next(&it))) {
+		struct svc *s = e->val;
+
+		if (s->steered && svc_recompute(m, s, true))
+			err = -EIO;
+	}
+	/* Sweep only what a write above did not confirm. */
+	m->ops->quar_foreach(m->ctx, sweep_quar, &sw);
+	m->ops->svc_foreach(m->ctx, sweep_svc, &sw);
+	if (sw.quar || sw.svc)
+		pr_info("resync gen %u: swept %u quarantine and %u service entries (%u manual kept)",
+			m->gen, sw.quar, sw.svc, sw.manual);
+	return err;
+}
+
+bool model_synced(const struct model *m)
+{
+	return m->synced;
+}
+
+uint64_t model_next_deadline(const struct model *m)
+{
+	return m->next_deadline;
+}
+
+int model_tick(struct model *m)
+{
+	uint64_t now = mono(m), next = 0;
+	struct table_iter it;
+	struct tent *e;
+
+	table_iter_init(&it, &m->svcs);
+	while ((e = table_iter_next(&it))) {
+		struct svc *s = e->val;
+
+		if (!s->settle_until)
+			continue;
+		if (now >= s->settle_until)
+			svc_mark(m, s);
+		else if (!next || s->settle_until < next)
+			next = s->settle_until;
+	}
+	m->next_deadline = next;
+	return model_flush(m);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+struct model *model_new(const struct model_opts *opts, const struct apply_ops *ops,
+			void *ctx)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->opts = *opts;
+	m->ops = ops;
+	m->ctx = ctx;
+	/* gen 0 is what an empty map holds; start above it. */
+	m->gen = (uint32_t)(mono(m) / 1000000) | 1;
+	return m;
+}
+
+void model_free(struct model *m)
+{
+	struct table_iter it;
+	struct tent *e;
+
+	if (!m)
+		return;
+	table_iter_init(&it, &m->pods);
+	while ((e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+
+		labels_free(&p->labels);
+		free(p->listed);
+		free(p->member);
+		free(p->qsvc);
+		free(p->key);
+		free(p);
+	}
+	table_iter_init(&it, &m->svcs);
+	while ((e = table_iter_next(&it))) {
+		struct svc *s = e->val;
+
+		labels_free(&s->sel_labels);
+		selector_free(&s->sel);
+		free(s->ports);
+		free(s->slices);
+		free(s->akeys);
+		free(s->key);
+		free(s);
+	}
+	table_iter_init(&it, &m->slices);
+	while ((e = table_iter_next(&it))) {
+		struct slice *sl = e->val;
+
+		eps_obj_free(&sl->obj);
+		free(sl);
+	}
+	table_iter_init(&it, &m->qapplied);
+	while ((e = table_iter_next(&it)))
+		free(e->val);
+	table_iter_init(&it, &m->sapplied);
+	while ((e = table_iter_next(&it))) {
+		struct sent *a = e->val;
+
+		free(a->b);
+		free(a);
+	}
+	table_free(&m->pods);
+	table_free(&m->svcs);
+	table_free(&m->slices);
+	table_free(&m->qdesired);
+	table_free(&m->qapplied);
+	table_free(&m->sapplied);
+	free(m->scratch);
+	free(m);
+}
+
+void model_get_stats(const struct model *m, struct model_stats *st)
+{
+	struct table_iter it;
+	struct tent *e;
+
+	*st = m->st;
+	st->pods = m->pods.n;
+	st->services = m->svcs.n;
+	st->slices = m->slices.n;
+	st->quarantined = m->qdesired.n;
+	st->steered = 0;
+	table_iter_init(&it, &m->svcs);
+	while ((e = table_iter_next(&it)))
+		st->steered += ((struct svc *)e->val)->steered;
+}
+
+bool model_pod_quarantined(const struct model *m, const char *key, int *action)
+{
+	const struct pod *p = table_gets(&m->pods, key);
+
+	if (!p || !(p->explicit_q || p->nqsvc))
+		return false;
+	if (action)
+		*action = p->q_action;
+	return true;
+}
+
+bool model_svc_steered(const struct model *m, const char *key)
+{
+	const struct svc *s = table_gets(&m->svcs, key);
+
+	return s && s->steered;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parsers for the API objects the model needs: Pods (full or
+ * PartialObjectMetadata), Services and EndpointSlices. Each validates what
+ * it takes; on bad input it returns -EINVAL after a log line naming the
+ * object and the field.
+ */
+#ifndef STEER_MODEL_OBJECTS_H
+#define STEER_MODEL_OBJECTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "model/labels.h"
+
+struct cJSON;
+
+#define STEER_ANN_ACTION "steer.dev/action"
+#define OBJ_NAME_MAX 253
+
+struct obj_meta {
+	char key[2 * OBJ_NAME_MAX + 2];	/* namespace/name */
+	uint32_t name_off;		/* where the name starts in key */
+	char rv[32];
+};
+
+struct pod_obj {
+	struct obj_meta meta;
+	struct labels labels;
+	int action;		/* enum steer_action, or -1 for "use default" */
+	__be32 ip;		/* status.podIP; 0 if absent or not IPv4 */
+};
+
+struct svc_port {
+	char name[64];
+	uint16_t port;
+	uint8_t proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+};
+
+struct svc_obj {
+	struct obj_meta meta;
+	bool has_selector;
+	struct labels selector;
+	__be32 vip;		/* 0: headless, ExternalName or not IPv4 */
+	struct svc_port *ports;
+	uint32_t nports;
+};
+
+struct eps_endpoint {
+	__be32 addr;
+	bool ready;
+	bool serving;
+	bool terminating;
+	char pod[OBJ_NAME_MAX + 1];	/* targetRef name when kind is Pod */
+};
+
+struct eps_obj {
+	struct obj_meta meta;
+	char service[OBJ_NAME_MAX + 1];
+	bool ipv4;		/* addressType IPv4; others are ignored */
+	struct eps_endpoint *eps;
+	uint32_t neps;
+	struct svc_port *ports;
+	uint32_t nports;
+};
+
+/* Fills only metadata (namespace, name, resourceVersion). */
+int obj_meta_parse(struct obj_meta *m, const struct cJSON *obj, const char *kind);
+int pod_parse(struct pod_obj *p, const struct cJSON *obj);
+void pod_obj_free(struct pod_obj *p);
+int svc_parse(struct svc_obj *s, const struct cJSON *obj);
+void svc_obj_free(struct svc_obj *s);
+int eps_parse(struct eps_obj *e, const struct cJSON *obj);
+void eps_obj_free(struct eps_obj *e);
+
+/* "drain", "drop", "reset" -> enum steer_action; -EINVAL otherwise. */
+int action_parse(const char *s);
+const char *action_name(int action);
+
+#endif /* STEER_MODEL_OBJECTS_H */

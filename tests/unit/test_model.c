@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: MIT
+/* The model's decisions, seen through what lands in the (in-memory) maps. */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "harness.h"
+#include "model/memmaps.h"
+#include "model/model.h"
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+struct env {
+	struct memmaps mm;
+	struct model *m;
+};
+
+static void env_init(struct env *e, bool departure)
+{
+	struct model_opts o = {
+		.default_action = STEER_ACT_DRAIN,
+		.departure = departure,
+		.settle_ns = 60ULL * 1000000000,
+		.clock = fake_clock,
+	};
+
+	memset(e, 0, sizeof(*e));
+	fake_now = 1000000000;
+	e->m = model_new(&o, &apply_mem_ops, &e->mm);
+}
+
+static void env_fini(struct env *e)
+{
+	model_free(e->m);
+	memmaps_free(&e->mm);
+}
+
+static int feed(struct env *e, enum model_kind kind, enum model_ev ev, const char *fmt, ...)
+{
+	char buf[8192];
+	va_list ap;
+	cJSON *obj;
+	int err;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	obj = cJSON_Parse(buf);
+	if (!obj) {
+		fprintf(stderr, "bad test JSON: %s\n", buf);
+		return -999;
+	}
+	err = model_event(e->m, kind, ev, obj);
+	cJSON_Delete(obj);
+	model_flush(e->m);
+	return err;
+}
+
+#define META(name, labels, ann)                                                       \
+	"{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","     \
+	"\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"uid\":\"u-" \
+	name "\",\"resourceVersion\":\"7\",\"labels\":" labels ",\"annotations\":" ann "}}"
+
+#define POD(name, ip, labels, ann)                                                    \
+	"{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"" name     \
+	"\",\"namespace\":\"default\",\"labels\":" labels ",\"annotations\":" ann    \
+	"},\"spec\":{\"containers\":[{\"name\":\"nginx\",\"image\":\"nginx\"}]},"    \
+	"\"status\":{\"phase\":\"Running\",\"podIP\":\"" ip "\",\"podIPs\":[{\"ip\":\"" ip "\"}]}}"
+
+#define EP(name, ip, ready, serving, term)                                            \
+	"{\"addresses\":[\"" ip "\"],\"conditions\":{\"ready\":" ready                \
+	",\"serving\":" serving ",\"terminating\":" term "},\"nodeName\":\"node-1\"," \
+	"\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"" name "\",\"uid\":\"u-" name "\"}}"
+
+#define SLICE(name, svc, ports, eps)                                                  \
+	"{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\","         \
+	"\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"labels\":"  \
+	"{\"kubernetes.io/service-name\":\"" svc "\",\"endpointslice.kubernetes.io/managed-by\":\"endpointslice-controller.k8s.io\"}},"  \
+	"\"addressType\":\"IPv4\",\"ports\":" ports ",\"endpoints\":[" eps "]}"
+
+#define NGINX_LABELS "{\"app\":\"nginx\",\"enabled\":\"true\",\"pod-template-hash\":\"1802606028\"}"
+#define OFF_LABELS "{\"app\":\"nginx\",\"enabled\":\"false\",\"pod-template-hash\":\"1802606028\"}"
+
+static void seed(struct env *e)
+{
+	feed(e, MK_SVC, MEV_ADDED,
+	     "{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"nginx\","
+	     "\"namespace\":\"default\"},\"spec\":{\"type\":\"ClusterIP\",\"selector\":"
+	     "{\"app\":\"nginx\",\"enabled\":\"true\"},\"clusterIP\":\"10.96.0.10\","
+	     "\"clusterIPs\":[\"10.96.0.10\"],\"ports\":[{\"name\":\"http\",\"port\":80,"
+	     "\"protocol\":\"TCP\",\"targetPort\":\"web\"}]}}");
+	feed(e, MK_EPS, MEV_ADDED, SLICE("nginx-abcde", "nginx",
+	     "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",
+	     EP("nginx-1", "10.0.0.1", "true", "true", "false") ","
+	     EP("nginx-2", "10.0.0.2", "true", "true", "false") ","
+	     EP("nginx-3", "10.0.0.3", "true", "true", "false")));
+	feed(e, MK_POD_META, MEV_ADDED, META("nginx-1", NGINX_LABELS, "{}"));
+	feed(e, MK_POD_META, MEV_ADDED, META("nginx-2", NGINX_LABELS, "{}"));
+	feed(e, MK_POD_META, MEV_ADDED, META("nginx-3", NGINX_LABELS, "{}"));
+	model_resync(e->m);
+}
+
+TEST(seed_departure_steers_and_excludes)
+{
+	const struct steer_quar_val *q;
+	const struct memsvc *s;
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	ASSERT_EQ(e.mm.quar.n, 0, "nothing quarantined at first");
+	ASSERT_EQ(e.mm.svc.n, 0, "nothing steered at first");
+
+	/* kubectl label pod nginx-1 enabled=false --overwrite */
+	ASSERT_OK(feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}")), "relabel");
+	q = memmaps_quar(&e.mm, "10.0.0.1");
+	if (ASSERT_OK_PTR(q, "pod quarantined")) {
+		ASSERT_EQ(q->action, STEER_ACT_DRAIN, "default action");
+		ASSERT_EQ(q->origin, STEER_ORIGIN_API, "origin");
+		ASSERT_NEQ(q->since, 0, "since set");
+	}
+	s = memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "service steered")) {
+		ASSERT_EQ(s->val.count, 2, "two backends");
+		ASSERT_TRUE(memsvc_has(s, "10.0.0.2", 8080), "nginx-2 via resolved targetPort");
+		ASSERT_TRUE(memsvc_has(s, "10.0.0.3", 8080), "nginx-3");
+		ASSERT_FALSE(memsvc_has(s, "10.0.0.1", 8080), "quarantined pod excluded");
+	}
+
+	/* The slice controller drops the pod: the quarantine must persist. */
+	feed(&e, MK_EPS, MEV_MODIFIED, SLICE("nginx-abcde", "nginx",
+	     "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",
+	     EP("nginx-2", "10.0.0.2", "true", "true", "false") ","
+	     EP("nginx-3", "10.0.0.3", "true", "true", "false")));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "still quarantined after slice update");
+	ASSERT_TRUE(model_svc_steered(e.m, "default/nginx"), "still steered");
+	env_fini(&e);
+}
+
+TEST(relabel_back_releases_then_settles)
+{
+	unsigned long writes;
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	feed(&e, MK_EPS, MEV_MODIFIED, SLICE("nginx-abcde", "nginx",
+	     "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",
+	     EP("nginx-2", "10.0.0.2", "true", "true", "false")));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined");
+
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "released");
+	ASSERT_OK_PTR(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP), "steered while settling");
+	ASSERT_NEQ(model_next_deadline(e.m), 0, "settle deadline armed");
+
+	fake_now += 30ULL * 1000000000;
+	model_tick(e.m);
+	ASSERT_OK_PTR(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP), "still settling at 30 s");
+	fake_now += 31ULL * 1000000000;
+	writes = e.mm.writes;
+	model_tick(e.m);
+	ASSERT_EQ(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP) == NULL, 1, "unsteered after settle");
+	ASSERT_EQ(e.mm.writes, writes, "only a delete, no rewrite");
+	ASSERT_FALSE(model_svc_steered(e.m, "default/nginx"), "model agrees");
+	env_fini(&e);
+}
+
+TEST(deleted_pod_is_released)
+{
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined");
+	feed(&e, MK_POD_META, MEV_DELETED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "released on delete");
+	env_fini(&e);
+}
+
+TEST(explicit_quarantine_with_action)
+{
+	const struct steer_quar_val *q;
+	const struct memsvc *s;
+	struct env e;
+	int action = -1;
+
+	env_init(&e, true);
+	seed(&e);
+	/* Still matches the Service selector: only the explicit label quarantines. */
+	feed(&e, MK_POD_META, MEV_MODIFIED,
+	     META("nginx-2", "{\"app\":\"nginx\",\"enabled\":\"true\",\"steer.dev/quarantine\":\"\"}",
+		  "{\"steer.dev/action\":\"drop\"}"));
+	ASSERT_EQ(e.mm.quar.n, 0, "metadata alone does not quarantine");
+	feed(&e, MK_POD_QUAR, MEV_ADDED,
+	     POD("nginx-2", "10.0.0.2", "{\"app\":\"nginx\",\"enabled\":\"true\",\"steer.dev/quarantine\":\"\"}",
+		 "{\"steer.dev/action\":\"drop\"}"));
+	q = memmaps_quar(&e.mm, "10.0.0.2");
+	if (ASSERT_OK_PTR(q, "explicitly quarantined"))
+		ASSERT_EQ(q->action, STEER_ACT_DROP, "action from annotation");
+	ASSERT_TRUE(model_pod_quarantined(e.m, "default/nginx-2", &action), "model");
+	ASSERT_EQ(action, STEER_ACT_DROP, "model action");
+	s = memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "its service is steered")) {
+		ASSERT_EQ(s->val.count, 2, "two left");
+		ASSERT_FALSE(memsvc_has(s, "10.0.0.2", 8080), "excluded");
+	}
+	/* Leaving the selector arrives as DELETED on the quarantine watch. */
+	feed(&e, MK_POD_QUAR, MEV_DELETED, POD("nginx-2", "10.0.0.2", "{}", "{}"));
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.2") == NULL, 1, "released");
+	env_fini(&e);
+}
+
+TEST(explicit_without_departure_watch)
+{
+	struct env e;
+
+	env_init(&e, false);
+	seed(&e);
+	/* --no-departure: relabeling alone does nothing. */
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_EQ(e.mm.quar.n, 0, "no departure quarantine");
+	feed(&e, MK_POD_QUAR, MEV_ADDED,
+	     POD("nginx-3", "10.0.0.3", "{\"steer.dev/quarantine\":\"yes\"}", "{}"));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.3"), "explicit works");
+	ASSERT_OK_PTR(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP), "steered");
+	env_fini(&e);
+}
+
+TEST(unknown_action_uses_default)
+{
+	const struct steer_quar_val *q;
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED,
+	     META("nginx-1", OFF_LABELS, "{\"steer.dev/action\":\"explode\"}"));
+	q = memmaps_quar(&e.mm, "10.0.0.1");
+	if (ASSERT_OK_PTR(q, "quarantined"))
+		ASSERT_EQ(q->action, STEER_ACT_DRAIN, "default applies");
+	feed(&e, MK_POD_META, MEV_MODIFIED,
+	     META("nginx-1", OFF_LABELS, "{\"steer.dev/action\":\"reset\"}"));
+	q = memmaps_quar(&e.mm, "10.0.0.1");
+	if (ASSERT_OK_PTR(q, "quarantined"))
+		ASSERT_EQ(q->action, STEER_ACT_RESET, "action change applied in place");
+	env_fini(&e);
+}
+
+TEST(named_target_ports_multi_port)
+{
+	const struct memsvc *s;
+	struct env e;
+
+	env_init(&e, true);
+	feed(&e, MK_SVC, MEV_ADDED,
+	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"},"
+	     "\"spec\":{\"selector\":{\"app\":\"web\"},\"clusterIP\":\"10.96.1.1\","
+	     "\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":\"http-alt\"},"
+	     "{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\",\"targetPort\":5353}]}}");
+	/* Pods in two slices, one of them using another container port. */
+	feed(&e, MK_EPS, MEV_ADDED, SLICE("web-1", "web",
+	     "[{\"name\":\"http\",\"port\":8081,\"protocol\":\"TCP\"},{\"name\":\"dns\",\"port\":5353,\"protocol\":\"UDP\"}]",
+	     EP("web-a", "10.0.1.1", "true", "true", "false") ","
+	     EP("web-b", "10.0.1.2", "true", "true", "false")));
+	feed(&e, MK_EPS, MEV_ADDED, SLICE("web-2", "web",
+	     "[{\"name\":\"http\",\"port\":9090,\"protocol\":\"TCP\"},{\"name\":\"dns\",\"port\":5353,\"protocol\":\"UDP\"}]",
+	     EP("web-c", "10.0.1.3", "true", "true", "false")));
+	feed(&e, MK_POD_META, MEV_ADDED, META("web-a", "{\"app\":\"web\"}", "{}"));
+	feed(&e, MK_POD_META, MEV_ADDED, META("web-b", "{\"app\":\"web\"}", "{}"));
+	feed(&e, MK_POD_META, MEV_ADDED, META("web-c", "{\"app\":\"web\"}", "{}"));
+	model_resync(e.m);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("web-a", "{\"app\":\"debug\"}", "{}"));
+	s = memmaps_svc(&e.mm, "10.96.1.1", 80, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "http steered")) {
+		ASSERT_EQ(s->val.count, 2, "two http backends");
+		ASSERT_TRUE(memsvc_has(s, "10.0.1.2", 8081), "slice 1 port");
+		ASSERT_TRUE(memsvc_has(s, "10.0.1.3", 9090), "slice 2 port");
+	}
+	s = memmaps_svc(&e.mm, "10.96.1.1", 53, IPPROTO_UDP);
+	if (ASSERT_OK_PTR(s, "dns steered")) {
+		ASSERT_EQ(s->val.count, 2, "two dns backends");
+		ASSERT_TRUE(memsvc_has(s, "10.0.1.3", 5353), "udp port");
+	}
+	env_fini(&e);
+}
+
+TEST(terminating_fallback_and_refuse)
+{
+	const struct memsvc *s;
+	struct env e;
+
+	env_init(&e, true);
+	feed(&e, MK_SVC, MEV_ADDED,
+	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"db\",\"namespace\":\"default\"},"
+	     "\"spec\":{\"selector\":{\"app\":\"db\"},\"clusterIP\":\"10.96.2.2\","
+	     "\"ports\":[{\"port\":5432,\"targetPort\":5432}]}}");
+	feed(&e, MK_EPS, MEV_ADDED, SLICE("db-1", "db", "[{\"port\":5432}]",
+	     EP("db-a", "10.0.2.1", "true", "true", "false") ","
+	     EP("db-b", "10.0.2.2", "false", "true", "true") ","
+	     EP("db-c", "10.0.2.3", "false", "false", "true")));
+	feed(&e, MK_POD_META, MEV_ADDED, META("db-a", "{\"app\":\"db\"}", "{}"));
+	feed(&e, MK_POD_META, MEV_ADDED, META("db-b", "{\"app\":\"db\"}", "{}"));
+	model_resync(e.m);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("db-a", "{\"app\":\"db-debug\"}", "{}"));
+	s = memmaps_svc(&e.mm, "10.96.2.2", 5432, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "steered")) {
+		ASSERT_EQ(s->val.count, 1, "serving+terminating fallback");
+		ASSERT_TRUE(memsvc_has(s, "10.0.2.2", 5432), "the serving one");
+	}
+	/* Quarantine the last serving one too: nothing left, refuse. */
+	feed(&e, MK_POD_QUAR, MEV_ADDED, POD("db-b", "10.0.2.2", "{\"app\":\"db\"}", "{}"));
+	s = memmaps_svc(&e.mm, "10.96.2.2", 5432, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "still an entry"))
+		ASSERT_EQ(s->val.count, 0, "count 0 = refuse");
+	env_fini(&e);
+}
+
+TEST(manual_entries_untouched)
+{
+	struct steer_quar_val mq = { .action = STEER_ACT_RESET, .origin = STEER_ORIGIN_MANUAL, .gen = 5 };
+	struct steer_svc_key mk = { .port = htons(443), .proto = IPPROTO_TCP };
+	struct steer_backend_val mb = { .port = htons(8443) };
+	const struct steer_quar_val *q;
+	const struct memsvc *s;
+	struct env e;
+
+	env_init(&e, true);
+	{
+		struct in_addr a;
+
+		inet_pton(AF_INET, "10.0.0.1", &a);
+		apply_mem_ops.quar_set(&e.mm, a.s_addr, &mq);
+		inet_pton(AF_INET, "10.96.9.9", &a);
+		mk.vip = a.s_addr;
+		inet_pton(AF_INET, "10.0.9.9", &a);
+		mb.addr = a.s_addr;
+		apply_mem_ops.svc_set(&e.mm, &mk, &mb, 1, STEER_ORIGIN_MANUAL, 5);
+	}
+	seed(&e);	/* includes a full resync: the sweep must keep them */
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
+	model_resync(e.m);
+	q = memmaps_quar(&e.mm, "10.0.0.1");
+	if (ASSERT_OK_PTR(q, "manual quarantine kept")) {
+		ASSERT_EQ(q->origin, STEER_ORIGIN_MANUAL, "still manual");
+		ASSERT_EQ(q->action, STEER_ACT_RESET, "action untouched");
+		ASSERT_EQ(q->gen, 5, "gen untouched");
+	}
+	s = memmaps_svc(&e.mm, "10.96.9.9", 443, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "manual service kept"))
+		ASSERT_EQ(s->val.gen, 5, "untouched");
+	env_fini(&e);
+}
+
+TEST(restart_adopts_then_sweeps_only_after_sync)
+{
+	struct steer_quar_val stale = { .action = STEER_ACT_DROP, .origin = STEER_ORIGIN_API, .gen = 2 };
+	struct in_addr a;
+	struct env e;
+
+	env_init(&e, true);
+	/* Left in the pinned maps by the previous steerd. */
+	inet_pton(AF_INET, "10.0.0.1", &a);
+	apply_mem_ops.quar_set(&e.mm, a.s_addr, &stale);
+	inet_pton(AF_INET, "10.0.0.99", &a);
+	apply_mem_ops.quar_set(&e.mm, a.s_addr, &stale);
+	feed(&e, MK_SVC, MEV_ADDED,
+	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
+	     "\"spec\":{\"selector\":{\"app\":\"nginx\",\"enabled\":\"true\"},\"clusterIP\":\"10.96.0.10\","
+	     "\"ports\":[{\"name\":\"http\",\"port\":80}]}}");
+	feed(&e, MK_EPS, MEV_ADDED, SLICE("nginx-abcde", "nginx",
+	     "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",
+	     EP("nginx-1", "10.0.0.1", "true", "true", "false")));
+	/* Partial state during the initial lists must not touch the maps. */
+	ASSERT_EQ(e.mm.quar.n, 2, "adopted entries kept before sync");
+	ASSERT_EQ(e.mm.writes, 2, "no writes before sync");
+	feed(&e, MK_POD_META, MEV_ADDED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_EQ(e.mm.quar.n, 2, "still nothing written");
+	model_resync(e.m);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "still-quarantined pod kept");
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1")->action, STEER_ACT_DRAIN, "rewritten with current action");
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.99") == NULL, 1, "stale entry swept after sync");
+	env_fini(&e);
+}
+
+TEST(bad_input_skipped_enforcement_kept)
+{
+	struct env e;
+	int err;
+
+	env_init(&e, true);
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined");
+
+	err = feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", "[\"not\",\"a map\"]", "{}"));
+	ASSERT_EQ(err, -EINVAL, "labels of wrong type rejected");
+	err = feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", "{\"app\":7}", "{}"));
+	ASSERT_EQ(err, -EINVAL, "label value of wrong type rejected");
+	err = feed(&e, MK_POD_META, MEV_MODIFIED, "{\"metadata\":{\"namespace\":\"default\"}}");
+	ASSERT_EQ(err, -EINVAL, "missing name");
+	err = feed(&e, MK_POD_META, MEV_MODIFIED, "[1,2,3]");
+	ASSERT_EQ(err, -EINVAL, "not an object");
+	err = feed(&e, MK_SVC, MEV_MODIFIED,
+		   "{\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
+		   "\"spec\":{\"selector\":{\"app\":\"nginx\"},\"clusterIP\":\"10.96.0.300\",\"ports\":[]}}");
+	ASSERT_EQ(err, -EINVAL, "invalid clusterIP");
+	err = feed(&e, MK_SVC, MEV_MODIFIED,
+		   "{\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
+		   "\"spec\":{\"selector\":{\"app\":\"nginx\"},\"clusterIP\":\"10.96.0.10\","
+		   "\"ports\":[{\"port\":70000}]}}");
+	ASSERT_EQ(err, -EINVAL, "invalid port");
+	err = feed(&e, MK_EPS, MEV_MODIFIED, SLICE("nginx-abcde", "nginx", "[{\"port\":\"x\"}]",
+		   EP("nginx-2", "10.0.0.2", "true", "true", "false")));
+	ASSERT_EQ(err, -EINVAL, "port of wrong type");
+	err = feed(&e, MK_EPS, MEV_MODIFIED, SLICE("nginx-abcde", "nginx", "[{\"port\":8080}]",
+		   EP("nginx-2", "10.0.0.256", "true", "true", "false")));
+	ASSERT_EQ(err, -EINVAL, "invalid endpoint IP");
+	err = feed(&e, MK_EPS, MEV_MODIFIED,
+		   "{\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},\"addressType\":\"IPv4\"}");
+	ASSERT_EQ(err, -EINVAL, "slice without service label");
+
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantine survived bad input");
+	{
+		const struct memsvc *s = memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP);
+
+		if (ASSERT_OK_PTR(s, "steering survived"))
+			ASSERT_EQ(s->val.count, 2, "backends unchanged");
+	}
+	env_fini(&e);
+}
+
+TEST(huge_label_set)
+{
+	char *buf = malloc(600000), *p;
+	struct env e;
+	cJSON *obj;
+	int i, err;
+
+	env_init(&e, true);
+	p = buf + sprintf(buf, "{\"metadata\":{\"name\":\"big\",\"namespace\":\"default\",\"labels\":{");
+	for (i = 0; i < 5000; i++)
+		p += sprintf(p, "%s\"k%d\":\"v%d\"", i ? "," : "", i, i);
+	strcpy(p, "}}}");
+	obj = cJSON_Parse(buf);
+	err = model_event(e.m, MK_POD_META, MEV_ADDED, obj);
+	ASSERT_EQ(err, -EINVAL, "too many labels: skipped");
+	cJSON_Delete(obj);
+	/* 4000 is within limits. */
+	p = buf + sprintf(buf, "{\"metadata\":{\"name\":\"big\",\"namespace\":\"default\",\"labels\":{");
+	for (i = 0; i < 4000; i++)
+		p += sprintf(p, "%s\"k%d\":\"v%d\"", i ? "," : "", i, i);
+	strcpy(p, "}}}");
+	obj = cJSON_Parse(buf);
+	ASSERT_OK(model_event(e.m, MK_POD_META, MEV_ADDED, obj), "4000 labels accepted");
+	cJSON_Delete(obj);
+	model_flush(e.m);
+	free(buf);
+	env_fini(&e);
+}
+
+TEST(relist_drops_missing_objects)
+{
+	struct env e;
+	cJSON *obj;
+
+	env_init(&e, true);
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined");
+	/* 410 -> relist: nginx-1 was deleted while the watch was down. */
+	model_list_begin(e.m, MK_POD_META);
+	obj = cJSON_Parse(META("nginx-2", NGINX_LABELS, "{}"));
+	model_event(e.m, MK_POD_META, MEV_ADDED, obj);
+	cJSON_Delete(obj);
+	obj = cJSON_Parse(META("nginx-3", NGINX_LABELS, "{}"));
+	model_event(e.m, MK_POD_META, MEV_ADDED, obj);
+	cJSON_Delete(obj);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "kept during the relist");
+	model_list_end(e.m, MK_POD_META);
+	model_flush(e.m);
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "released: pod is gone");
+	env_fini(&e);
+}
+
+TEST(selector_change_does_not_quarantine_everyone)
+{
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	feed(&e, MK_SVC, MEV_MODIFIED,
+	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
+	     "\"spec\":{\"selector\":{\"app\":\"nginx2\"},\"clusterIP\":\"10.96.0.10\","
+	     "\"ports\":[{\"name\":\"http\",\"port\":80}]}}");
+	ASSERT_EQ(e.mm.quar.n, 0, "no mass quarantine on a selector edit");
+	env_fini(&e);
+}
+
+TEST(write_failure_keeps_state_and_retries)
+{
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	e.mm.fail = -EIO;
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_EQ(e.mm.quar.n, 0, "write failed");
+	e.mm.fail = 0;
+	model_resync(e.m);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "resync repairs");
+	ASSERT_OK_PTR(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP), "and the service");
+	env_fini(&e);
+}
