@@ -1,9 +1,270 @@
 // SPDX-License-Identifier: MIT
-/* Placeholder until the datapath lands; replaced by steerd's real main. */
+/*
+ * steerd: loads and attaches steer's datapath, then runs the control plane
+ * on the event loop. Enforcement never depends on steerd running: maps and
+ * links are pinned, and exit leaves them in place.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-int main(void)
+#include "control.h"
+#include "datapath/addr.h"
+#include "datapath/datapath.h"
+#include "log.h"
+#include "loop.h"
+
+#define MAX_EXEMPT 64
+
+struct steerd_opts {
+	struct control_opts ctl;
+	const char *bpffs;
+	const char *cgroup;
+	const char *iface_glob;
+	bool standalone;
+	bool cleanup;
+	struct {
+		__be32 addr;
+		uint32_t plen;
+	} exempt[MAX_EXEMPT];
+	int n_exempt;
+};
+
+static const char usage_text[] =
+"usage: steerd [OPTION]...\n"
+"Enforce pod quarantine on this node with eBPF and steer Services away from it.\n"
+"\n"
+"  --standalone              run the datapath only, without the API server watch\n"
+"  --cleanup                 remove every pin, link, tc filter and qdisc steer made, then exit\n"
+"  --kubeconfig FILE         kubeconfig to reach the API server (default: in-cluster)\n"
+"  --node-name NAME          this node's name (default: $NODE_NAME)\n"
+"  --quarantine-selector SEL label selector that quarantines a pod explicitly\n"
+"                            (default: steer.dev/quarantine)\n"
+"  --default-action ACTION   drain, drop or reset, when a pod has no steer.dev/action\n"
+"                            annotation (default: drain)\n"
+"  --no-departure            do not quarantine pods that left a Service's selector\n"
+"  --settle SECS             how long a departed pod stays quarantined (default: 60)\n"
+"  --resync-period SECS      full mark-and-sweep resync period (default: 300)\n"
+"  --exempt-cidr CIDR        source CIDR always let into quarantined pods (repeatable)\n"
+"  --bpffs DIR               pin directory (default: " STEER_BPFFS_DEFAULT ")\n"
+"  --cgroup DIR              cgroup v2 directory for the socket programs\n"
+"                            (default: the cgroup2 mount in /proc/mounts)\n"
+"  --iface-glob GLOB         attach tc only to veths whose name matches (default: all veths)\n"
+"  -v, --verbose             debug logging, including libbpf's\n"
+"  -h, --help                show this help\n"
+"\n"
+"SIGTERM and SIGINT stop steerd and leave enforcement in place.\n"
+"Exit status: 0 on success, 1 on a runtime failure, 2 on a usage error.\n";
+
+enum {
+	OPT_STANDALONE = 256, OPT_CLEANUP, OPT_KUBECONFIG, OPT_NODE_NAME, OPT_QSEL,
+	OPT_ACTION, OPT_NO_DEPARTURE, OPT_SETTLE, OPT_RESYNC, OPT_EXEMPT, OPT_BPFFS,
+	OPT_CGROUP, OPT_IFACE_GLOB,
+};
+
+static const struct option long_opts[] = {
+	{ "standalone", no_argument, NULL, OPT_STANDALONE },
+	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
+	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+	{ "quarantine-selector", required_argument, NULL, OPT_QSEL },
+	{ "default-action", required_argument, NULL, OPT_ACTION },
+	{ "no-departure", no_argument, NULL, OPT_NO_DEPARTURE },
+	{ "settle", required_argument, NULL, OPT_SETTLE },
+	{ "resync-period", required_argument, NULL, OPT_RESYNC },
+	{ "exempt-cidr", required_argument, NULL, OPT_EXEMPT },
+	{ "bpffs", required_argument, NULL, OPT_BPFFS },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "iface-glob", required_argument, NULL, OPT_IFACE_GLOB },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{}
+};
+
+static void __attribute__((noreturn)) usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "steerd: not built yet\n");
-	return 1;
+	fprintf(stderr, "steerd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see steerd --help)\n");
+	exit(2);
+}
+
+static unsigned int parse_secs(const char *flag, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > 86400 * 365)
+		usage_error("%s: expected a number of seconds", flag);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct steerd_opts *o)
+{
+	__u8 action;
+	int c;
+
+	o->bpffs = STEER_BPFFS_DEFAULT;
+	o->ctl.node_name = getenv("NODE_NAME");
+	o->ctl.quarantine_selector = "steer.dev/quarantine";
+	o->ctl.default_action = STEER_ACT_DRAIN;
+	o->ctl.settle_s = 60;
+	o->ctl.resync_s = 300;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STANDALONE: o->standalone = true; break;
+		case OPT_CLEANUP: o->cleanup = true; break;
+		case OPT_KUBECONFIG: o->ctl.kubeconfig = optarg; break;
+		case OPT_NODE_NAME: o->ctl.node_name = optarg; break;
+		case OPT_QSEL: o->ctl.quarantine_selector = optarg; break;
+		case OPT_ACTION:
+			if (addr_parse_action(optarg, &action))
+				usage_error("--default-action: \"%s\" is not drain, drop or reset",
+					    optarg);
+			o->ctl.default_action = action;
+			break;
+		case OPT_NO_DEPARTURE: o->ctl.no_departure = true; break;
+		case OPT_SETTLE: o->ctl.settle_s = parse_secs("--settle", optarg); break;
+		case OPT_RESYNC: o->ctl.resync_s = parse_secs("--resync-period", optarg); break;
+		case OPT_EXEMPT:
+			if (o->n_exempt == MAX_EXEMPT)
+				usage_error("--exempt-cidr: more than %s given", "64");
+			if (addr_parse_cidr(optarg, &o->exempt[o->n_exempt].addr,
+					    &o->exempt[o->n_exempt].plen))
+				usage_error("--exempt-cidr: \"%s\" is not an IPv4 CIDR", optarg);
+			o->n_exempt++;
+			break;
+		case OPT_BPFFS:
+			if (optarg[0] != '/')
+				usage_error("--bpffs: \"%s\" is not an absolute path", optarg);
+			o->bpffs = optarg;
+			break;
+		case OPT_CGROUP: o->cgroup = optarg; break;
+		case OPT_IFACE_GLOB: o->iface_glob = optarg; break;
+		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case ':':
+			usage_error("%s: needs an argument", argv[optind - 1]);
+		default:
+			usage_error("%s: unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("%s: unexpected argument", argv[optind]);
+	if (!o->standalone && !o->cleanup && (!o->ctl.node_name || !*o->ctl.node_name))
+		usage_error("%s: needed (or $NODE_NAME), unless --standalone", "--node-name");
+}
+
+struct sweep_ctx {
+	const struct steer_maps *maps;
+	const struct steerd_opts *o;
+};
+
+/* API-origin exempt entries not on the command line any more are stale. */
+static int sweep_exempt(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
+{
+	struct sweep_ctx *s = arg;
+
+	if (v->origin != STEER_ORIGIN_API)
+		return 0;
+	for (int i = 0; i < s->o->n_exempt; i++)
+		if (s->o->exempt[i].addr == addr && s->o->exempt[i].plen == plen)
+			return 0;
+	maps_exempt_del(s->maps, addr, plen);
+	return 0;
+}
+
+static int sync_exempt(const struct steer_maps *maps, const struct steerd_opts *o)
+{
+	struct sweep_ctx s = { .maps = maps, .o = o };
+	int err;
+
+	for (int i = 0; i < o->n_exempt; i++) {
+		err = maps_exempt_set(maps, o->exempt[i].addr, o->exempt[i].plen,
+				      STEER_ORIGIN_API);
+		if (err) {
+			pr_warn("write exempt CIDR: %s", strerror(-err));
+			return err;
+		}
+	}
+	return maps_exempt_foreach(maps, sweep_exempt, &s);
+}
+
+static void on_signal(struct loop *loop, int signo, void *arg)
+{
+	pr_info("got %s: exiting, enforcement stays in place", strsignal(signo));
+	loop_stop(loop, 0);
+}
+
+int main(int argc, char **argv)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct steerd_opts o = {};
+	struct control *ctl = NULL;
+	struct datapath *dp = NULL;
+	struct loop *loop = NULL;
+	int err;
+
+	parse_args(argc, argv, &o);
+	log_setup_libbpf();
+
+	if (o.cleanup) {
+		err = datapath_cleanup(o.bpffs);
+		if (!err)
+			pr_info("removed everything steer made under %s", o.bpffs);
+		return err ? 1 : 0;
+	}
+
+	loop = loop_new();
+	if (!loop) {
+		pr_warn("create event loop: %s", strerror(errno));
+		return 1;
+	}
+	err = loop_signals(loop, sigs, 2, on_signal, NULL);
+	if (err) {
+		pr_warn("set up signals: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = datapath_open(&dp, &(struct datapath_opts){
+		.bpffs = o.bpffs, .cgroup = o.cgroup, .iface_glob = o.iface_glob });
+	if (err)
+		goto cleanup;
+	err = datapath_attach(dp, loop);
+	if (err)
+		goto cleanup;
+	if (!datapath_sock_active(dp))
+		pr_warn("socket steering is off: only tc enforcement on pod veths is active");
+	err = sync_exempt(datapath_maps(dp), &o);
+	if (err)
+		goto cleanup;
+
+	if (!o.standalone) {
+		err = control_start(&ctl, loop, datapath_maps(dp), &o.ctl);
+		if (err) {
+			/* Fail-static: what is in the maps keeps being enforced. */
+			pr_warn("start control plane: %s; enforcing the current maps only",
+				strerror(-err));
+			ctl = NULL;
+		}
+	}
+	pr_info("steerd running: bpffs=%s%s", o.bpffs, o.standalone ? " standalone" : "");
+	err = loop_run(loop);
+	if (err < 0)
+		pr_warn("event loop: %s", strerror(-err));
+
+cleanup:
+	if (ctl)
+		control_stop(ctl);
+	datapath_close(dp);
+	loop_free(loop);
+	return err ? 1 : 0;
 }

@@ -286,7 +286,8 @@ static int sock_attach(struct datapath *dp)
 		struct bpf_link *link;
 
 		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, link_pins[i]);
-		link = bpf_link__open(path);
+		/* access() first: libbpf logs a failed open as a warning. */
+		link = access(path, F_OK) ? NULL : bpf_link__open(path);
 		if (link && !link_on_cgroup(link, st.st_ino)) {
 			pr_info("pinned link %s is on another cgroup: replacing it", path);
 			bpf_link__unpin(link);

@@ -67,10 +67,16 @@ int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name)
 		    .prog_fd = bpf_program__fd(dp->tc->progs.steer_tc_egress));
 	struct steer_iface_val v = { .ifindex = ifindex };
 	__u32 key = ifindex;
-	bool own;
+	bool own, known;
 	int err;
 
-	err = bpf_tc_hook_create(&hook);
+	/*
+	 * After a restart the clsact we recorded is still there: skip the
+	 * create, whose EEXIST libbpf would log as a kernel error.
+	 */
+	known = !bpf_map_lookup_elem(dp->maps.ifaces, &key, &v) && v.ifindex == (__u32)ifindex &&
+		!strncmp(v.name, name, sizeof(v.name));
+	err = known ? -EEXIST : bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
 		pr_warn("create clsact on %s: %s", name, strerror(-err));
 		return err;
@@ -85,8 +91,7 @@ int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name)
 		return err;
 	}
 	/* A clsact we made before a restart is still ours to remove. */
-	if (!bpf_map_lookup_elem(dp->maps.ifaces, &key, &v) && v.ifindex == (__u32)ifindex &&
-	    !strncmp(v.name, name, sizeof(v.name))) {
+	if (known) {
 		own |= v.own_qdisc;
 	} else {
 		memset(&v, 0, sizeof(v));
