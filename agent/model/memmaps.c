@@ -88,7 +88,8 @@ static int s_set(void *ctx, const struct steer_svc_key *key,
 	s->b = calloc(n + 1, sizeof(*b));
 	if (!s->b)
 		return -ENOMEM;
-	memcpy(s->b, b, n * sizeof(*b));
+	if (n)
+		memcpy(s->b, b, n * sizeof(*b));
 	s->val.count = n;
 	s->val.rev++;
 	s->val.origin = origin;

@@ -375,7 +375,8 @@ static int svc_key_write(struct model *m, const struct steer_svc_key *key,
 
 	if (!m->synced)
 		return 0;
-	if (!del && a && !force && a->n == n && !memcmp(a->b, b, n * sizeof(*b)))
+	if (!del && a && !force && a->n == n &&
+	    (!n || !memcmp(a->b, b, n * sizeof(*b))))
 		return 0;
 	if (del && !a)
 		return 0;
@@ -424,7 +425,8 @@ static int svc_key_write(struct model *m, const struct steer_svc_key *key,
 		a->n = UINT32_MAX;	/* unknown: rewrite next time */
 		return -ENOMEM;
 	}
-	memcpy(a->b, b, n * sizeof(*b));
+	if (n)
+		memcpy(a->b, b, n * sizeof(*b));
 	a->n = n;
 	a->gen = m->gen;
 	return 0;
