@@ -189,12 +189,9 @@ def reconcile_deployments(store, ApiError):
                 pass
         if len(mine) > want:
             # Like the ReplicaSet controller: not-ready and newest go first.
-            mine.sort(key=lambda p: (_ready(p),
-                                     p['metadata']['creationTimestamp'],
-                                     int(p['metadata']['resourceVersion'])),
-                      reverse=False)
-            ordered = sorted(mine, key=lambda p: (
-                _ready(p), -int(p['metadata']['resourceVersion'])))
+            ordered = sorted(mine, key=lambda p: p['metadata']
+                             ['creationTimestamp'], reverse=True)
+            ordered.sort(key=_ready)
             for p in ordered[:len(mine) - want]:
                 try:
                     store.delete('pods', ns, p['metadata']['name'])

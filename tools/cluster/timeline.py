@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Readable timeline and summary of one relabel run (used by demo.sh).
+
+  timeline.py --state S --load run.jsonl --patch-ns N --victim POD --label L
+"""
+import argparse
+import glob
+import json
+import os
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--state', required=True)
+    ap.add_argument('--load', required=True)
+    ap.add_argument('--patch-ns', type=int, required=True)
+    ap.add_argument('--victim', required=True)
+    ap.add_argument('--label', default='run')
+    a = ap.parse_args()
+    with open(a.load) as f:
+        recs = sorted((json.loads(x) for x in f if x.strip()),
+                      key=lambda r: r['t_ns'])
+    t0 = a.patch_ns
+    ms = lambda t: (t - t0) / 1e6  # noqa: E731
+    before = {r['backend'] for r in recs if r['t_ns'] < t0 and r['backend']}
+    after = [r for r in recs if r['t_ns'] >= t0]
+    to_victim = [r for r in after if r['backend'] == a.victim]
+    errors = [r for r in after if r['err']]
+    new = [r for r in after if r['backend'] and r['backend'] not in before]
+    events = [(0.0, 'PATCH %s enabled=false (kubectl label --overwrite)'
+               % a.victim)]
+    for path in sorted(glob.glob(os.path.join(a.state,
+                                              'kube-proxy-*.jsonl'))):
+        with open(path) as f:
+            for x in f:
+                s = json.loads(x)
+                if t0 <= s['start_ns'] <= t0 + 10 * 10**9:
+                    events.append((ms(s['end_ns']), 'kube-proxy %s synced '
+                                   '(%d endpoints, took %.1f ms)' %
+                                   (s['node'], s['endpoints'],
+                                    s['duration_ms'])))
+    if to_victim:
+        events.append((ms(to_victim[-1]['t_ns']),
+                       'last new connection answered by %s' % a.victim))
+    if new:
+        events.append((ms(new[0]['t_ns']), 'replacement %s serves its first '
+                       'request' % new[0]['backend']))
+    print('== %s: timeline (ms after the PATCH)' % a.label)
+    for t, what in sorted(events):
+        print('  %+10.1f  %s' % (t, what))
+    print('== %s: summary' % a.label)
+    print('  requests: %d total, %d after the PATCH, %d errors after it'
+          % (len(recs), len(after), len(errors)))
+    print('  new connections to %s after the PATCH: %d%s' % (
+        a.victim, len(to_victim), ', the last %.1f ms after it' %
+        ms(to_victim[-1]['t_ns']) if to_victim else ''))
+    print('  replacement pod: %s' % ('%s, first answer %.1f ms after the '
+                                     'PATCH' % (new[0]['backend'],
+                                                ms(new[0]['t_ns']))
+                                     if new else 'not seen in the load'))
+    with open(os.path.join(a.state, 'summary-%s.json' % a.label), 'w') as f:
+        json.dump({'victim': a.victim, 'after_patch': len(after),
+                   'to_victim_after_patch': len(to_victim),
+                   'last_to_victim_ms': ms(to_victim[-1]['t_ns'])
+                   if to_victim else None, 'errors': len(errors),
+                   'replacement': new[0]['backend'] if new else None,
+                   'replacement_first_ms': ms(new[0]['t_ns']) if new
+                   else None}, f)
+
+
+if __name__ == '__main__':
+    main()
