@@ -41,10 +41,18 @@ RESOURCES = {
     'namespaces': ('', 'v1', 'Namespace', False, ['ns']),
     'endpointslices': ('discovery.k8s.io', 'v1', 'EndpointSlice', True, []),
     'deployments': ('apps', 'v1', 'Deployment', True, ['deploy']),
+    # Stored only, for validating deploy/ with kubectl apply --dry-run.
+    'daemonsets': ('apps', 'v1', 'DaemonSet', True, ['ds']),
+    'configmaps': ('', 'v1', 'ConfigMap', True, ['cm']),
+    'serviceaccounts': ('', 'v1', 'ServiceAccount', True, ['sa']),
+    'clusterroles': ('rbac.authorization.k8s.io', 'v1', 'ClusterRole', False, []),
+    'clusterrolebindings': ('rbac.authorization.k8s.io', 'v1',
+                            'ClusterRoleBinding', False, []),
 }
 SUBRESOURCES = {'pods': ['status'], 'services': ['status'],
                 'nodes': ['status'], 'deployments': ['status', 'scale']}
-GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1')]
+GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1'),
+          ('rbac.authorization.k8s.io', 'v1')]
 STOPPED = threading.Event()
 
 
