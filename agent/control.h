@@ -29,4 +29,15 @@ int control_start(struct control **ctl, struct loop *loop,
 		  const struct steer_maps *maps, const struct control_opts *opts);
 void control_stop(struct control *ctl);
 
+struct apply_ops;
+/*
+ * The same over any apply_ops (tests: an in-memory map). maps may be NULL;
+ * it is only used for the event -> map latency histogram then.
+ */
+int control_start_ops(struct control **ctl, struct loop *loop,
+		      const struct apply_ops *ops, void *ops_ctx,
+		      const struct steer_maps *maps, const struct control_opts *opts);
+/* All initial lists done and the maps taken over. */
+bool control_synced(const struct control *ctl);
+
 #endif /* STEER_CONTROL_H */
