@@ -32,8 +32,10 @@ static const char *get_str(const cJSON *o, const char *a, const char *b)
 
 static void set_rv(char *dst, size_t size, const char *rv)
 {
-	if (rv && strlen(rv) < size)
-		strcpy(dst, rv);
+	size_t n = rv ? strlen(rv) : size;
+
+	if (n < size && rv != dst)
+		memmove(dst, rv, n + 1);
 }
 
 static int on_line(const char *line, size_t len, void *arg)
