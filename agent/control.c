@@ -16,6 +16,7 @@
 #include "log.h"
 #include "model/labels.h"
 #include "model/model.h"
+#include "model/objects.h"
 
 #define META_ACCEPT "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
@@ -203,8 +204,8 @@ int control_start_ops(struct control **out, struct loop *loop,
 		if (err)
 			goto cleanup;
 	}
-	pr_info("control plane: watching %s (quarantine selector '%s', default action %u, departure %s)",
-		ctl->cfg.server, ctl->opts.quarantine_selector, ctl->opts.default_action,
+	pr_info("control plane: watching %s (quarantine selector '%s', default action %s, departure %s)",
+		ctl->cfg.server, ctl->opts.quarantine_selector, action_name(ctl->opts.default_action),
 		ctl->opts.no_departure ? "off" : "on");
 	*out = ctl;
 	return 0;

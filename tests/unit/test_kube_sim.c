@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control plane against the API server simulator (tools/cluster/
+ * apiserver.py): real HTTPS list and watch with a bearer token, the seed's
+ * relabel, explicit quarantine, and relabel back, landing in an in-memory
+ * map. Skips when python3 or the simulator is missing.
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "harness.h"
+#include "kube/config.h"
+#include "model/memmaps.h"
+
+static pid_t sim;
+static char state[] = "/tmp/steer-sim.XXXXXX";
+static struct kube_config cfg;
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+static size_t wr(char *d, size_t s, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	b->p = realloc(b->p, b->n + s * n + 1);
+	memcpy(b->p + b->n, d, s * n);
+	b->n += s * n;
+	b->p[b->n] = 0;
+	return s * n;
+}
+
+/* Blocking request as the test's "kubectl". */
+static cJSON *api(const char *method, const char *path, const char *body, const char *ctype)
+{
+	struct curl_slist *h = NULL;
+	struct buf b = {};
+	char url[512], auth[512], ct[128];
+	CURL *e = curl_easy_init();
+	cJSON *out;
+
+	snprintf(url, sizeof(url), "%s%s", cfg.server, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg.token);
+	snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "application/json");
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, ct);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (body)
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	if (cfg.ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, cfg.ca_file);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, wr);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	curl_easy_perform(e);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(h);
+	out = b.p ? cJSON_Parse(b.p) : NULL;
+	free(b.p);
+	return out;
+}
+
+static bool start_sim(void)
+{
+	char info[256], kc[300];
+	int i;
+
+	if (access("tools/cluster/apiserver.py", R_OK) || system("python3 -c 1 2>/dev/null"))
+		return false;
+	if (!mkdtemp(state))
+		return false;
+	sim = fork();
+	if (!sim) {
+		char log[300];
+
+		snprintf(log, sizeof(log), "%s/log", state);
+		freopen(log, "w", stdout);
+		freopen(log, "a", stderr);
+		execlp("python3", "python3", "tools/cluster/apiserver.py", "--state", state,
+		       "--fake-nodes", "2", "--bookmark-interval", "0.3", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(info, sizeof(info), "%s/apiserver.json", state);
+	for (i = 0; i < 300 && access(info, R_OK); i++)
+		usleep(50000);
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", state);
+	return !access(info, R_OK) && !kube_config_load(&cfg, kc);
+}
+
+static void stop_sim(void)
+{
+	char cmd[300];
+
+	if (sim > 0) {
+		kill(sim, SIGTERM);
+		waitpid(sim, NULL, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", state);
+	system(cmd);
+	kube_config_free(&cfg);
+}
+
+struct wait {
+	struct loop *loop;
+	struct loop_timer *t;
+	bool (*pred)(void *);
+	void *arg;
+	int left;
+};
+
+static void tick(struct loop *loop, void *arg)
+{
+	struct wait *w = arg;
+
+	if (w->pred(w->arg))
+		loop_stop(loop, 0);
+	else if (--w->left <= 0)
+		loop_stop(loop, 1);
+	else
+		loop_timer_arm(w->t, 20);
+}
+
+static bool run_until(struct loop *loop, bool (*pred)(void *), void *arg, int ms)
+{
+	struct wait w = { .loop = loop, .pred = pred, .arg = arg, .left = ms / 20 };
+	int rc;
+
+	w.t = loop_timer_new(loop, tick, &w);
+	loop_timer_arm(w.t, 1);
+	rc = loop_run(loop);
+	loop_timer_free(w.t);
+	return rc == 0;
+}
+
+struct ctx {
+	struct control *ctl;
+	struct memmaps *mm;
+	const char *ip;
+	uint8_t action;
+};
+
+static bool synced(void *arg)
+{
+	return control_synced(((struct ctx *)arg)->ctl);
+}
+
+static bool quarantined(void *arg)
+{
+	struct ctx *c = arg;
+	const struct steer_quar_val *q = memmaps_quar(c->mm, c->ip);
+
+	return q && q->action == c->action;
+}
+
+static bool released(void *arg)
+{
+	struct ctx *c = arg;
+
+	return !memmaps_quar(c->mm, c->ip);
+}
+
+static bool steered_without(void *arg)
+{
+	struct ctx *c = arg;
+	struct table_iter it;
+	struct tent *e;
+
+	table_iter_init(&it, &c->mm->svc);
+	while ((e = table_iter_next(&it))) {
+		const struct memsvc *s = e->val;
+
+		if (s->val.count >= 2 && !memsvc_has(s, c->ip, 8080))
+			return true;
+	}
+	return false;
+}
+
+static int ready_pods(char names[][64], char ips[][20], int max)
+{
+	cJSON *l = api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dnginx", NULL, NULL);
+	const cJSON *it;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(l, "items")) {
+		const cJSON *ip = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "status"), "podIP");
+		const cJSON *nm = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "metadata"), "name");
+
+		if (n < max && cJSON_IsString(ip) && cJSON_IsString(nm)) {
+			snprintf(names[n], 64, "%s", nm->valuestring);
+			snprintf(ips[n], 20, "%s", ip->valuestring);
+			n++;
+		}
+	}
+	cJSON_Delete(l);
+	return n;
+}
+
+TEST(list_watch_quarantine_over_https)
+{
+	struct control_opts o = {
+		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+	};
+	char names[8][64], ips[8][20], path[256];
+	struct memmaps mm = {};
+	struct ctx c = { .mm = &mm };
+	struct loop *loop = NULL;
+	int i, n = 0;
+
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	ASSERT_OK_PTR(strstr(cfg.server, "https://"), "HTTPS");
+	ASSERT_OK_PTR(cfg.token, "bearer token");
+	cJSON_Delete(api("POST", "/apis/apps/v1/namespaces/default/deployments",
+		"{\"metadata\":{\"name\":\"nginx\"},\"spec\":{\"replicas\":3,\"selector\":{\"matchLabels\":"
+		"{\"app\":\"nginx\",\"enabled\":\"true\"}},\"template\":{\"metadata\":{\"labels\":"
+		"{\"app\":\"nginx\",\"enabled\":\"true\"}},\"spec\":{\"containers\":[{\"name\":\"nginx\","
+		"\"ports\":[{\"name\":\"http\",\"containerPort\":8080}]}]}}}}", NULL));
+	cJSON_Delete(api("POST", "/api/v1/namespaces/default/services",
+		"{\"metadata\":{\"name\":\"nginx\"},\"spec\":{\"selector\":{\"app\":\"nginx\",\"enabled\":\"true\"},"
+		"\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":\"http\"}]}}", NULL));
+	for (i = 0; i < 100 && (n = ready_pods(names, ips, 8)) < 3; i++)
+		usleep(100000);
+	if (!ASSERT_EQ(n, 3, "three pods with IPs"))
+		goto cleanup;
+	usleep(300000);	/* let the slice controller catch up */
+
+	loop = loop_new();
+	o.kubeconfig = NULL;
+	{
+		char kc[300];
+
+		snprintf(kc, sizeof(kc), "%s/kubeconfig", state);
+		o.kubeconfig = kc;
+		if (!ASSERT_OK(control_start_ops(&c.ctl, loop, &apply_mem_ops, &mm, NULL, &o),
+			       "control_start"))
+			goto cleanup;
+	}
+	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "initial lists over HTTPS");
+	ASSERT_EQ(mm.quar.n, 0, "nothing quarantined");
+
+	/* The seed: kubectl label pod X enabled=false --overwrite */
+	c.ip = ips[0];
+	c.action = STEER_ACT_DRAIN;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", names[0]);
+	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"enabled\":\"false\"}}}",
+			 "application/merge-patch+json"));
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "departure quarantined via watch");
+	ASSERT_TRUE(run_until(loop, steered_without, &c, 3000), "service steered without it");
+
+	/* Explicit quarantine with an action, on another pod. */
+	c.ip = ips[1];
+	c.action = STEER_ACT_DROP;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", names[1]);
+	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"},"
+			 "\"annotations\":{\"steer.dev/action\":\"drop\"}}}",
+			 "application/merge-patch+json"));
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "explicit quarantine entered (ADDED)");
+	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":null}}}",
+			 "application/merge-patch+json"));
+	ASSERT_TRUE(run_until(loop, released, &c, 3000), "left the selector (DELETED): released");
+
+	/* Relabel back. */
+	c.ip = ips[0];
+	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", names[0]);
+	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"enabled\":\"true\"}}}",
+			 "application/merge-patch+json"));
+	ASSERT_TRUE(run_until(loop, released, &c, 3000), "relabel back releases");
+cleanup:
+	control_stop(c.ctl);
+	loop_free(loop);
+	memmaps_free(&mm);
+	stop_sim();
+}
