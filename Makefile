@@ -135,6 +135,11 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(AGENT_HDRS) $(SKELS) | $(OUTPUT)/
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -std=gnu11 \
 		-D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
 
+# Control-plane benchmark: bench_control OUT.jsonl [MAX_PODS].
+$(OUTPUT)/bench_control: bench/bench_control.c $(OUTPUT)/libsteer.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
 test-bins: all $(TESTS) $(ASAN_TESTS) $(FUZZERS)
 
 check: test-bins
@@ -146,7 +151,7 @@ fuzz: $(FUZZERS)
 demo: all
 	$(Q)tools/cluster/demo.sh
 
-bench: all
+bench: all $(OUTPUT)/bench_control
 	$(Q)bench/run
 
 format:
