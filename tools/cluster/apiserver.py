@@ -93,6 +93,7 @@ class Store:
         self.rv = 1
         self.history = []          # (rv, res, type, old, new)
         self.history_rvs = []
+        self.history_ns = []       # wall-clock commit time of each event
         self.history_max = history
         self.compacted = 0         # events with rv <= compacted are gone
         self.listeners = []        # (set of resources, threading.Event)
@@ -104,11 +105,13 @@ class Store:
     def _record(self, res, typ, old, new):
         self.history.append((self.rv, res, typ, old, new))
         self.history_rvs.append(self.rv)
+        self.history_ns.append(time.time_ns())
         if len(self.history) > self.history_max:
             drop = len(self.history) - self.history_max
             self.compacted = self.history_rvs[drop - 1]
             del self.history[:drop]
             del self.history_rvs[:drop]
+            del self.history_ns[:drop]
         for resset, ev in self.listeners:
             if res in resset:
                 ev.set()
@@ -956,6 +959,19 @@ class Handler(BaseHTTPRequestHandler):
                     'history': len(STORE.history), 'watches': WATCHES[0],
                     'time_ns': time.time_ns(),
                     'counts': {r: len(v) for r, v in STORE.objs.items()}})
+        if path == '/_sim/history':
+            # When each write was committed, so tests and the demo can time
+            # from the server's PATCH rather than from kubectl's start-up.
+            since = int(q.get('since') or 0)
+            with STORE.cond:
+                out = [{'rv': rv, 't_ns': t, 'resource': res, 'type': typ,
+                        'namespace': (new or old or {}).get('metadata', {})
+                        .get('namespace'),
+                        'name': (new or old or {}).get('metadata', {})
+                        .get('name')}
+                       for (rv, res, typ, old, new), t in
+                       zip(STORE.history, STORE.history_ns) if rv > since]
+            return self.send_json(200, {'items': out})
         if path == '/_sim/objects' and method == 'POST':
             b = self.body() or {}
             res, obj = b['resource'], b['object']
