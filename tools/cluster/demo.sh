@@ -1,19 +1,23 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # make demo: the seed's quarantine-by-relabel, with and without steerd.
-#   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--out DIR]
+#   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services N] [--out DIR]
+# --services adds N other Services' worth of kube-proxy rules (default 1000),
+# so the baseline's iptables syncs cost what they cost in a real cluster.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 STEERD=$ROOT/build/steerd
 RATE=200
+SERVICES=1000
 OUT=$ROOT/build/demo
 while [ $# -gt 0 ]; do
 	case $1 in
 	--steerd) STEERD=$2; shift 2 ;;
 	--rate) RATE=$2; shift 2 ;;
+	--services) SERVICES=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
-	*) echo "usage: $0 [--steerd BIN] [--rate N] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--steerd BIN] [--rate N] [--services N] [--out DIR]" >&2; exit 2 ;;
 	esac
 done
 mkdir -p "$OUT"
@@ -29,8 +33,8 @@ trap 'echo; echo "demo: interrupted, tearing down"; exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "booting the cluster in a box ($ID)"
-"$BOX" up --state "$STATE" --id "$ID" >/dev/null
+say "booting the cluster in a box ($ID, $SERVICES other Services in kube-proxy)"
+"$BOX" up --state "$STATE" --id "$ID" --extra-services "$SERVICES" >/dev/null
 # shellcheck disable=SC1091
 . "$STATE/box.env"
 KC=(kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$STATE/kcache")
@@ -55,11 +59,13 @@ one_pass() { # label
 		--timeout 1 --out "$load" &
 	local lp=$!
 	sleep 3
-	t_patch=$(date +%s%N)
+	local rv
+	rv=$("$BOX" sim --state "$STATE" /_sim/state | python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["resourceVersion"])')
 	"${KC[@]}" label pod "$victim" enabled=false --overwrite
 	wait $lp
 	python3 "$HERE/timeline.py" --state "$STATE" --load "$load" \
-		--patch-ns "$t_patch" --victim "$victim" --label "$label"
+		--since-rv "$rv" --victim "$victim" --label "$label"
 	local ip restarts
 	ip=$("${KC[@]}" get pod "$victim" -o jsonpath='{.status.podIP}')
 	restarts=$("${KC[@]}" get pod "$victim" \
@@ -76,8 +82,12 @@ one_pass() { # label
 	"${KC[@]}" label pod "$victim" enabled=true --overwrite
 	sleep 3
 	"${KC[@]}" get pods -L enabled
-	python3 "$HERE/load.py" report --gnuplot --bucket-ms 100 "$load" \
-		>"$OUT/plot-$label.dat"
+	local t0
+	t0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["patch_ns"])' \
+		"$STATE/summary-$label.json")
+	python3 "$HERE/load.py" report --gnuplot --bucket-ms 100 --t0-ns "$t0" \
+		"$load" >"$OUT/plot-$label.dat"
+	echo "$victim" >"$OUT/victim-$label"
 }
 
 passes=()
@@ -86,34 +96,42 @@ if [ $have_steerd = 1 ]; then
 	sleep 1
 	one_pass steer
 	passes+=(steer)
+	# The baseline must run without any of steer's state: stopping steerd
+	# alone would leave its pinned programs enforcing.
 	"$BOX" steerd --state "$STATE" stop
+	"$BOX" steerd --state "$STATE" cleanup --binary "$STEERD"
 fi
 one_pass kube-proxy
 passes+=(kube-proxy)
 
 plot() {
-	local n=${#passes[@]} p cols i
+	local n=${#passes[@]} p cols i name victim style
 	{
-		echo "set terminal pngcairo size 1100,$((380 * n))" 2>/dev/null
+		echo "set terminal pngcairo size 1100,$((360 * n)) font 'sans,10'"
 		echo "set output '$OUT/demo.png'"
 		echo "set multiplot layout $n,1"
+		echo "set xlabel 'seconds after the API server committed the relabel'"
+		echo "set ylabel 'new connections per 100 ms'; set key outside right"
+		echo "set xrange [-2:5]; set grid xtics"
+		echo "set arrow 1 from 0, graph 0 to 0, graph 1 nohead dt 2 lw 2 lc 'black'"
 		for p in "${passes[@]}"; do
+			victim=$(cat "$OUT/victim-$p")
 			cols=$(head -1 "$OUT/plot-$p.dat" | wc -w)
-			echo "set title 'requests per backend per 100 ms ($p)'"
-			echo "set xlabel 'seconds since load start'; set key outside"
+			echo "set title 'with $p: requests per backend (quarantined pod in red)'"
 			printf "plot "
 			for ((i = 2; i <= cols - 1; i++)); do
 				name=$(head -1 "$OUT/plot-$p.dat" | awk -v c=$((i + 1)) '{print $c}')
-				printf "'%s' using 1:%d with steps title '%s'" \
-					"$OUT/plot-$p.dat" "$i" "$name"
+				style="lw 1"
+				[ "$name" = "$victim" ] && style="lw 3 lc 'red'"
+				printf "'%s' using 1:%d with steps %s title '%s'" \
+					"$OUT/plot-$p.dat" "$i" "$style" "$name"
 				[ $i -lt $((cols - 1)) ] && printf ", "
 			done
 			echo
 		done
 		echo "unset multiplot"
 	} >"$OUT/demo.gp"
-	gnuplot "$OUT/demo.gp" 2>/dev/null ||
-		{ sed -i 's/pngcairo/png/' "$OUT/demo.gp"; gnuplot "$OUT/demo.gp"; }
+	gnuplot "$OUT/demo.gp"
 }
 plot
 say "plot: $OUT/demo.png   raw results: $OUT/"

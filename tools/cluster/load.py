@@ -4,7 +4,7 @@
 
   load.py run --target 10.96.0.11:80 --rate 200 --duration 10 --out r.jsonl
   load.py run --udp --target 10.96.0.12:5353 ...
-  load.py report r.jsonl [--bucket-ms 100] [--json]
+  load.py report r.jsonl [--bucket-ms 100] [--json | --gnuplot] [--t0-ns NS]
 
 Each line of the output: {"t_ns": CLOCK_REALTIME at start, "lat_us": ...,
 "backend": "<pod name>" | null, "err": null | "ECONNREFUSED" | "timeout"...}.
@@ -120,7 +120,7 @@ def buckets(recs, bucket_ms, t0=None):
 
 def cmd_report(a):
     recs = read(a.file)
-    keys, rows = buckets(recs, a.bucket_ms)
+    keys, rows = buckets(recs, a.bucket_ms, a.t0_ns)
     if a.json:
         json.dump({'bucket_ms': a.bucket_ms, 'backends': keys,
                    'rows': [{'t_ms': t, 'counts': c} for t, c in rows],
@@ -159,6 +159,8 @@ def main():
     p.add_argument('--bucket-ms', type=int, default=100)
     p.add_argument('--json', action='store_true')
     p.add_argument('--gnuplot', action='store_true')
+    p.add_argument('--t0-ns', type=int, help='time zero (default: first '
+                   'request), e.g. the PATCH; earlier buckets are negative')
     a = ap.parse_args()
     cmd_run(a) if a.cmd == 'run' else cmd_report(a)
 

@@ -2,34 +2,77 @@
 # SPDX-License-Identifier: MIT
 """Readable timeline and summary of one relabel run (used by demo.sh).
 
-  timeline.py --state S --load run.jsonl --patch-ns N --victim POD --label L
+  timeline.py --state S --load run.jsonl --since-rv RV --victim POD --label L
+
+Time zero is when the API server committed the relabel (from /_sim/history,
+the first write to the victim pod after RV), not when kubectl was launched.
 """
 import argparse
+import datetime
 import glob
 import json
 import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kclient  # noqa: E402
+
+
+def patch_time(state, since_rv, victim):
+    with open(os.path.join(state, 'box.json')) as f:
+        box = json.load(f)
+    items = kclient.Client(box['api']).get(
+        '/_sim/history?since=%d' % since_rv)['items']
+    for it in items:
+        if it['resource'] == 'pods' and it['name'] == victim:
+            return it['t_ns']
+    sys.exit('timeline: no write to pod %s after rv %d' % (victim, since_rv))
+
+
+def steerd_applied(state, victim, t0):
+    """(node, wall ns) of each steerd's 'quarantine pod' log line after t0."""
+    out = []
+    pat = re.compile(r'^ts=(\S+)Z .*quarantine pod \S+/%s ' % re.escape(victim))
+    for path in sorted(glob.glob(os.path.join(state, 'steerd-*.log'))):
+        node = os.path.basename(path)[len('steerd-'):-len('.log')]
+        with open(path) as f:
+            for line in f:
+                m = pat.match(line)
+                if not m:
+                    continue
+                t = datetime.datetime.fromisoformat(m.group(1)).replace(
+                    tzinfo=datetime.timezone.utc)
+                ns = int(t.timestamp()) * 10**9 + t.microsecond * 1000
+                if ns >= t0 - 10**9:
+                    out.append((node, ns))
+                    break
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--state', required=True)
     ap.add_argument('--load', required=True)
-    ap.add_argument('--patch-ns', type=int, required=True)
+    ap.add_argument('--since-rv', type=int, required=True)
     ap.add_argument('--victim', required=True)
     ap.add_argument('--label', default='run')
     a = ap.parse_args()
     with open(a.load) as f:
         recs = sorted((json.loads(x) for x in f if x.strip()),
                       key=lambda r: r['t_ns'])
-    t0 = a.patch_ns
+    t0 = patch_time(a.state, a.since_rv, a.victim)
     ms = lambda t: (t - t0) / 1e6  # noqa: E731
     before = {r['backend'] for r in recs if r['t_ns'] < t0 and r['backend']}
     after = [r for r in recs if r['t_ns'] >= t0]
     to_victim = [r for r in after if r['backend'] == a.victim]
     errors = [r for r in after if r['err']]
     new = [r for r in after if r['backend'] and r['backend'] not in before]
-    events = [(0.0, 'PATCH %s enabled=false (kubectl label --overwrite)'
+    events = [(0.0, 'API server commits the PATCH: %s enabled=false'
                % a.victim)]
+    applied = steerd_applied(a.state, a.victim, t0)
+    for node, ns in applied:
+        events.append((ms(ns), 'steerd %s has updated its maps' % node))
     for path in sorted(glob.glob(os.path.join(a.state,
                                               'kube-proxy-*.jsonl'))):
         with open(path) as f:
@@ -66,7 +109,8 @@ def main():
                    if to_victim else None, 'errors': len(errors),
                    'replacement': new[0]['backend'] if new else None,
                    'replacement_first_ms': ms(new[0]['t_ns']) if new
-                   else None}, f)
+                   else None, 'patch_ns': t0,
+                   'steerd_applied_ms': {n: ms(t) for n, t in applied}}, f)
 
 
 if __name__ == '__main__':
