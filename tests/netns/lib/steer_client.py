@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Tiny TCP/UDP servers and clients for the namespace tests (stdlib only).
+
+serve-tcp PORT NAME      echo server; replies "NAME:<data>"
+serve-udp PORT NAME      datagram echo; replies "NAME:<data>"
+connect IP PORT [TMO]    prints "ok PEERIP:PEERPORT REPLY" or "err ERRNO_NAME"
+hold IP PORT STATUSFILE  keeps one connection exchanging every 50 ms, writing
+                         "<exchanges> <state>" to STATUSFILE; state is ok,
+                         stalled, reset or closed
+udp IP PORT              prints "ok SRCIP:SRCPORT REPLY" or "err ..."
+"""
+import errno
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+
+def serve_tcp(port, name):
+    class H(socketserver.BaseRequestHandler):
+        def handle(self):
+            try:
+                while True:
+                    d = self.request.recv(4096)
+                    if not d:
+                        return
+                    self.request.sendall(name.encode() + b":" + d)
+            except OSError:
+                return
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    socketserver.ThreadingTCPServer.daemon_threads = True
+    socketserver.ThreadingTCPServer(("0.0.0.0", port), H).serve_forever()
+
+
+def serve_udp(port, name):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    while True:
+        d, a = s.recvfrom(4096)
+        s.sendto(name.encode() + b":" + d, a)
+
+
+def err_name(e):
+    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else "timeout"
+
+
+def connect(ip, port, tmo=2.0):
+    s = socket.socket()
+    s.settimeout(tmo)
+    try:
+        s.connect((ip, port))
+        peer = s.getpeername()
+        s.sendall(b"hi")
+        reply = s.recv(4096).decode()
+        print("ok %s:%d %s" % (peer[0], peer[1], reply))
+        return 0
+    except socket.timeout:
+        print("err timeout")
+    except OSError as e:
+        print("err " + err_name(e))
+    return 1
+
+
+def hold(ip, port, status):
+    n, state = 0, "ok"
+
+    def write():
+        with open(status + ".tmp", "w") as f:
+            f.write("%d %s\n" % (n, state))
+        import os
+        os.rename(status + ".tmp", status)
+
+    s = socket.socket()
+    s.settimeout(2.0)
+    try:
+        s.connect((ip, port))
+    except OSError as e:
+        state = "connect-" + err_name(e)
+        write()
+        return 1
+    s.settimeout(0.5)
+    while True:
+        try:
+            s.sendall(b"x")
+            d = s.recv(4096)
+            if not d:
+                state = "closed"
+                write()
+                return 0
+            n += 1
+            state = "ok"
+        except socket.timeout:
+            state = "stalled"
+        except ConnectionResetError:
+            state = "reset"
+            write()
+            return 0
+        except OSError as e:
+            state = err_name(e)
+            write()
+            return 0
+        write()
+        time.sleep(0.05)
+
+
+def udp(ip, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2.0)
+    try:
+        s.sendto(b"q", (ip, port))
+        d, a = s.recvfrom(4096)
+        print("ok %s:%d %s" % (a[0], a[1], d.decode()))
+        return 0
+    except socket.timeout:
+        print("err timeout")
+    except OSError as e:
+        print("err " + err_name(e))
+    return 1
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "serve-tcp":
+        serve_tcp(int(args[0]), args[1])
+    elif cmd == "serve-udp":
+        serve_udp(int(args[0]), args[1])
+    elif cmd == "connect":
+        return connect(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0)
+    elif cmd == "hold":
+        return hold(args[0], int(args[1]), args[2])
+    elif cmd == "udp":
+        return udp(args[0], int(args[1]))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main() or 0)

@@ -1,0 +1,274 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Namespace integration test of the datapath (xdp-tools test_runner style):
+# a node netns with three pod netns and an outside client behind the node,
+# a private test cgroup and a private bpffs directory, so it never touches
+# the real cgroup root or another run's pins.
+#
+#   pod1 10.201.1.2 (h1) | pod2 10.201.2.2 (h2) | pod3 10.201.3.2 (h3, client)
+#   ext  10.201.9.2 (hx): forwarded and MASQUERADEd to the node IP on h1
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+steerd=$top/build/steerd
+steerctl=$top/build/steerctl
+client=$top/tests/netns/lib/steer_client.py
+
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+[ -x "$steerd" ] && [ -x "$steerctl" ] || { echo "skip: build first"; exit 77; }
+for t in ip tc bpftool jq python3 iptables nsenter; do
+	command -v $t >/dev/null || { echo "skip: $t missing"; exit 77; }
+done
+
+id=$$
+NODE=stn-$id P1=stp1-$id P2=stp2-$id P3=stp3-$id EXT=stx-$id
+BPFFS=/sys/fs/bpf/steer-test-$id
+BPFFS2=/sys/fs/bpf/steer-test2-$id
+cg_root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CG=${cg_root:+$cg_root/steer-test-$id}
+work=$(mktemp -d)
+pids=()
+steerd_pid=
+passed=0 failed=0 skipped=0
+
+cleanup() {
+	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	nsenter --net=/run/netns/$NODE "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
+	nsenter --net=/run/netns/$NODE "$steerd" --cleanup --bpffs "$BPFFS2" >/dev/null 2>&1
+	for n in $NODE $P1 $P2 $P3 $EXT; do ip netns del $n 2>/dev/null; done
+	if [ -n "$CG" ] && [ -d "$CG" ]; then
+		while read -r p; do echo "$p" >"$cg_root/cgroup.procs"; done <"$CG/cgroup.procs" 2>/dev/null
+		rmdir "$CG" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+ok() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+skip() { echo "skip $1: $2"; skipped=$((skipped + 1)); }
+check() { # check NAME CMD...: passes when CMD succeeds
+	local name=$1; shift
+	if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+innode() { nsenter --net=/run/netns/$NODE "$@"; }
+inns() { local ns=$1; shift; nsenter --net=/run/netns/$ns "$@"; }
+# Runs a command inside the test cgroup (and netns), so the socket programs apply.
+incg() {
+	local ns=$1; shift
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG" \
+		nsenter --net=/run/netns/$ns "$@"
+}
+ctl() { innode "$steerctl" --bpffs "$BPFFS" "$@"; }
+counter() { ctl -o json status | jq -r ".counters.$1"; }
+hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
+hold_count() { hold_state "$1" | cut -d' ' -f1; }
+
+start_steerd() {
+	# nsenter execs, so $! is steerd itself (a function would fork a subshell).
+	nsenter --net=/run/netns/$NODE "$steerd" --standalone --bpffs "$BPFFS" \
+		--cgroup "$CG" -v >>"$work/steerd.log" 2>&1 &
+	steerd_pid=$!
+	for _ in $(seq 50); do
+		grep -q "steerd running" "$work/steerd.log" && return 0
+		sleep 0.1
+	done
+	echo "steerd did not start:"; tail -5 "$work/steerd.log"
+	return 1
+}
+
+# --- topology -------------------------------------------------------------
+for n in $NODE $P1 $P2 $P3 $EXT; do ip netns add $n || exit 1; done
+innode ip link set lo up
+innode sysctl -qw net.ipv4.ip_forward=1
+i=0
+for pair in "h1 $P1 1" "h2 $P2 2" "h3 $P3 3" "hx $EXT 9"; do
+	set -- $pair
+	innode ip link add "$1" type veth peer name eth0 netns "$2"
+	innode ip addr add "10.201.$3.1/24" dev "$1"
+	innode ip link set "$1" up
+	inns "$2" ip link set lo up
+	inns "$2" ip addr add "10.201.$3.2/24" dev eth0
+	inns "$2" ip link set eth0 up
+	inns "$2" ip route add default via "10.201.$3.1"
+done
+innode iptables -t nat -A POSTROUTING -s 10.201.9.0/24 -d 10.201.1.0/24 -j MASQUERADE
+[ -n "$CG" ] && mkdir "$CG"
+
+for ns in $P1 $P2; do
+	nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
+	nsenter --net=/run/netns/$ns python3 "$client" serve-udp 5353 "$ns" & pids+=($!)
+done
+sleep 0.5
+
+if [ -z "$CG" ]; then
+	echo "skip: no cgroup2 mount"
+	exit 77
+fi
+start_steerd || exit 1
+
+# --- attach points and BTF --------------------------------------------------
+check "tc filter on every veth" \
+	test "$(innode tc filter show dev h1 egress | grep -c steer_tc_egress)" -ge 1
+check "pinned maps and links" test -e "$BPFFS/steer_quar" -a -e "$BPFFS/link_connect4"
+check "status: socket steering on" \
+	test "$(ctl -o json status | jq -r .socket_steering)" = true
+innode ip link add hlate type veth peer name hlate2
+sleep 0.3
+check "veth created later gets tc" \
+	test "$(innode tc filter show dev hlate egress | grep -c steer_tc_egress)" -ge 1
+innode ip link del hlate
+
+out=$(inns $P3 python3 "$client" connect 10.201.1.2 8080)
+check "baseline connect to pod1" [ "${out%% *}" = ok ]
+
+# --- drain ---------------------------------------------------------------
+nsenter --net=/run/netns/$P3 python3 "$client" hold 10.201.1.2 8080 "$work/hold1" &
+pids+=($!)
+wait_exchanging() { # the hold connection is up and exchanging
+	for _ in $(seq 50); do
+		[ "$(hold_count "$1")" -gt 3 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wait_exchanging hold1
+ctl quarantine 10.201.1.2 --action drain
+check "bpftool dump shows named fields" \
+	test "$(bpftool -j map dump pinned "$BPFFS/steer_quar" | jq -r '.[0].formatted.value.origin // .[0].value.origin')" = 1
+n0=$(hold_count hold1); sleep 1; n1=$(hold_count hold1)
+check "drain: established connection keeps exchanging ($n0 -> $n1)" \
+	test "$n1" -gt $((n0 + 5)) -a "$(hold_state hold1 | cut -d' ' -f2)" = ok
+d0=$(counter drop_new)
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "drain: new connect from another pod is dropped ($out)" [ "$out" = "err timeout" ]
+check "drain: drop_new counter moved" test "$(counter drop_new)" -gt "$d0"
+out=$(incg $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "drain: pod socket connect refused at the socket ($out)" [ "$out" = "err ECONNREFUSED" ]
+out=$(inns $P2 python3 "$client" udp 10.201.1.2 5353)
+check "drain: udp dropped ($out)" [ "$out" = "err timeout" ]
+
+# --- exemptions ---------------------------------------------------------------
+out=$(innode python3 "$client" connect 10.201.1.2 8080)
+check "node-generated connect to drained pod succeeds ($out)" [ "${out%% *}" = ok ]
+out=$(inns $EXT python3 "$client" connect 10.201.1.2 8080 1)
+check "forwarded, MASQUERADEd connect is not exempt ($out)" [ "$out" = "err timeout" ]
+ctl exempt add 10.201.2.0/24
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080)
+check "exempt cidr source gets in ($out)" [ "${out%% *}" = ok ]
+ctl exempt del 10.201.2.0/24
+
+# --- drop ------------------------------------------------------------------
+ctl quarantine 10.201.1.2 --action drop
+sleep 1.2
+check "drop: established connection stalls ($(hold_state hold1))" \
+	test "$(hold_state hold1 | cut -d' ' -f2)" = stalled
+pk=$(ctl -o json list | jq -r '.[] | select(.addr == "10.201.1.2") | .packets')
+check "list: per-address packets counted ($pk)" test "${pk:-0}" -gt 0
+
+# --- kill -9 mid-traffic, restart -----------------------------------------------
+link_id0=$(bpftool -j link show pinned "$BPFFS/link_connect4" | jq -r .id)
+kill -9 "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
+dr0=$(counter drop)
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "steerd killed: enforcement holds ($out)" [ "$out" = "err timeout" ]
+check "steerd killed: counters keep counting" test "$(counter drop)" -gt "$dr0"
+check "steerd killed: steerctl still works" ctl list >/dev/null
+start_steerd || exit 1
+check "restart reuses pinned link (id $link_id0)" \
+	test "$(bpftool -j link show pinned "$BPFFS/link_connect4" | jq -r .id)" = "$link_id0"
+check "restart keeps quarantine" \
+	test "$(ctl -o json list | jq -r '.[0].action')" = drop
+dr1=$(counter drop)
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "after restart: still enforced, counter continues from $dr1" \
+	test "$out" = "err timeout" -a "$(counter drop)" -gt "$dr1"
+
+# --- reset -------------------------------------------------------------------
+ctl release 10.201.1.2
+nsenter --net=/run/netns/$P3 python3 "$client" hold 10.201.1.2 8080 "$work/hold2" &
+pids+=($!)
+wait_exchanging hold2
+est() { inns $P1 ss -Htn state established '( sport = :8080 )' | grep -c 10.201.3.2; }
+e0=$(est)
+ctl quarantine 10.201.1.2 --action reset
+# hold1 may sit in retransmission backoff from the drop phase: its next
+# segment, the one that gets rewritten, can take a few seconds.
+for _ in $(seq 100); do [ "$(est)" = 0 ] && break; sleep 0.1; done
+# The client's next segments are turned into RSTs towards the pod, so the
+# pod's socket is torn down; the client itself only stalls.
+check "reset: pod's established connections cut by RST ($e0 -> $(est))" \
+	test "$e0" -ge 1 -a "$(est)" = 0
+check "reset: reset counter moved" test "$(counter reset)" -gt 0
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "reset: new connect refused ($out)" [ "$out" = "err timeout" ]
+ctl release 10.201.1.2
+
+# --- steering ----------------------------------------------------------------
+ctl service set 10.96.0.10:80/tcp 10.201.2.2:8080
+out=$(incg $P3 python3 "$client" connect 10.96.0.10 80)
+check "steer: connect to VIP lands on backend ($out)" [ "${out##* }" = "$P2:hi" ]
+check "steer: getpeername returns the VIP" [ "$(echo "$out" | cut -d' ' -f2)" = 10.96.0.10:80 ]
+ctl service set 10.96.0.11:53/udp 10.201.2.2:5353
+out=$(incg $P3 python3 "$client" udp 10.96.0.11 53)
+check "steer: UDP reply comes from the VIP ($out)" [ "$out" = "ok 10.96.0.11:53 $P2:q" ]
+ctl service set 10.96.0.12:80/tcp
+out=$(incg $P3 python3 "$client" connect 10.96.0.12 80)
+check "steer: service without backends refuses ($out)" [ "$out" = "err ECONNREFUSED" ]
+out=$(inns $P3 python3 "$client" connect 10.201.1.2 8080)
+check "untouched: outside the cgroup, normal traffic flows" [ "${out%% *}" = ok ]
+check "services lists three" test "$(ctl -o json services | jq length)" = 3
+
+# --- steerctl bad input ---------------------------------------------------------
+bad() { # bad NAME ARGS...: expects exit 2 and exactly one line on stderr
+	local name=$1; shift
+	innode "$steerctl" --bpffs "$BPFFS" "$@" >/dev/null 2>"$work/err"
+	local rc=$? lines
+	lines=$(wc -l <"$work/err")
+	check "steerctl bad $name: exit 2, one line ($(head -1 "$work/err"))" \
+		test "$rc" = 2 -a "$lines" = 1
+}
+bad address quarantine 10.201.1.300
+bad action quarantine 10.201.1.2 --action explode
+bad cidr exempt add 10.0.0.0/33
+bad port service set 10.96.0.10:70000/tcp 10.201.2.2:8080
+bad proto service set 10.96.0.10:80/sctp 10.201.2.2:8080
+bad backend service set 10.96.0.10:80/tcp 10.201.2.2
+bad command frobnicate
+
+# --- cleanup ------------------------------------------------------------------
+kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
+check "SIGTERM leaves enforcement (pins stay)" test -e "$BPFFS/steer_quar"
+ids=$(bpftool -j link show | jq -r --arg cg "$(stat -c %i "$CG")" \
+	'[.[] | select(.cgroup_id == ($cg | tonumber)) | .id] | length')
+check "links on test cgroup before cleanup ($ids)" test "$ids" = 4
+innode "$steerd" --cleanup --bpffs "$BPFFS" 2>/dev/null
+check "cleanup: no pins" test ! -e "$BPFFS"
+ids=$(bpftool -j link show | jq -r --arg cg "$(stat -c %i "$CG")" \
+	'[.[] | select(.cgroup_id == ($cg | tonumber)) | .id] | length')
+check "cleanup: no cgroup links" test "$ids" = 0
+left=0
+for d in h1 h2 h3 hx; do
+	innode tc filter show dev $d egress | grep -q steer && left=1
+	innode tc qdisc show dev $d | grep -q clsact && left=1
+done
+check "cleanup: no tc filter or clsact qdisc" test $left = 0
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080)
+check "cleanup: traffic flows again" [ "${out%% *}" = ok ]
+
+# --- no cgroup2 -----------------------------------------------------------------
+nsenter --net=/run/netns/$NODE "$steerd" --standalone --bpffs "$BPFFS2" \
+	--cgroup /nonexistent >"$work/nocg.log" 2>&1 &
+steerd_pid=$!
+sleep 1
+check "no cgroup2: clear message" grep -q "socket steering is off" "$work/nocg.log"
+innode "$steerctl" --bpffs "$BPFFS2" status >"$work/st" 2>&1
+check "no cgroup2: status says socket steering off" grep -q "socket steering: off" "$work/st"
+innode "$steerctl" --bpffs "$BPFFS2" quarantine 10.201.1.2 --action drop
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "no cgroup2: tc still enforces ($out)" [ "$out" = "err timeout" ]
+kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
