@@ -294,6 +294,23 @@ class Store:
             self._record(res, 'DELETED', old, gone)
             return gone
 
+    def snapshot(self):
+        with self.cond:
+            return {'rv': self.rv, 'next_ip': self.next_ip,
+                    'objs': {r: list(v.values())
+                             for r, v in self.objs.items()}}
+
+    def restore(self, snap):
+        """Objects from an earlier run (the etcd of a restarted server).
+        The watch history starts empty, so older resourceVersions get 410."""
+        with self.cond:
+            self.rv = self.compacted = int(snap['rv'])
+            self.next_ip = snap.get('next_ip', self.next_ip)
+            for res, objs in snap['objs'].items():
+                for o in objs:
+                    md = o['metadata']
+                    self.objs[res][(md.get('namespace'), md['name'])] = o
+
     def events_since(self, rv):
         """History events with rv > rv; None if some were compacted away."""
         if rv < self.compacted:
@@ -1047,6 +1064,8 @@ def make_certs(d):
     ca, key = os.path.join(d, 'ca.crt'), os.path.join(d, 'ca.key')
     crt, skey = os.path.join(d, 'apiserver.crt'), os.path.join(d,
                                                                'apiserver.key')
+    if all(os.path.exists(f) for f in (ca, crt, skey)):
+        return ca, crt, skey    # a restart keeps its CA: clients trust it
     ext = os.path.join(d, 'san.ext')
     with open(ext, 'w') as f:
         f.write('subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes\n'
@@ -1105,6 +1124,8 @@ def main():
                     help='create N nodes whose pods become Ready at once')
     ap.add_argument('--fake-terminate-ms', type=int, default=500)
     ap.add_argument('--bootstrap', help='JSON file of objects to create')
+    ap.add_argument('--snapshot', help='load the objects from FILE at start '
+                    'if it exists, write them there on SIGTERM (restarts)')
     ap.add_argument('-v', '--verbose', action='store_true')
     ARGS = ap.parse_args()
     os.makedirs(ARGS.state, exist_ok=True)
@@ -1124,8 +1145,13 @@ def main():
         ca, crt, key = make_certs(ARGS.state)
         CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         CTX.load_cert_chain(crt, key)
-    for ns in ('default', 'kube-system', 'kube-public', 'kube-node-lease'):
-        STORE.create('namespaces', {'metadata': {'name': ns}})
+    if ARGS.snapshot and os.path.exists(ARGS.snapshot):
+        with open(ARGS.snapshot) as f:
+            STORE.restore(json.load(f))
+    else:
+        for ns in ('default', 'kube-system', 'kube-public',
+                   'kube-node-lease'):
+            STORE.create('namespaces', {'metadata': {'name': ns}})
     sock = make_socket(ARGS.port)
     ARGS.port = sock.getsockname()[1]
     serve(sock)
@@ -1153,6 +1179,10 @@ def main():
     signal.signal(signal.SIGINT, lambda *a: STOPPED.set())
     while not STOPPED.wait(1):
         pass
+    if ARGS.snapshot:
+        with open(ARGS.snapshot + '.tmp', 'w') as f:
+            json.dump(STORE.snapshot(), f)
+        os.rename(ARGS.snapshot + '.tmp', ARGS.snapshot)
     with STORE.cond:
         STORE.cond.notify_all()
 
