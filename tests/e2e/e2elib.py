@@ -1,0 +1,352 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for the end-to-end tests: one cluster in a box with steerd per
+test file, real kubectl, the load client in pod `client`, steerd's log and the
+simulator's commit times as clocks.  Every box is torn down, even on failure
+or SIGTERM (tests/run's timeout)."""
+import calendar
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+TOOLS = os.path.join(ROOT, 'tools', 'cluster')
+BOX = os.path.join(TOOLS, 'box')
+STEERD = os.path.join(ROOT, 'build', 'steerd')
+STEERCTL = os.path.join(ROOT, 'build', 'steerctl')
+sys.path.insert(0, TOOLS)
+import kclient  # noqa: E402
+
+SKIP = 77
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def wait(fn, what, timeout=10, period=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(period)
+    raise Fail('timed out (%ss): %s' % (timeout, what))
+
+
+def log(fmt, *a):
+    print(('%s ' % time.strftime('%H:%M:%S')) + (fmt % a if a else fmt),
+          flush=True)
+
+
+def need_root():
+    if os.geteuid() != 0:
+        raise Skip('needs root (netns, bpffs, cgroups)')
+    for b in (STEERD, STEERCTL):
+        if not os.access(b, os.X_OK):
+            raise Skip('%s not built (run make)' % b)
+    if not os.path.exists('/usr/bin/kubectl'):
+        raise Skip('no kubectl')
+
+
+LOG_TS = re.compile(r'^ts=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d+)Z ')
+
+
+def log_ts_ns(line):
+    m = LOG_TS.match(line)
+    if not m:
+        return None
+    secs = calendar.timegm(time.strptime(m.group(1), '%Y-%m-%dT%H:%M:%S'))
+    frac = m.group(2)
+    return secs * 10**9 + int(frac.ljust(9, '0')[:9])
+
+
+class Box:
+    """A booted cluster in a box with steerd on both nodes."""
+
+    def __init__(self, steerd=True, up_args=()):
+        self.id = 'e2e%d' % os.getpid()
+        self.state = '/tmp/steer-e2e.%s' % self.id
+        self.steerd = steerd
+        self.up_args = list(up_args)
+        self.kcache = os.path.join('/tmp', 'steer-e2e-kcache.' + self.id)
+
+    def __enter__(self):
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+        signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+        argv = [BOX, 'up', '--state', self.state, '--id', self.id]
+        if self.steerd:
+            argv += ['--steerd', STEERD]
+        argv += self.up_args
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=120)
+            if r.returncode:
+                raise Fail('box up: %s' % r.stderr.strip()[-400:])
+            self.reload()
+            if self.steerd:
+                for n in self.box['nodes']:
+                    self.wait_log(n, 'initial sync complete', timeout=15)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        log('box %s up in %.1fs', self.id, time.monotonic() - t0)
+        return self
+
+    def __exit__(self, *exc):
+        if exc and exc[0] is not None and exc[0] is not SystemExit and \
+                os.environ.get('V') and os.path.isdir(self.state):
+            for f in sorted(os.listdir(self.state)):
+                if f.endswith('.log'):
+                    print('==== %s' % f)
+                    with open(os.path.join(self.state, f)) as fh:
+                        print(''.join(fh.readlines()[-40:]))
+        subprocess.run([BOX, 'down', '--state', self.state],
+                       capture_output=True, timeout=120)
+        subprocess.run(['rm', '-rf', self.state, self.kcache])
+
+    def reload(self):
+        with open(os.path.join(self.state, 'box.json')) as f:
+            self.box = json.load(f)
+        self.api = kclient.Client(self.box['api'])
+        return self.box
+
+    # -- cluster facts ----------------------------------------------------
+    def vip(self, svc='nginx'):
+        return self.box['services'][svc]['vip']
+
+    def node(self, n):
+        return self.box['nodes'][n]
+
+    def pods(self, sel='app=nginx'):
+        return self.api.get('/api/v1/namespaces/default/pods?labelSelector='
+                            + sel)['items']
+
+    def pod(self, name):
+        return self.api.get('/api/v1/namespaces/default/pods/' + name)
+
+    @staticmethod
+    def ready(p):
+        return any(c['type'] == 'Ready' and c['status'] == 'True'
+                   for c in p['status'].get('conditions', []))
+
+    def serving(self):
+        """{name: pod} of ready pods matching the Service selector."""
+        return {p['metadata']['name']: p for p in
+                self.pods('app=nginx,enabled=true') if self.ready(p)}
+
+    def pod_on(self, node, sel='app=nginx,enabled=true'):
+        return sorted(p['metadata']['name'] for p in self.pods(sel)
+                      if p['spec'].get('nodeName') == node)[0]
+
+    def pod_ip(self, name):
+        return self.pod(name)['status']['podIP']
+
+    def restarts(self, name):
+        cs = self.pod(name)['status'].get('containerStatuses') or [{}]
+        return cs[0].get('restartCount', 0)
+
+    def rv(self):
+        return int(self.api.get('/_sim/state')['resourceVersion'])
+
+    def commit_ns(self, since_rv, name, resource='pods'):
+        """Commit time of the first write to `name` after since_rv."""
+        for e in self.api.get('/_sim/history?since=%d' % since_rv)['items']:
+            if e['resource'] == resource and e['name'] == name:
+                return e['t_ns']
+        raise Fail('no write to %s %s in the server history' % (resource,
+                                                                name))
+
+    def fault(self, **kw):
+        return self.api.request('POST', '/_sim/fault', kw)
+
+    # -- tools ------------------------------------------------------------
+    def kubectl(self, *args, check_rc=True):
+        r = subprocess.run(['kubectl', '--kubeconfig', self.box['kubeconfig'],
+                            '--cache-dir', self.kcache] + list(args),
+                           capture_output=True, text=True, timeout=30)
+        if check_rc and r.returncode:
+            raise Fail('kubectl %s: %s' % (' '.join(args),
+                                           r.stderr.strip()[-300:]))
+        return r.stdout
+
+    def label(self, pod, *kv):
+        """kubectl label --overwrite; returns the server's commit time."""
+        rv = self.rv()
+        self.kubectl('label', 'pod', pod, '--overwrite', *kv)
+        return self.commit_ns(rv, pod)
+
+    def annotate(self, pod, *kv):
+        self.kubectl('annotate', 'pod', pod, '--overwrite', *kv)
+
+    def exec(self, pod, *argv, timeout=30, check_rc=False):
+        r = subprocess.run([BOX, 'exec', '--state', self.state, pod, '--'] +
+                           list(argv), capture_output=True, text=True,
+                           timeout=timeout)
+        if check_rc and r.returncode:
+            raise Fail('exec in %s: %s: %s' % (pod, ' '.join(argv),
+                                               r.stderr.strip()[-300:]))
+        return r
+
+    def in_node(self, node, *argv, timeout=30):
+        return subprocess.run(['ip', 'netns', 'exec', self.node(node)['netns']]
+                              + list(argv), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def curl(self, where, url, node=False, timeout=2):
+        """Body of GET url from a pod (or a node netns), or None."""
+        argv = ['curl', '-s', '-m', str(timeout), url]
+        r = self.in_node(where, *argv) if node else self.exec(where, *argv)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def steerctl(self, node, *args):
+        r = subprocess.run([STEERCTL, '--bpffs', self.node(node)['bpffs'],
+                            '-o', 'json'] + list(args), capture_output=True,
+                           text=True, timeout=10)
+        if r.returncode:
+            raise Fail('steerctl %s: %s' % (' '.join(args), r.stderr.strip()))
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def counters(self, node):
+        return self.steerctl(node, 'status')['counters']
+
+    def quarantined(self, node):
+        """{ip: action} in node's quarantine map."""
+        out = {}
+        for e in self.steerctl(node, 'list') or []:
+            out[e.get('addr') or e.get('ip')] = e.get('action')
+        return out
+
+    def services(self, node):
+        return self.steerctl(node, 'services') or []
+
+    # -- steerd -----------------------------------------------------------
+    def steerd_log(self, node):
+        try:
+            with open(os.path.join(self.state, 'steerd-%s.log' % node)) as f:
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+    def log_lines(self, node, pattern, since_ns=0):
+        rx = re.compile(pattern)
+        return [(log_ts_ns(ln), ln) for ln in self.steerd_log(node)
+                if rx.search(ln) and (log_ts_ns(ln) or 0) >= since_ns]
+
+    def wait_log(self, node, pattern, since_ns=0, timeout=10):
+        """Timestamp of the first steerd log line matching pattern."""
+        got = wait(lambda: self.log_lines(node, pattern, since_ns),
+                   'steerd-%s log /%s/' % (node, pattern), timeout)
+        return got[0][0]
+
+    def steerd_pid(self, node):
+        return self.reload()['pids'].get('steerd-' + node)
+
+    def steerd_alive(self, node):
+        pid = self.steerd_pid(node)
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                return f.read().split()[2] != 'Z'
+        except (OSError, TypeError):
+            return False
+
+    # -- load -------------------------------------------------------------
+    def load(self, target, rate=200, duration=5, udp=False, timeout=1,
+             pod='client'):
+        return Load(self, target, rate, duration, udp, timeout, pod)
+
+
+class Load:
+    """tools/cluster/load.py in a pod, in the background."""
+
+    def __init__(self, box, target, rate, duration, udp, timeout, pod):
+        self.out = os.path.join(box.state, 'load-%d.jsonl' % time.time_ns())
+        argv = [BOX, 'exec', '--state', box.state, pod, '--', sys.executable,
+                os.path.join(TOOLS, 'load.py'), 'run', '--target', target,
+                '--rate', str(rate), '--duration', str(duration),
+                '--timeout', str(timeout), '--out', self.out]
+        if udp:
+            argv.append('--udp')
+        self.n = int(rate * duration)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+
+    def records(self):
+        try:
+            with open(self.out) as f:
+                return [json.loads(x) for x in f if x.strip()]
+        except (OSError, ValueError):
+            return []
+
+    def wait(self, timeout=60):
+        _, err = self.proc.communicate(timeout=timeout)
+        recs = self.records()
+        check(len(recs) >= self.n * 0.95, 'load client: %d of %d records %s'
+              % (len(recs), self.n, (err or '')[-200:]))
+        return sorted(recs, key=lambda r: r['t_ns'])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def backends(recs):
+    out = {}
+    for r in recs:
+        k = r['backend'] or 'ERR:%s' % r['err']
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def run_cases(cases):
+    """Run test functions in order; print the counted summary line."""
+    passed = failed = skipped = 0
+    t_all = time.monotonic()
+    for fn in cases:
+        t0 = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            log('PASS %s (%.1fs)', fn.__name__, time.monotonic() - t0)
+        except Skip as e:
+            skipped += 1
+            log('SKIP %s: %s', fn.__name__, e)
+        except Fail as e:
+            failed += 1
+            log('FAIL %s: %s', fn.__name__, e)
+        except Exception as e:
+            import traceback
+            traceback.print_exc()
+            failed += 1
+            log('FAIL %s: %s: %s', fn.__name__, type(e).__name__, e)
+    log('total %.1fs', time.monotonic() - t_all)
+    print('%d passed, %d failed, %d skipped' % (passed, failed, skipped))
+    return failed
+
+
+def main(body):
+    """body() runs the cases inside a Box and returns the number failed."""
+    try:
+        need_root()
+        failed = body()
+    except Skip as e:
+        print('SKIP: %s' % e)
+        sys.exit(SKIP)
+    except Fail as e:
+        print('FAIL: %s' % e)
+        sys.exit(1)
+    sys.exit(1 if failed else 0)
