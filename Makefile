@@ -140,6 +140,12 @@ $(OUTPUT)/bench_control: bench/bench_control.c $(OUTPUT)/libsteer.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
+# Only the datapath objects: the benchmark does not depend on the control plane.
+BENCH_DP_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(wildcard agent/datapath/*.c) agent/log.c agent/loop.c)
+$(OUTPUT)/bench_datapath: $(OUTPUT)/obj/bench/datapath.o $(BENCH_DP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 test-bins: all $(TESTS) $(ASAN_TESTS) $(FUZZERS)
 
 check: test-bins
