@@ -73,6 +73,20 @@ def log_ts_ns(line):
     return secs * 10**9 + int(frac.ljust(9, '0')[:9])
 
 
+CONNECT = """
+import errno, socket, sys
+s = socket.socket()
+s.settimeout(float(sys.argv[3]))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print('ok')
+except socket.timeout:
+    print('timeout')
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e)))
+"""
+
+
 class Box:
     """A booted cluster in a box with steerd on both nodes."""
 
@@ -211,6 +225,12 @@ class Box:
         argv = ['curl', '-s', '-m', str(timeout), url]
         r = self.in_node(where, *argv) if node else self.exec(where, *argv)
         return r.stdout.strip() if r.returncode == 0 else None
+
+    def connect(self, pod, ip, port, timeout=2):
+        """'ok' or the errno name of a TCP connect() from pod to ip:port."""
+        r = self.exec(pod, sys.executable, '-c', CONNECT, ip, str(port),
+                      str(timeout))
+        return r.stdout.strip() or 'exec failed: ' + r.stderr[-200:]
 
     def steerctl(self, node, *args):
         r = subprocess.run([STEERCTL, '--bpffs', self.node(node)['bpffs'],

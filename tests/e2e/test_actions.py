@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Explicit quarantine (label steer.dev/quarantine) with each action of the
+steer.dev/action annotation, seen from a long-lived keep-alive connection
+through the Service:
+
+ * drain: the established connection keeps being served; new connections to
+   the Service avoid the pod; a direct connect to its IP is refused;
+ * drop: the established connection stalls (requests time out);
+ * reset: the established connection is cut by a RST;
+and (issue item 8) with every backend quarantined, connections to the
+Service are refused at once (ECONNREFUSED, not a timeout); released, they
+are served again."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from e2elib import (BOX, Box, backends, check, log, main, run_cases,  # noqa
+                    wait)
+
+QSEL = 'steer.dev/quarantine'
+
+
+class KeepAlive:
+    def __init__(self, b, target):
+        self.proc = subprocess.Popen(
+            [BOX, 'exec', '--state', b.state, 'client', '--', sys.executable,
+             os.path.join(HERE, 'keepalive.py'), '--target', target,
+             '--duration', '20'], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, bufsize=1)
+        self.recs = []
+        first = json.loads(self.proc.stdout.readline() or '{}')
+        check(first.get('backend'), 'keep-alive connection: %r %s' % (
+            first, self.proc.stderr.read()[-200:] if first == {} else ''))
+        self.recs.append(first)
+        self.backend = first['backend']
+
+    def until(self, t_end):
+        """Records until the client exits (first error) or t_end (s)."""
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        while time.monotonic() < t_end and self.proc.poll() is None:
+            for line in self.proc.stdout:
+                self.recs.append(json.loads(line))
+            time.sleep(0.05)
+        for line in self.proc.stdout:
+            self.recs.append(json.loads(line))
+        return self.recs
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def body():
+    with Box() as b:
+        vip = b.vip()
+
+        def quarantine(pod, action):
+            b.annotate(pod, 'steer.dev/action=%s' % action)
+            t = b.label(pod, QSEL + '=true')
+            ip = b.pod_ip(pod)
+            wait(lambda: b.quarantined('node1').get(ip) == action and
+                 b.quarantined('node2').get(ip) == action,
+                 'both nodes quarantine %s with %s' % (pod, action))
+            return t
+
+        def release(pod):
+            b.kubectl('label', 'pod', pod, QSEL + '-')
+            b.kubectl('annotate', 'pod', pod, 'steer.dev/action-')
+            ip = b.pod_ip(pod)
+            wait(lambda: ip not in b.quarantined('node1') and
+                 ip not in b.quarantined('node2'), 'release ' + pod)
+
+        def with_action(action):
+            ka = KeepAlive(b, vip + ':80')
+            try:
+                pod = ka.backend
+                t_q = quarantine(pod, action)
+                recs = ka.until(time.monotonic() + 2.5)
+            finally:
+                ka.close()
+            after = [r for r in recs if r['t_ns'] > t_q]
+            log('%s on %s: %d requests before, after: %r', action, pod,
+                len(recs) - len(after), backends(after))
+            return pod, after
+
+        def drain_keeps_established():
+            pod, after = with_action('drain')
+            try:
+                check(len(after) >= 20 and all(
+                    r['backend'] == pod for r in after),
+                    'established connection not served under drain: %r'
+                    % backends(after))
+                got = backends(b.load(vip + ':80', rate=200,
+                                      duration=1).wait())
+                check(pod not in got and all(not k.startswith('ERR')
+                                             for k in got),
+                      'new connections under drain: %r' % got)
+                ip = b.pod_ip(pod)
+                got = b.connect('client', ip, 80)
+                check(got == 'ECONNREFUSED',
+                      'direct connect to a drained pod: %s' % got)
+            finally:
+                release(pod)
+
+        def drop_cuts_established():
+            pod, after = with_action('drop')
+            try:
+                check(after and after[-1]['err'] == 'timeout' and
+                      all(r['backend'] is None for r in after[1:]),
+                      'established connection not cut by drop: %r' % after)
+                c = b.counters(b.pod(pod)['spec']['nodeName'])
+                check(c['drop'] > 0, 'drop counter did not move: %r' % c)
+            finally:
+                release(pod)
+
+        def reset_cuts_established():
+            # reset rewrites the client's next segment into a RST towards
+            # the pod: the pod's socket is torn down at once.  The client is
+            # not told (its retransmissions become RSTs too), so from its
+            # side the connection stalls as under drop.
+            client_ip = b.pod_ip('client')
+            pod, after = with_action('reset')
+            try:
+                check(after and after[-1]['err'] is not None and
+                      all(r['backend'] is None for r in after),
+                      'established connection not cut by reset: %r' % after)
+                c = b.counters(b.pod(pod)['spec']['nodeName'])
+                check(c['reset'] > 0, 'reset counter did not move: %r' % c)
+                r = b.exec(pod, 'ss', '-Htn', 'state', 'established',
+                           'dst', client_ip, check_rc=True)
+                check(not r.stdout.strip(), 'the pod still holds the '
+                      'connection: %r' % r.stdout)
+            finally:
+                release(pod)
+
+        def all_quarantined_refused():
+            pods = sorted(b.serving())
+            for p in pods:
+                b.kubectl('label', 'pod', p, QSEL + '=true')
+            ips = {b.pod_ip(p) for p in pods}
+            wait(lambda: ips <= set(b.quarantined('node1')) and
+                 len(b.services('node1')) == 2 and
+                 all(not s['backends'] for s in b.services('node1')),
+                 'every backend quarantined, services without backends')
+            recs = b.load(vip + ':80', rate=50, duration=1, timeout=3).wait()
+            got = backends(recs)
+            log('all quarantined: %r, max latency %.1f ms', got,
+                max(r['lat_us'] for r in recs) / 1e3)
+            check(got == {'ERR:ECONNREFUSED': len(recs)},
+                  'expected ECONNREFUSED only: %r' % got)
+            check(max(r['lat_us'] for r in recs) < 100000,
+                  'refusal is not fast')
+            check(b.counters('node1')['sock_no_backend'] > 0,
+                  'sock_no_backend did not move')
+            for p in pods:
+                b.kubectl('label', 'pod', p, QSEL + '-')
+            wait(lambda: not (ips & set(b.quarantined('node1'))),
+                 'all released')
+            got = backends(b.load(vip + ':80', rate=100, duration=1).wait())
+            log('released: %r', got)
+            check(set(got) == set(pods), 'after release: %r' % got)
+
+        return run_cases([drain_keeps_established, drop_cuts_established,
+                          reset_cuts_established, all_quarantined_refused])
+
+
+if __name__ == '__main__':
+    main(body)
