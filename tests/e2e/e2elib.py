@@ -106,8 +106,14 @@ class Box:
         argv += self.up_args
         t0 = time.monotonic()
         try:
-            r = subprocess.run(argv, capture_output=True, text=True,
-                               timeout=120)
+            for attempt in (1, 2):
+                r = subprocess.run(argv, capture_output=True, text=True,
+                                   timeout=120)
+                # box up tears down what it made when it fails; a busy
+                # machine (another box's iptables) can delay its first sync
+                if r.returncode == 0 or 'did not sync' not in r.stderr:
+                    break
+                log('box up: kube-proxy slow, retrying')
             if r.returncode:
                 raise Fail('box up: %s' % r.stderr.strip()[-400:])
             self.reload()
