@@ -4,6 +4,7 @@
 README's results table from it.
 
 usage: bench/report.py RESULTS.jsonl... [--json bench/results.json] [--readme README.md]
+                       [--notes FILE]
 
 Each input line is one figure: {"name", "value", "unit"} and, for a
 comparison, "baseline" (the kube-proxy path or the unsteered case measured in
@@ -33,8 +34,10 @@ def load(paths):
                 except ValueError as e:
                     sys.exit(f"report: {p}:{n}: not JSON: {e}")
                 for k in ("name", "value", "unit"):
-                    if k not in r:
+                    if r.get(k) is None:
                         sys.exit(f"report: {p}:{n}: missing '{k}'")
+                # null means "not a comparison", as if absent
+                r = {k: v for k, v in r.items() if v is not None}
                 if "baseline" in r and "ratio" not in r and r["value"]:
                     r["ratio"] = r["baseline"] / r["value"]
                 out.append(r)
@@ -70,12 +73,18 @@ def main():
     ap.add_argument("inputs", nargs="+")
     ap.add_argument("--json", default="bench/results.json")
     ap.add_argument("--readme", default="README.md")
+    ap.add_argument("--notes", help="what was not measured, a line each")
     a = ap.parse_args()
     results = load(a.inputs)
+    notes = []
+    if a.notes and os.path.exists(a.notes):
+        with open(a.notes) as f:
+            notes = [x.strip() for x in f if x.strip()]
     doc = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"kernel": platform.release(), "cpus": os.cpu_count()},
         "results": results,
+        "notes": notes,
     }
     with open(a.json, "w") as f:
         json.dump(doc, f, indent=1)
@@ -90,7 +99,9 @@ def main():
         _, tail = rest.split(END, 1)
         block = (f"{START}\n_Measured {doc['generated']} on kernel "
                  f"{doc['machine']['kernel']}, {doc['machine']['cpus']} CPUs; "
-                 f"generated from bench/results.json._\n\n{table(results)}\n{END}")
+                 f"generated from bench/results.json._\n\n{table(results)}\n"
+                 + "".join(f"\n- {x}" for x in notes)
+                 + ("\n" if notes else "") + END)
         with open(a.readme, "w") as f:
             f.write(head + block + tail)
 

@@ -1,0 +1,832 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The window: label PATCH -> new connections no longer reach the pod.
+
+  window.py run --out figures.jsonl [--series DIR] [--scales 1000,10000]
+                [--relabels 50] [--rate 1000] [--steerd build/steerd]
+  window.py load --target VIP:PORT --rate N --out FILE     (inside a pod)
+
+`run` boots the cluster in a box once per scale (--extra-services), with the
+load client in pod `client` opening new TCP connections to the nginx Service
+at a fixed rate. It relabels pods out of the Service (`enabled=false`, the
+merge patch `kubectl label --overwrite` sends, sent over HTTPS directly so
+kubectl's start-up is not in the figure), then back, first with the
+kube-proxy emulation alone and then with steerd on both nodes.
+
+Per relabel, the window is the time from the PATCH response to the last new
+connection (its connect() time) that the relabeled pod answered, 0 if none
+did. Its resolution is one victim hit, about replicas/rate (3 ms at 3
+replicas and 1000 conn/s). Figures go to --out as JSON lines for
+bench/report.py; per-relabel records and two time series go to --series.
+"""
+import argparse
+import errno
+import http.client
+import json
+import os
+import random
+import selectors
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BOX = os.path.join(ROOT, 'tools', 'cluster', 'box')
+
+
+def log(fmt, *args):
+    sys.stderr.write('window: ' + (fmt % args if args else fmt) + '\n')
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- load client
+
+def cmd_load(a):
+    """One new TCP connection per slot; a line per connection:
+    '<connect() CLOCK_REALTIME ns> <backend|-> <error|-> <latency us>'."""
+    host, port = a.target.rsplit(':', 1)
+    addr = (host, int(port))
+    req = b'GET / HTTP/1.0\r\nHost: bench\r\n\r\n'
+    out = open(a.out, 'w')
+    sel = selectors.DefaultSelector()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    period = 1.0 / a.rate
+    start = time.monotonic()
+    end = start + a.duration
+    seq, skipped = 0, 0
+    conns = {}          # sock -> [t_ns, t_mono, buf]
+    pending = []
+    last_flush = start
+
+    def finish(s, backend, err):
+        st = conns.pop(s)
+        try:
+            sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+        pending.append('%d %s %s %d\n' % (
+            st[0], backend or '-', err or '-',
+            (time.monotonic() - st[1]) * 1e6))
+
+    while not stop:
+        now = time.monotonic()
+        if now >= end:
+            break
+        due = start + seq * period
+        if now - due > 0.05:    # starved: drop missed slots, keep the rate
+            n = int((now - due) / period)
+            seq += n
+            skipped += n
+        while start + seq * period <= now:
+            seq += 1
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            t_ns = time.time_ns()
+            rc = s.connect_ex(addr)
+            conns[s] = [t_ns, time.monotonic(), b'']
+            if rc in (0, errno.EINPROGRESS):
+                sel.register(s, selectors.EVENT_WRITE)
+            else:
+                finish(s, None, errno.errorcode.get(rc, str(rc)))
+        wait = max(0.0, start + seq * period - time.monotonic())
+        for key, ev in sel.select(wait):
+            s = key.fileobj
+            st = conns.get(s)
+            if st is None:
+                continue
+            if ev & selectors.EVENT_WRITE:
+                rc = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if rc:
+                    finish(s, None, errno.errorcode.get(rc, str(rc)))
+                    continue
+                try:
+                    s.send(req)
+                except OSError as e:
+                    finish(s, None, errno.errorcode.get(e.errno, 'send'))
+                    continue
+                sel.modify(s, selectors.EVENT_READ)
+                continue
+            try:
+                d = s.recv(4096)
+            except OSError as e:
+                finish(s, None, errno.errorcode.get(e.errno, 'recv'))
+                continue
+            if d:
+                st[2] += d
+                continue
+            body = st[2].split(b'\r\n\r\n', 1)[-1].strip()
+            name = body.decode(errors='replace').split()[0] if body else None
+            finish(s, name, None if name else 'empty')
+        now = time.monotonic()
+        if now - last_flush > 0.02:
+            last_flush = now
+            for s, st in list(conns.items()):
+                if now - st[1] > a.timeout:
+                    finish(s, None, 'timeout')
+            if pending:
+                out.write(''.join(pending))
+                out.flush()
+                pending.clear()
+    for s in list(conns):
+        finish(s, None, 'stopped')
+    out.write(''.join(pending))
+    out.write('# skipped %d\n' % skipped)
+    out.close()
+
+
+class LoadTail:
+    """Reads the load client's file as it grows."""
+
+    def __init__(self, path):
+        self.path, self.off, self.recs, self.rest = path, 0, [], b''
+
+    def poll(self):
+        try:
+            with open(self.path, 'rb') as f:
+                f.seek(self.off)
+                data = f.read()
+        except OSError:
+            return
+        self.off += len(data)
+        data = self.rest + data
+        lines = data.split(b'\n')
+        self.rest = lines.pop()
+        for line in lines:
+            p = line.split()
+            if len(p) == 4 and not line.startswith(b'#'):
+                self.recs.append((int(p[0]), p[1].decode(), p[2].decode()))
+
+    def since(self, t_ns):
+        """Records whose connect() started at or after t_ns."""
+        self.poll()
+        i = len(self.recs)
+        while i > 0 and self.recs[i - 1][0] >= t_ns:
+            i -= 1
+        return self.recs[i:]
+
+
+# ------------------------------------------------------------------ API client
+
+class Api:
+    """Kept-alive HTTPS connection to the simulator, bearer token auth."""
+
+    def __init__(self, info):
+        u = urllib.parse.urlsplit(info['url'])
+        self.host, self.port = u.hostname, u.port
+        self.ctx = ssl.create_default_context(cafile=info['ca'])
+        with open(info['token_file']) as f:
+            self.token = f.readline().strip()
+        self.conn = None
+
+    def req(self, method, path, body=None, ctype='application/json'):
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection(
+                    self.host, self.port, context=self.ctx, timeout=10)
+                self.conn.connect()
+            h = {'Authorization': 'Bearer ' + self.token,
+                 'Accept': 'application/json'}
+            data = None
+            if body is not None:
+                data = json.dumps(body).encode()
+                h['Content-Type'] = ctype
+            try:
+                t0 = time.time_ns()
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                raw = r.read()
+                t1 = time.time_ns()
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+                continue
+            if r.status >= 300:
+                raise RuntimeError('%s %s: HTTP %d %s' % (method, path,
+                                                         r.status, raw[:300]))
+            return json.loads(raw), t0, t1
+
+    def label(self, pod, value):
+        """What `kubectl label pod POD enabled=VALUE --overwrite` sends."""
+        return self.req('PATCH', '/api/v1/namespaces/default/pods/' + pod,
+                        {'metadata': {'labels': {'enabled': value}}},
+                        'application/merge-patch+json')
+
+    def pods(self):
+        obj, _, _ = self.req('GET', '/api/v1/namespaces/default/pods?'
+                             'labelSelector=app%3Dnginx')
+        return obj['items']
+
+    def scale(self, n):
+        self.req('PATCH', '/apis/apps/v1/namespaces/default/deployments/nginx',
+                 {'spec': {'replicas': n}}, 'application/merge-patch+json')
+
+    def commit_times(self, since_rv):
+        obj, _, _ = self.req('GET', '/_sim/history?since=%d' % since_rv)
+        return obj['items']
+
+
+def ready(p):
+    return any(c.get('type') == 'Ready' and c.get('status') == 'True'
+               for c in (p.get('status') or {}).get('conditions') or [])
+
+
+def serving_pods(api):
+    """Names of enabled, ready, not terminating nginx pods; and all of them."""
+    ps = api.pods()
+    ok = [p['metadata']['name'] for p in ps
+          if p['metadata'].get('labels', {}).get('enabled') == 'true'
+          and ready(p) and not p['metadata'].get('deletionTimestamp')]
+    return ok, [p['metadata']['name'] for p in ps]
+
+
+def wait_until(what, fn, timeout, step=0.02):
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise TimeoutError('timed out after %.0f s waiting for %s'
+                               % (timeout, what))
+        time.sleep(step)
+
+
+def quantile(xs, q):
+    """Nearest-rank quantile."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(-(-q * len(s) // 1)) - 1))
+    return s[k]
+
+
+# --------------------------------------------------------------------- the box
+
+class Box:
+    def __init__(self, scale, a, uid):
+        self.scale, self.a = scale, a
+        self.id = 'wb%d%s' % (uid, 'k' if scale < 10000 else 'm')
+        self.state = '/tmp/steer-bench.%s' % self.id
+        self.box = None
+        self.load = None
+        self.env = dict(os.environ)
+        if a.iptables == 'legacy':
+            # iptables-nft 1.8.9 needs minutes to restore 10k Services'
+            # rules; kube-proxy-scale numbers need the legacy backend.
+            shim = os.path.join(self.state + '.bin')
+            os.makedirs(shim, exist_ok=True)
+            for t in ('iptables', 'iptables-restore', 'iptables-save'):
+                dst = os.path.join(shim, t)
+                if not os.path.lexists(dst):
+                    os.symlink('/usr/sbin/' + t.replace(
+                        'iptables', 'iptables-legacy'), dst)
+            self.env['PATH'] = shim + ':' + self.env.get('PATH', '')
+
+    def run(self, *argv, check=True):
+        r = subprocess.run([BOX] + list(argv), env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        if check and r.returncode:
+            raise RuntimeError('box %s: %s' % (argv[0], r.stderr.strip()))
+        return r
+
+    def up(self):
+        self.run('up', '--state', self.state, '--id', self.id,
+                 '--replicas', '3', '--min-sync-period', '1',
+                 '--extra-services', str(self.scale))
+        with open(os.path.join(self.state, 'box.json')) as f:
+            self.box = json.load(f)
+        self.api = Api(self.box['api'])
+
+    def syncs(self, node='node1'):
+        out = []
+        try:
+            with open(os.path.join(self.state,
+                                   'kube-proxy-%s.jsonl' % node)) as f:
+                for line in f:
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        pass
+        except OSError:
+            pass
+        return out
+
+    def start_load(self):
+        vip = self.box['services']['nginx']['vip']
+        self.load_path = os.path.join(self.state, 'window-load.txt')
+        argv = [BOX, 'exec', '--state', self.state, 'client', '--',
+                sys.executable, os.path.abspath(__file__), 'load',
+                '--target', '%s:80' % vip, '--rate', str(self.a.rate),
+                '--out', self.load_path, '--duration', '3600']
+        self.load = subprocess.Popen(argv, env=self.env,
+                                     stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.tail = LoadTail(self.load_path)
+
+    def stop_load(self):
+        if self.load and self.load.poll() is None:
+            try:
+                os.killpg(self.load.pid, signal.SIGTERM)
+                self.load.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.load.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.load.wait()
+        self.load = None
+
+    def steerctl_json(self, node, *cmd):
+        try:
+            r = subprocess.run([os.path.join(ROOT, 'build', 'steerctl'),
+                                '--bpffs', self.box['nodes'][node]['bpffs'],
+                                '-o', 'json'] + list(cmd),
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        except OSError:     # being rebuilt by a concurrent make
+            return None
+        if r.returncode:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def latency_slots(self, node):
+        """steerd's event->map histogram, slot i = [2^i, 2^(i+1)) us."""
+        path = os.path.join(self.box['nodes'][node]['bpffs'], 'steer_latency')
+        r = subprocess.run(['bpftool', '-j', 'map', 'dump', 'pinned', path],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True)
+        if r.returncode:
+            return None
+        slots = [0] * 24
+        try:
+            for e in json.loads(r.stdout):
+                k = e.get('key')
+                v = e.get('value')
+                k = k if isinstance(k, int) else int.from_bytes(
+                    bytes(int(x, 16) for x in k), 'little')
+                if isinstance(v, dict):
+                    v = v.get('count', 0)
+                elif isinstance(v, list):
+                    v = int.from_bytes(bytes(int(x, 16) for x in v), 'little')
+                if 0 <= k < len(slots):
+                    slots[k] = int(v)
+        except (ValueError, TypeError):
+            return None
+        return slots
+
+    def start_steerd(self):
+        steerd = os.path.abspath(self.a.steerd)
+        if not os.access(steerd, os.X_OK):
+            return '%s is not built' % steerd
+        r = self.run('steerd', '--state', self.state, 'start', '--binary',
+                     steerd, check=False)
+        if r.returncode:
+            return 'box steerd start: ' + r.stderr.strip()
+        with open(os.path.join(self.state, 'box.json')) as f:
+            self.box = json.load(f)
+        end = time.monotonic() + 20
+        why = 'not ready'
+        while time.monotonic() < end:
+            for n in self.box['nodes']:
+                pid = self.box['pids'].get('steerd-' + n)
+                if not pid or not os.path.exists('/proc/%d' % pid):
+                    tail = ''
+                    try:
+                        with open(os.path.join(self.state,
+                                               'steerd-%s.log' % n)) as f:
+                            tail = f.read().strip().splitlines()[-1:]
+                    except OSError:
+                        pass
+                    return 'steerd on %s exited: %s' % (n, ' '.join(tail))
+            st = [self.steerctl_json(n, 'status') for n in self.box['nodes']]
+            if all(s and s.get('socket_steering') and
+                   s['maps'].get('steer_svc', {}).get('entries', 0) > 0
+                   for s in st):
+                return None
+            why = 'steerd up but no socket steering or steered services ' \
+                  'after 20 s'
+            time.sleep(0.2)
+        return why
+
+    def down(self):
+        self.stop_load()
+        if not self.box:
+            shutil.rmtree(self.state + '.bin', ignore_errors=True)
+            return
+        self.run('steerd', '--state', self.state, 'stop', check=False)
+        steerd = os.path.abspath(self.a.steerd)
+        if os.access(steerd, os.X_OK):
+            for n, nd in self.box['nodes'].items():
+                if os.path.isdir(nd['bpffs']):
+                    subprocess.run(['nsenter', '--net=' + nd['netns_path'],
+                                    steerd, '--cleanup', '--bpffs',
+                                    nd['bpffs'], '--cgroup', nd['cgroup']],
+                                   stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, timeout=20)
+        self.run('down', '--state', self.state, check=False)
+        shutil.rmtree(self.state + '.bin', ignore_errors=True)
+
+
+# ----------------------------------------------------------------- the rounds
+
+def settle(box, victims_back, timeout):
+    """The relabeled pods are back in the Service and serving new
+    connections, and the load reaches exactly the Service's pods."""
+    want = box.replicas
+
+    def ok():
+        good, allp = serving_pods(box.api)
+        if len(good) != want or len(allp) != want:
+            return False
+        if any(v not in good for v in victims_back):
+            return False
+        now = time.time_ns()
+        seen = {b for _, b, e in box.tail.since(now - 400 * 10**6)
+                if e == '-'}
+        return seen == set(good)
+    wait_until('the relabeled pods to rejoin', ok, timeout, step=0.05)
+
+
+def one_round(box, mode, k, stagger_s, out_timeout, back_timeout):
+    good, _ = serving_pods(box.api)
+    victims = random.sample(good, k)
+    try:
+        rv0 = box.api.req('GET', '/_sim/state')[0]['rv']
+    except (RuntimeError, KeyError, OSError):
+        rv0 = 0
+    slot0 = box.latency_slots('node1') if mode == 'steer' else None
+    recs = []
+    for v in victims:
+        if stagger_s:
+            time.sleep(random.uniform(0, stagger_s))
+        obj, t0, t1 = box.api.label(v, 'false')
+        recs.append({'victim': v, 'node': obj['spec'].get('nodeName'),
+                     'ip': obj['status'].get('podIP'), 'send_ns': t0,
+                     'resp_ns': t1, 'rv': int(obj['metadata']
+                                               ['resourceVersion'])})
+    t_last = recs[-1]['resp_ns']
+    names = {r['victim'] for r in recs}
+    quiet_ns = 300 * 10**6 if mode == 'steer' else 600 * 10**6
+
+    def out_done():
+        now = time.time_ns()
+        if mode == 'kube-proxy':
+            # node1 (the client's node) has synced a state from after the
+            # last PATCH, i.e. iptables no longer hold the victims.
+            if not any(s['start_ns'] > t_last + 20 * 10**6 and s['ok']
+                       for s in box.syncs('node1')):
+                return False
+        if now - t_last < quiet_ns:
+            return False
+        return not any(b in names for _, b, _ in
+                       box.tail.since(now - quiet_ns))
+    wait_until('the relabeled pods to stop getting new connections',
+               out_done, out_timeout)
+    for r in recs:
+        _, _, t1 = box.api.label(r['victim'], 'true')
+        r['back_ns'] = t1
+    # Commit times from the simulator's history, for the record.
+    try:
+        for h in box.api.commit_times(rv0):
+            for r in recs:
+                if h['rv'] == r['rv']:
+                    r['commit_ns'] = h['t_ns']
+    except (RuntimeError, KeyError, OSError):
+        pass
+    box.tail.poll()
+    for r in recs:
+        hits = [t for t, b, _ in box.tail.since(r['resp_ns'])
+                if b == r['victim'] and t < r['back_ns']]
+        r['hits_after_patch'] = len(hits)
+        r['hits_after_5ms'] = sum(1 for t in hits
+                                  if t > r['resp_ns'] + 5 * 10**6)
+        r['window_ms'] = (max(hits) - r['resp_ns']) / 1e6 if hits else 0.0
+        before = [t for t, b, _ in box.tail.since(r['send_ns'] - 10**9)
+                  if b == r['victim'] and t < r['send_ns']]
+        r['hits_1s_before'] = len(before)
+        r['mode'] = mode
+        r['scale'] = box.scale
+    if slot0 is not None:
+        slot1 = box.latency_slots('node1')
+        if slot1:
+            recs[0]['steerd_slots'] = [b - a for a, b in zip(slot0, slot1)]
+    settle(box, [r['victim'] for r in recs], back_timeout)
+    return recs
+
+
+def run_mode(box, mode, a, series_dir):
+    replicas, k = (3, 1) if mode == 'steer' else (a.kp_replicas, a.kp_batch)
+    box.replicas = replicas
+    box.api.scale(replicas)
+    settle(box, [], 90)
+    slow = box.scale >= 10000
+    out_timeout = 30 if mode == 'steer' else (90 if slow else 30)
+    back_timeout = 30 if mode == 'steer' else (120 if slow else 40)
+    stagger = 0.0 if k == 1 else 1.2
+    recs = []
+    t_mode = time.monotonic()
+    rounds = 0
+    while len(recs) < a.relabels:
+        if time.monotonic() - t_mode > a.mode_budget:
+            log('%s at %d services: time budget of %d s spent after %d '
+                'relabels', mode, box.scale, a.mode_budget, len(recs))
+            break
+        k_now = min(k, a.relabels - len(recs)) if mode == 'steer' else k
+        if rounds == 0 and series_dir:
+            k_now = 1       # the plotted round: one relabel, readable
+        try:
+            rr = one_round(box, mode, k_now, stagger, out_timeout,
+                           back_timeout)
+        except (TimeoutError, RuntimeError, OSError) as e:
+            log('%s at %d services, round %d: %s', mode, box.scale,
+                rounds + 1, e)
+            if mode == 'steer' and not recs:
+                raise
+            break
+        rounds += 1
+        recs += rr
+        if rounds == 1 and series_dir:
+            write_series(box, mode, rr, series_dir)
+        if rounds % 5 == 0:
+            log('%s at %d services: %d relabels, window p50 %.1f ms',
+                mode, box.scale, len(recs),
+                quantile([r['window_ms'] for r in recs], 0.5))
+    return recs
+
+
+def write_series(box, mode, rr, series_dir):
+    """Requests/s per backend in 100 ms bins around one round's first PATCH."""
+    t0 = rr[0]['resp_ns']
+    lo, hi = t0 - 2 * 10**9, t0 + 10 * 10**9
+    deadline = time.monotonic() + (hi - time.time_ns()) / 1e9
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    recs = [x for x in box.tail.since(lo) if x[0] < hi]
+    victims = [r['victim'] for r in rr]
+    others = sorted({b for _, b, e in recs if e == '-'} - set(victims))
+    cols = victims + others + ['errors']
+    bins = {}
+    for t, b, e in recs:
+        key = b if e == '-' else 'errors'
+        i = (t - lo) // (100 * 10**6)
+        bins.setdefault(i, {}).setdefault(key, 0)
+        bins[i][key] += 1
+    tag = '%s-%d' % (mode, box.scale)
+    with open(os.path.join(series_dir, 'series-%s.dat' % tag), 'w') as f:
+        f.write('# t_s %s\n' % ' '.join(
+            ('relabeled:' + c) if c in victims else c for c in cols))
+        f.write('# patches_s %s\n' % ' '.join(
+            '%.3f' % ((r['resp_ns'] - t0) / 1e9) for r in rr))
+        for i in range(int((hi - lo) // (100 * 10**6))):
+            c = bins.get(i, {})
+            f.write('%.2f %s\n' % ((lo + i * 100 * 10**6 - t0) / 1e9,
+                                   ' '.join(str(c.get(k, 0) * 10)
+                                            for k in cols)))
+
+
+def figures(all_recs, syncs, steer_note, a):
+    """JSON-lines figures for bench/report.py."""
+    out = []
+
+    def fig(name, value, unit, **kw):
+        d = {'name': name, 'value': value, 'unit': unit}
+        d.update(kw)
+        out.append(d)
+    for scale in a.scales:
+        tag = '%dk Services' % (scale // 1000)
+        kp = [r for r in all_recs if r['scale'] == scale and
+              r['mode'] == 'kube-proxy']
+        st = [r for r in all_recs if r['scale'] == scale and
+              r['mode'] == 'steer']
+        for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
+            kv = quantile([r['window_ms'] for r in kp], q)
+            sv = quantile([r['window_ms'] for r in st], q)
+            name = 'window PATCH -> last new conn to pod, %s, %s' % (qn, tag)
+            if st and kp:
+                d = {'baseline': round(kv, 2)}
+                if sv:
+                    d['ratio'] = kv / sv
+                fig(name, round(sv, 2), 'ms', **d)
+            elif kp:
+                fig(name + ' (kube-proxy only; steer not measured)',
+                    round(kv, 2), 'ms')
+        if kp:
+            mk = sum(r['hits_after_patch'] for r in kp) / len(kp)
+        if st and kp:
+            ms = sum(r['hits_after_patch'] for r in st) / len(st)
+            fig('new conns to pod after PATCH, mean per relabel, %s' % tag,
+                round(ms, 2), 'conns', baseline=round(mk, 1),
+                **({'ratio': mk / ms} if ms else {}))
+            fig('new conns to pod > 5 ms after PATCH, all relabels, %s'
+                % tag, sum(r['hits_after_5ms'] for r in st), 'conns',
+                baseline=sum(r['hits_after_5ms'] for r in kp))
+            fig('relabels measured, %s' % tag, len(st), 'relabels',
+                baseline=len(kp))
+        elif kp:
+            fig('new conns to pod after PATCH, mean per relabel, %s '
+                '(kube-proxy only)' % tag, round(mk, 1), 'conns')
+            fig('relabels measured, %s (kube-proxy only)' % tag, len(kp),
+                'relabels')
+        sd = [s['duration_ms'] for s in syncs.get(scale, []) if s['ok']]
+        if sd:
+            fig('kube-proxy emulation sync duration p50, %s' % tag,
+                round(quantile(sd, 0.5), 1), 'ms')
+        slots = [0] * 24
+        for r in st:
+            for i, v in enumerate(r.get('steerd_slots') or []):
+                slots[i] += v
+        n = sum(slots)
+        if n:
+            for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
+                want, acc = int(q * n + 0.999999), 0
+                for i, v in enumerate(slots):
+                    acc += v
+                    if acc >= want:
+                        break
+                fig('steerd event -> map during relabels, %s (upper bound), '
+                    '%s' % (qn, tag), 2 ** (i + 1), 'us')
+    rt = [(r['resp_ns'] - r['send_ns']) / 1e6 for r in all_recs]
+    if rt:
+        fig('label PATCH round trip p50 (not in the window)',
+            round(quantile(rt, 0.5), 2), 'ms')
+    for line in steer_note:
+        log('note: %s', line)
+    return out
+
+
+def cmd_run(a):
+    random.seed(a.seed)
+    uid = os.getpid()
+    all_recs, syncs, notes = [], {}, []
+    if a.series:
+        os.makedirs(a.series, exist_ok=True)
+    cur = [None]
+
+    def on_signal(signum, _):
+        raise KeyboardInterrupt('signal %d' % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    for scale in a.scales:
+        box = Box(scale, a, uid)
+        cur[0] = box
+        try:
+            t0 = time.monotonic()
+            box.up()
+            log('box %s up with %d extra Services in %.0f s', box.id, scale,
+                time.monotonic() - t0)
+            box.start_load()
+            box.replicas = 3
+            settle(box, [], 60)
+            series = a.series if scale == a.scales[-1] else None
+            for mode in a.modes:
+                try:
+                    if mode == 'steer':
+                        why = box.start_steerd()
+                        if why:
+                            notes.append('steer at %d Services not measured: '
+                                         '%s' % (scale, why))
+                            log(notes[-1])
+                            continue
+                    all_recs.extend(run_mode(box, mode, a, series))
+                except (TimeoutError, RuntimeError, OSError) as e:
+                    notes.append('%s at %d Services not measured: %s%s' % (
+                        mode, scale, e, ' (steerd runs but does not steer)'
+                        if mode == 'steer' and isinstance(e, TimeoutError)
+                        else ''))
+                    log(notes[-1])
+            syncs[scale] = box.syncs('node1')
+            box.tail.poll()
+            n = len(box.tail.recs)
+            span = (box.tail.recs[-1][0] - box.tail.recs[0][0]) / 1e9 \
+                if n > 1 else 0
+            errs = {}
+            for r in box.tail.recs:
+                if r[2] != '-':
+                    errs[r[2]] = errs.get(r[2], 0) + 1
+            log('load at %d Services: %d connections, %.0f/s, errors %s',
+                scale, n, n / span if span else 0, errs or 'none')
+        except (TimeoutError, RuntimeError, OSError) as e:
+            notes.append('window at %d Services: %s' % (scale, e))
+            log(notes[-1])
+        finally:
+            box.down()
+            cur[0] = None
+    if a.records:
+        with open(a.records, 'w') as f:
+            for r in all_recs:
+                f.write(json.dumps(r) + '\n')
+    figs = figures(all_recs, syncs, notes, a)
+    with open(a.out, 'w') as f:
+        for d in figs:
+            f.write(json.dumps(d) + '\n')
+    if a.notes:
+        with open(a.notes, 'w') as f:
+            f.write(''.join(n + '\n' for n in notes))
+
+
+def cmd_plot(a):
+    """Requests/s per backend around one relabel, a panel per mode."""
+    panels = []
+    for mode in ('steer', 'kube-proxy'):
+        for f in sorted(os.listdir(a.series)):
+            if f.endswith('.dat') and ('series-%s-' % mode) in f:
+                panels.append((mode, int(f[:-4].rsplit('-', 1)[1]),
+                               os.path.join(a.series, f)))
+    if not panels:
+        log('plot: no time series in %s', a.series)
+        return 1
+    gp = ['set terminal pngcairo size 1100,%d font ",10"' % (330 * len(panels)),
+          "set output '%s'" % a.png,
+          'set multiplot layout %d,1' % len(panels),
+          'set key outside right top', 'set grid',
+          "set xlabel 'seconds since the label PATCH response'",
+          "set ylabel 'new connections/s (100 ms bins)'"]
+    for mode, scale, path in panels:
+        with open(path) as f:
+            cols = f.readline().split()[2:]
+            patches = f.readline().split()[2:]
+        title = {'steer': 'steer (steerd on both nodes)',
+                 'kube-proxy': 'kube-proxy emulation alone (min-sync-period '
+                               '1 s)'}[mode]
+        gp.append("set title '%s, %d Services of iptables rules; relabeled "
+                  "pods in bold'" % (title, scale))
+        gp.append('unset arrow')
+        for t in patches:
+            gp.append('set arrow from %s, graph 0 to %s, graph 1 nohead '
+                      'dt 2 lc rgb "black"' % (t, t))
+        plots = []
+        for i, c in enumerate(cols):
+            name = c.split(':', 1)[-1]
+            short = name.rsplit('-', 1)[-1] if name.startswith('nginx') \
+                else name
+            if c.startswith('relabeled:'):
+                style = 'lw 3'
+                short += ' (relabeled)'
+            elif c == 'errors':
+                style = 'lw 1 dt 3 lc rgb "red"'
+            else:
+                style = 'lw 1'
+            plots.append("'%s' using 1:%d with steps %s title '%s'"
+                         % (path, i + 2, style, short))
+        gp.append('plot ' + ', '.join(plots))
+    gp.append('unset multiplot')
+    script = a.png[:-4] + '.gp'
+    with open(script, 'w') as f:
+        f.write('\n'.join(gp) + '\n')
+    return subprocess.call(['gnuplot', script])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.
+                                 RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    p = sub.add_parser('run')
+    p.add_argument('--out', required=True, help='figures, JSON lines')
+    p.add_argument('--records', help='per-relabel records, JSON lines')
+    p.add_argument('--series', help='dir for the time series (.dat)')
+    p.add_argument('--notes', help='what could not be measured, a line each')
+    p.add_argument('--scales', default='1000,10000',
+                   type=lambda s: [int(x) for x in s.split(',')])
+    p.add_argument('--modes', default='kube-proxy,steer',
+                   type=lambda s: s.split(','))
+    p.add_argument('--relabels', type=int, default=50)
+    p.add_argument('--rate', type=float, default=1000)
+    p.add_argument('--kp-replicas', type=int, default=6,
+                   help='kube-proxy rounds relabel --kp-batch of these')
+    p.add_argument('--kp-batch', type=int, default=5)
+    p.add_argument('--mode-budget', type=float, default=240,
+                   help='seconds per mode and scale before stopping early')
+    p.add_argument('--steerd', default=os.path.join(ROOT, 'build', 'steerd'))
+    p.add_argument('--iptables', choices=['legacy', 'system'],
+                   default='legacy')
+    p.add_argument('--seed', type=int, default=1)
+    p = sub.add_parser('load')
+    p.add_argument('--target', required=True)
+    p.add_argument('--rate', type=float, default=1000)
+    p.add_argument('--duration', type=float, default=600)
+    p.add_argument('--timeout', type=float, default=1.0)
+    p.add_argument('--out', required=True)
+    p = sub.add_parser('plot')
+    p.add_argument('--series', required=True)
+    p.add_argument('--png', required=True)
+    a = ap.parse_args()
+    sys.exit({'run': cmd_run, 'load': cmd_load, 'plot': cmd_plot}[a.cmd](a))
+
+
+if __name__ == '__main__':
+    main()
