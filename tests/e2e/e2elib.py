@@ -96,13 +96,20 @@ class Box:
         self.steerd = steerd
         self.up_args = list(up_args)
         self.kcache = os.path.join('/tmp', 'steer-e2e-kcache.' + self.id)
+        self.bin = os.path.join('/tmp', 'steer-e2e-bin.' + self.id)
 
     def __enter__(self):
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
         signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+        # private copies: other work may relink build/ while we run
+        os.makedirs(self.bin, exist_ok=True)
+        for f in (STEERD, STEERCTL):
+            subprocess.run(['cp', f, self.bin], check=True)
+        self.steerd_bin = os.path.join(self.bin, 'steerd')
+        self.steerctl_bin = os.path.join(self.bin, 'steerctl')
         argv = [BOX, 'up', '--state', self.state, '--id', self.id]
         if self.steerd:
-            argv += ['--steerd', STEERD]
+            argv += ['--steerd', self.steerd_bin]
         argv += self.up_args
         t0 = time.monotonic()
         try:
@@ -136,7 +143,7 @@ class Box:
                         print(''.join(fh.readlines()[-40:]))
         subprocess.run([BOX, 'down', '--state', self.state],
                        capture_output=True, timeout=120)
-        subprocess.run(['rm', '-rf', self.state, self.kcache])
+        subprocess.run(['rm', '-rf', self.state, self.kcache, self.bin])
 
     def reload(self):
         with open(os.path.join(self.state, 'box.json')) as f:
@@ -239,7 +246,7 @@ class Box:
         return r.stdout.strip() or 'exec failed: ' + r.stderr[-200:]
 
     def steerctl(self, node, *args):
-        r = subprocess.run([STEERCTL, '--bpffs', self.node(node)['bpffs'],
+        r = subprocess.run([self.steerctl_bin, '--bpffs', self.node(node)['bpffs'],
                             '-o', 'json'] + list(args), capture_output=True,
                            text=True, timeout=10)
         if r.returncode:

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""steerd against a failing API server (one box, steerd never restarted):
+
+ * outage: the simulator is stopped during a quarantine; enforcement stays
+   (Service traffic avoids the pod, direct connects refused); labels change
+   while it is down (written to its store, as another replica would);
+   restarted, steerd relists (410) and converges, same pid;
+ * 410 storm: history expired and every watch told 410, repeatedly; each
+   time steerd relists and applies the change made in between;
+ * token rotation: the token file is replaced (the old token now gets 401);
+   the next requests use the new one and changes still apply;
+ * hostile data: malformed watch events are logged and skipped, enforcement
+   stays, and later changes still apply."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2elib import (BOX, Box, backends, check, log, main, run_cases,  # noqa
+                    wait)
+import subprocess  # noqa: E402
+
+QSEL = 'steer.dev/quarantine'
+NODES = ('node1', 'node2')
+
+
+def body():
+    with Box() as b:
+        vip = b.vip()
+        pods = sorted(b.serving())
+        ip = {p: b.pod_ip(p) for p in pods}
+        pids = {n: b.steerd_pid(n) for n in NODES}
+
+        def quarantined_everywhere(want, unwant=()):
+            def ok():
+                for n in NODES:
+                    q = b.quarantined(n)
+                    if any(ip[p] not in q for p in want) or \
+                            any(ip[p] in q for p in unwant):
+                        return False
+                return True
+            return ok
+
+        def enforced(pod):
+            got = backends(b.load(vip + ':80', rate=200, duration=1).wait())
+            check(pod not in got and all(not k.startswith('ERR')
+                                         for k in got),
+                  'Service traffic with %s quarantined: %r' % (pod, got))
+            got = b.connect('client', ip[pod], 80)
+            check(got == 'ECONNREFUSED', 'direct connect: %s' % got)
+
+        def outage():
+            a, c = pods[0], pods[1]
+            b.kubectl('label', 'pod', a, QSEL + '=true')
+            wait(quarantined_everywhere([a]), 'quarantine ' + a)
+            t_stop = time.time_ns()
+            subprocess.run([BOX, 'api', '--state', b.state, 'stop'],
+                           check=True, timeout=30)
+            for n in NODES:
+                b.wait_log(n, 'enforcement unchanged', t_stop, timeout=10)
+            enforced(a)
+            # while it is down: release a, quarantine c
+            snap_path = os.path.join(b.state, 'api', 'snapshot.json')
+            with open(snap_path) as f:
+                snap = json.load(f)
+            snap['rv'] += 1
+            for o in snap['objs']['pods']:
+                md = o['metadata']
+                if md['name'] == a:
+                    md['labels'].pop(QSEL)
+                elif md['name'] == c:
+                    md['labels'][QSEL] = 'true'
+                else:
+                    continue
+                md['resourceVersion'] = str(snap['rv'])
+            with open(snap_path, 'w') as f:
+                json.dump(snap, f)
+            time.sleep(1)
+            check(all(b.steerd_alive(n) for n in NODES), 'steerd died')
+            enforced(a)
+            t_start = time.time_ns()
+            subprocess.run([BOX, 'api', '--state', b.state, 'start'],
+                           check=True, timeout=30)
+            b.reload()
+            wait(quarantined_everywhere([c], [a]), 'converge after restart '
+                 '(%s released, %s quarantined)' % (a, c), timeout=20)
+            log('converged %.2f s after the restart',
+                (time.time_ns() - t_start) / 1e9)
+            for n in NODES:
+                b.wait_log(n, 'quarantined pods: resourceVersion .* too old '
+                           '.*relisting', t_start)
+                check(b.steerd_pid(n) == pids[n] and b.steerd_alive(n),
+                      'steerd on %s was restarted' % n)
+            enforced(c)
+            b.kubectl('label', 'pod', c, QSEL + '-')
+            wait(quarantined_everywhere([], [a, c]), 'release after outage')
+
+        def storm_410():
+            t0 = time.time_ns()
+            for i in range(5):
+                p = pods[i % len(pods)]
+                b.fault(expire_history=True, expire_watches=True)
+                b.kubectl('label', 'pod', p, QSEL + '=true')
+                wait(quarantined_everywhere([p]), 'quarantine %s in storm %d'
+                     % (p, i))
+                b.fault(expire_history=True, expire_watches=True)
+                b.kubectl('label', 'pod', p, QSEL + '-')
+                wait(quarantined_everywhere([], [p]), 'release %s in storm %d'
+                     % (p, i))
+            for n in NODES:
+                k = len(b.log_lines(n, r'410 Gone\): relisting', t0))
+                log('%s: %d relists in the storm', n, k)
+                check(k >= 5, '%s relisted %d times' % (n, k))
+                check(b.steerd_pid(n) == pids[n] and b.steerd_alive(n),
+                      'steerd on %s restarted' % n)
+
+        def token_rotation():
+            tf = b.box['api']['token_file']
+            with open(tf) as f:
+                old = f.read().strip()
+            t0 = time.time_ns()
+            new = os.urandom(16).hex()
+            with open(tf + '.tmp', 'w') as f:
+                f.write(new + '\n')
+            os.rename(tf + '.tmp', tf)
+            r = subprocess.run(
+                ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}',
+                 '--cacert', b.box['api']['ca'], '-H',
+                 'Authorization: Bearer ' + old,
+                 b.box['api']['url'] + '/api/v1/pods'],
+                capture_output=True, text=True, timeout=10)
+            check(r.stdout == '401', 'old token: HTTP %s' % r.stdout)
+            b.fault(cut_watches=True)   # next requests are new ones
+            p = pods[2]
+            b.kubectl('label', 'pod', p, QSEL + '=true')
+            wait(quarantined_everywhere([p]), 'quarantine after rotation')
+            for n in NODES:
+                got = b.log_lines(n, 'token rotated|re-read the token', t0)
+                check(got, '%s: no token rotation in the log' % n)
+                log('%s: %s', n, got[0][1].split('msg=')[-1])
+            b.kubectl('label', 'pod', p, QSEL + '-')
+            wait(quarantined_everywhere([], [p]), 'release after rotation')
+
+        def hostile_events():
+            p = pods[0]
+            b.kubectl('label', 'pod', p, QSEL + '=true')
+            wait(quarantined_everywhere([p]), 'quarantine ' + p)
+            t0 = time.time_ns()
+            bad = ['this is not json', '{"type":"MODIFIED","object":{"kind":',
+                   '{"type":"EXPLODED","object":{}}',
+                   '{"type":"MODIFIED","object":"pod"}',
+                   '{"type":"MODIFIED","object":{"metadata":{"name":7,'
+                   '"labels":[1,2]}}}',
+                   '{"type":"DELETED","object":{"metadata":{}}}',
+                   '{"type":"ADDED","object":{"metadata":{"name":"x",'
+                   '"namespace":"default"},"status":{"podIP":"999.1.2.3"}}}',
+                   '[]', '{}', '"' + 'A' * 70000 + '"', '\x00\xff']
+            for line in bad:
+                b.fault(inject=line)
+            time.sleep(1)
+            for n in NODES:
+                k = b.log_lines(n, 'level=warn.*(watch|event|stream)', t0)
+                log('%s: %d warnings, e.g. %s', n, len(k),
+                    k[0][1].split('msg=')[-1] if k else '-')
+                check(len(k) >= 3, '%s logged %d warnings for the malformed '
+                      'events' % (n, len(k)))
+                check(b.steerd_alive(n) and b.steerd_pid(n) == pids[n],
+                      'steerd on %s died' % n)
+            check(quarantined_everywhere([p])(), 'quarantine lost')
+            enforced(p)
+            q = pods[1]
+            b.kubectl('label', 'pod', q, QSEL + '=true')
+            b.kubectl('label', 'pod', p, QSEL + '-')
+            wait(quarantined_everywhere([q], [p]),
+                 'changes apply after the malformed events')
+            b.kubectl('label', 'pod', q, QSEL + '-')
+
+        return run_cases([outage, storm_410, token_rotation,
+                          hostile_events])
+
+
+if __name__ == '__main__':
+    main(body)
