@@ -7,11 +7,13 @@
 #include "control.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kube/client.h"
 #include "kube/config.h"
+#include "kube/events.h"
 #include "kube/reflector.h"
 #include "log.h"
 #include "model/labels.h"
@@ -32,12 +34,15 @@ struct control {
 	const struct steer_maps *maps;
 	struct kube_config cfg;
 	struct kube_client *client;
+	struct kube_events *events;
+	uint32_t node_hash;	/* obj_node_hash(node_name), 0 if none */
 	struct model *model;
 	struct watch w[MK_MAX];
 	struct loop_timer *resync;
 	struct loop_timer *settle;
 	struct loop_timer *retry;
 	uint64_t armed_deadline;
+	uint64_t last_sync_wall_ns;
 };
 
 static void after_flush(struct control *ctl, int err)
@@ -51,6 +56,15 @@ static void after_flush(struct control *ctl, int err)
 	/* A failed map write is repaired by a resync soon, not in 5 minutes. */
 	if (err && model_synced(ctl->model))
 		loop_timer_arm(ctl->retry, 1000);
+}
+
+static void resync(struct control *ctl)
+{
+	int err = model_resync(ctl->model);
+
+	if (!err)
+		ctl->last_sync_wall_ns = wall_ns();
+	after_flush(ctl, err);
 }
 
 static void on_event(void *arg, enum watch_type t, const struct cJSON *obj, uint64_t rx_ns)
@@ -90,7 +104,7 @@ static void on_list_end(void *arg)
 		if (ctl->w[i].r && !reflector_synced(ctl->w[i].r) && &ctl->w[i] != w)
 			return;
 	/* Every initial list is in: only now may anything be swept. */
-	after_flush(ctl, model_resync(ctl->model));
+	resync(ctl);
 	loop_timer_arm(ctl->resync, ctl->opts.resync_s * 1000ULL);
 }
 
@@ -99,15 +113,13 @@ static void on_resync(struct loop *loop, void *arg)
 	struct control *ctl = arg;
 
 	if (model_synced(ctl->model))
-		after_flush(ctl, model_resync(ctl->model));
+		resync(ctl);
 	loop_timer_arm(ctl->resync, ctl->opts.resync_s * 1000ULL);
 }
 
 static void on_retry(struct loop *loop, void *arg)
 {
-	struct control *ctl = arg;
-
-	after_flush(ctl, model_resync(ctl->model));
+	resync(arg);
 }
 
 static void on_settle(struct loop *loop, void *arg)
@@ -116,6 +128,31 @@ static void on_settle(struct loop *loop, void *arg)
 
 	ctl->armed_deadline = 0;
 	after_flush(ctl, model_tick(ctl->model));
+}
+
+/* Only the pod's own node reports, so N nodes make one Event, not N. */
+static void on_transition(void *arg, const char *key, const char *uid, uint32_t node,
+			  bool on, int action, uint32_t nsvc)
+{
+	struct control *ctl = arg;
+	char msg[256];
+
+	if (!ctl->events || !node || node != ctl->node_hash)
+		return;
+	/*
+	 * Before the first sync the model is rebuilding what an earlier steerd
+	 * already reported; an Event then would repeat itself on every restart.
+	 */
+	if (!model_synced(ctl->model))
+		return;
+	if (on)
+		snprintf(msg, sizeof(msg),
+			 "steer quarantined the pod on node %s: action %s, steered away from %u service(s)",
+			 ctl->opts.node_name, action_name(action), nsvc);
+	else
+		snprintf(msg, sizeof(msg), "steer released the pod on node %s", ctl->opts.node_name);
+	kube_events_pod(ctl->events, key, uid, on ? "Warning" : "Normal",
+			on ? "Quarantined" : "Released", msg);
 }
 
 static const struct reflector_ops rops = {
@@ -178,8 +215,14 @@ int control_start_ops(struct control **out, struct loop *loop,
 	mo.departure = !ctl->opts.no_departure;
 	mo.settle_ns = ctl->opts.settle_s * 1000000000ULL;
 	mo.clock = now_ns;
+	mo.on_transition = on_transition;
+	mo.transition_arg = ctl;
 	ctl->model = model_new(&mo, ops, ops_ctx);
 	ctl->client = kube_client_new(loop, &ctl->cfg, NULL);
+	if (ctl->client && ctl->opts.node_name && ctl->opts.node_name[0]) {
+		ctl->node_hash = obj_node_hash(ctl->opts.node_name);
+		ctl->events = kube_events_new(loop, ctl->client, ctl->opts.node_name);
+	}
 	ctl->resync = loop_timer_new(loop, on_resync, ctl);
 	ctl->settle = loop_timer_new(loop, on_settle, ctl);
 	ctl->retry = loop_timer_new(loop, on_retry, ctl);
@@ -220,6 +263,37 @@ int control_start(struct control **ctl, struct loop *loop,
 	return control_start_ops(ctl, loop, &apply_maps_ops, (void *)maps, maps, opts);
 }
 
+void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
+{
+	static const enum metrics_resource res[MK_MAX] = {
+		[MK_POD_META] = RES_PODS, [MK_POD_QUAR] = RES_QPODS,
+		[MK_SVC] = RES_SERVICES, [MK_EPS] = RES_SLICES,
+	};
+	struct model_stats ms;
+
+	if (!ctl)
+		return;
+	for (int i = 0; i < MK_MAX; i++) {
+		struct reflector_stats st = {};
+
+		if (!ctl->w[i].r)
+			continue;
+		reflector_get_stats(ctl->w[i].r, &st);
+		am->watches[res[i]] = st.watches;
+		am->relists[res[i]] = st.relists;
+		am->watch_errors[res[i]] = st.errors;
+		am->events[res[i]] = st.events;
+	}
+	model_get_stats(ctl->model, &ms);
+	am->bad_objects = ms.skipped;
+	if (ctl->events) {
+		am->k8s_events_posted = kube_events_posted(ctl->events);
+		am->k8s_events_dropped = kube_events_dropped(ctl->events);
+	}
+	am->synced = model_synced(ctl->model);
+	am->last_sync_wall_ns = ctl->last_sync_wall_ns;
+}
+
 bool control_synced(const struct control *ctl)
 {
 	return ctl && model_synced(ctl->model);
@@ -234,7 +308,9 @@ void control_stop(struct control *ctl)
 	/* The maps stay as they are: enforcement outlives the agent. */
 	for (i = 0; i < MK_MAX; i++)
 		reflector_free(ctl->w[i].r);
+	/* The client first: it drops in-flight Event posts that point at events. */
 	kube_client_free(ctl->client);
+	kube_events_free(ctl->events);
 	loop_timer_free(ctl->resync);
 	loop_timer_free(ctl->settle);
 	loop_timer_free(ctl->retry);

@@ -11,6 +11,7 @@
 
 #include "datapath/maps.h"
 #include "loop.h"
+#include "metrics.h"
 
 struct control_opts {
 	const char *kubeconfig;		/* NULL: in-cluster config */
@@ -39,5 +40,7 @@ int control_start_ops(struct control **ctl, struct loop *loop,
 		      const struct steer_maps *maps, const struct control_opts *opts);
 /* All initial lists done and the maps taken over. */
 bool control_synced(const struct control *ctl);
+/* Copies watch, model and Event counters into am for a scrape. */
+void control_fill_metrics(const struct control *ctl, struct agent_metrics *am);
 
 #endif /* STEER_CONTROL_H */

@@ -202,7 +202,7 @@ static void accept_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
-static int parse_addr(const char *addr, struct sockaddr_in *sin)
+int httpd_parse_addr(const char *addr, struct sockaddr_in *sin)
 {
 	const char *colon = strrchr(addr, ':');
 	char host[64];
@@ -232,7 +232,7 @@ int httpd_start(struct httpd **hp, struct loop *loop, const char *addr,
 	struct httpd *h = NULL;
 	int one = 1, err;
 
-	err = parse_addr(addr, &sin);
+	err = httpd_parse_addr(addr, &sin);
 	if (err) {
 		pr_warn("metrics address '%s': expected HOST:PORT, e.g. 0.0.0.0:9767", addr);
 		return err;

@@ -27,7 +27,10 @@ void sb_free(struct strbuf *sb);
 typedef int (*httpd_handler)(const char *path, struct strbuf *body,
 			     const char **content_type, void *arg);
 
-/* addr is "HOST:PORT" (IPv4) or ":PORT" for all addresses. */
+struct sockaddr_in;
+
+/* addr is "HOST:PORT" (IPv4) or ":PORT" for all addresses; 0 or -EINVAL. */
+int httpd_parse_addr(const char *addr, struct sockaddr_in *sin);
 int httpd_start(struct httpd **h, struct loop *loop, const char *addr,
 		httpd_handler handler, void *arg);
 void httpd_stop(struct httpd *h);

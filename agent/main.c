@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,10 @@
 #include "control.h"
 #include "datapath/addr.h"
 #include "datapath/datapath.h"
+#include "httpd.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 #define MAX_EXEMPT 64
 
@@ -24,6 +27,7 @@ struct steerd_opts {
 	const char *bpffs;
 	const char *cgroup;
 	const char *iface_glob;
+	const char *metrics_addr;
 	bool standalone;
 	bool cleanup;
 	struct {
@@ -46,13 +50,16 @@ static const char usage_text[] =
 "  --default-action ACTION   drain, drop or reset, when a pod has no steer.dev/action\n"
 "                            annotation (default: drain)\n"
 "  --no-departure            do not quarantine pods that left a Service's selector\n"
-"  --settle SECS             how long a departed pod stays quarantined (default: 60)\n"
+"  --settle SECS             how long a Service stays steered after its last\n"
+"                            quarantined pod is released, so kube-proxy converges\n"
+"                            first (default: 60)\n"
 "  --resync-period SECS      full mark-and-sweep resync period (default: 300)\n"
 "  --exempt-cidr CIDR        source CIDR always let into quarantined pods (repeatable)\n"
 "  --bpffs DIR               pin directory (default: " STEER_BPFFS_DEFAULT ")\n"
 "  --cgroup DIR              cgroup v2 directory for the socket programs\n"
 "                            (default: the cgroup2 mount in /proc/mounts)\n"
 "  --iface-glob GLOB         attach tc only to veths whose name matches (default: all veths)\n"
+"  --metrics-addr HOST:PORT  serve /metrics, /healthz and /readyz (default: off)\n"
 "  -v, --verbose             debug logging, including libbpf's\n"
 "  -h, --help                show this help\n"
 "\n"
@@ -62,7 +69,7 @@ static const char usage_text[] =
 enum {
 	OPT_STANDALONE = 256, OPT_CLEANUP, OPT_KUBECONFIG, OPT_NODE_NAME, OPT_QSEL,
 	OPT_ACTION, OPT_NO_DEPARTURE, OPT_SETTLE, OPT_RESYNC, OPT_EXEMPT, OPT_BPFFS,
-	OPT_CGROUP, OPT_IFACE_GLOB,
+	OPT_CGROUP, OPT_IFACE_GLOB, OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +86,7 @@ static const struct option long_opts[] = {
 	{ "bpffs", required_argument, NULL, OPT_BPFFS },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "iface-glob", required_argument, NULL, OPT_IFACE_GLOB },
+	{ "metrics-addr", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{}
@@ -106,6 +114,7 @@ static unsigned int parse_secs(const char *flag, const char *s)
 
 static void parse_args(int argc, char **argv, struct steerd_opts *o)
 {
+	struct sockaddr_in sin;
 	__u8 action;
 	int c;
 
@@ -148,6 +157,12 @@ static void parse_args(int argc, char **argv, struct steerd_opts *o)
 			break;
 		case OPT_CGROUP: o->cgroup = optarg; break;
 		case OPT_IFACE_GLOB: o->iface_glob = optarg; break;
+		case OPT_METRICS:
+			if (httpd_parse_addr(optarg, &sin))
+				usage_error("--metrics-addr: \"%s\" is not HOST:PORT, e.g. 0.0.0.0:9767",
+					    optarg);
+			o->metrics_addr = optarg;
+			break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -199,6 +214,26 @@ static int sync_exempt(const struct steer_maps *maps, const struct steerd_opts *
 	return maps_exempt_foreach(maps, sweep_exempt, &s);
 }
 
+struct scrape {
+	struct datapath *dp;
+	struct control *ctl;
+};
+
+static int serve_metrics(const char *path, struct strbuf *body, const char **ctype, void *arg)
+{
+	struct scrape *s = arg;
+
+	agent_metrics.tc_attached = true;
+	agent_metrics.sock_attached = datapath_sock_active(s->dp);
+	agent_metrics.sock_detail = agent_metrics.sock_attached ? NULL :
+				    "socket steering off: no cgroup v2 (see --cgroup)";
+	control_fill_metrics(s->ctl, &agent_metrics);
+	/* --standalone has no API to sync with: ready once attached. */
+	if (!s->ctl)
+		agent_metrics.synced = true;
+	return metrics_http(path, body, ctype, (void *)datapath_maps(s->dp));
+}
+
 static void on_signal(struct loop *loop, int signo, void *arg)
 {
 	pr_info("got %s: exiting, enforcement stays in place", strsignal(signo));
@@ -211,7 +246,9 @@ int main(int argc, char **argv)
 	struct steerd_opts o = {};
 	struct control *ctl = NULL;
 	struct datapath *dp = NULL;
+	struct httpd *httpd = NULL;
 	struct loop *loop = NULL;
+	struct scrape scrape;
 	int err;
 
 	parse_args(argc, argv, &o);
@@ -256,12 +293,22 @@ int main(int argc, char **argv)
 			ctl = NULL;
 		}
 	}
+	if (o.metrics_addr) {
+		scrape = (struct scrape){ .dp = dp, .ctl = ctl };
+		err = httpd_start(&httpd, loop, o.metrics_addr, serve_metrics, &scrape);
+		if (err) {
+			pr_warn("metrics on %s: %s; running without them", o.metrics_addr,
+				strerror(-err));
+			httpd = NULL;
+		}
+	}
 	pr_info("steerd running: bpffs=%s%s", o.bpffs, o.standalone ? " standalone" : "");
 	err = loop_run(loop);
 	if (err < 0)
 		pr_warn("event loop: %s", strerror(-err));
 
 cleanup:
+	httpd_stop(httpd);
 	if (ctl)
 		control_stop(ctl);
 	datapath_close(dp);

@@ -12,7 +12,6 @@ const char *const metrics_resource_names[RES_MAX] = {
 	[RES_QPODS] = "quarantine_pods",
 	[RES_SERVICES] = "services",
 	[RES_SLICES] = "endpointslices",
-	[RES_NODES] = "nodes",
 };
 
 static const char *const reason_names[STEER_R_MAX] = STEER_REASON_NAMES;
@@ -134,15 +133,21 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	w.pass = 2;
 	maps_quar_foreach(maps, quar_visit, &w);
 
-	per_resource(out, "steer_watch_restarts_total", "Watches started again.",
-		     m->watch_restarts);
+	per_resource(out, "steer_watches_total", "Watch requests started.", m->watches);
 	per_resource(out, "steer_relists_total", "Full lists, at start and after 410 Gone.",
 		     m->relists);
 	per_resource(out, "steer_watch_errors_total", "Failed list or watch requests.",
 		     m->watch_errors);
 	per_resource(out, "steer_watch_events_total", "Watch events received.", m->events);
-	per_resource(out, "steer_bad_objects_total",
-		     "Objects skipped because the API sent malformed data.", m->bad_objects);
+	header(out, "steer_bad_objects_total", "counter",
+	       "Objects skipped because the API sent malformed data.");
+	sb_printf(out, "steer_bad_objects_total %llu\n", (unsigned long long)m->bad_objects);
+	header(out, "steer_kube_events_total", "counter",
+	       "Kubernetes Events about quarantined pods, by outcome.");
+	sb_printf(out, "steer_kube_events_total{outcome=\"posted\"} %llu\n"
+		  "steer_kube_events_total{outcome=\"dropped\"} %llu\n",
+		  (unsigned long long)m->k8s_events_posted,
+		  (unsigned long long)m->k8s_events_dropped);
 	latency(maps, out);
 
 	header(out, "steer_last_sync_timestamp_seconds", "gauge",

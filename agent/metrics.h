@@ -18,16 +18,18 @@ enum metrics_resource {
 	RES_QPODS,		/* pods matching the quarantine selector */
 	RES_SERVICES,
 	RES_SLICES,
-	RES_NODES,
 	RES_MAX,
 };
 
+/* Filled by steerd's main before each scrape (control_fill_metrics). */
 struct agent_metrics {
-	uint64_t watch_restarts[RES_MAX];
+	uint64_t watches[RES_MAX];	/* watch requests started */
 	uint64_t relists[RES_MAX];
 	uint64_t watch_errors[RES_MAX];
 	uint64_t events[RES_MAX];
-	uint64_t bad_objects[RES_MAX];	/* skipped as malformed */
+	uint64_t bad_objects;		/* skipped as malformed */
+	uint64_t k8s_events_posted;
+	uint64_t k8s_events_dropped;	/* by the rate limit or a failed post */
 	uint64_t last_sync_wall_ns;	/* last full resync that succeeded */
 	bool synced;			/* initial lists done and applied */
 	bool tc_attached;

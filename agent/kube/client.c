@@ -260,8 +260,9 @@ static void check_done(struct kube_client *c)
 	}
 }
 
-struct kube_req *kube_get(struct kube_client *c, const char *path, const char *accept,
-			  bool stream, kube_data_cb on_data, kube_done_cb on_done, void *arg)
+static struct kube_req *request(struct kube_client *c, const char *path, const char *accept,
+				const char *post, bool stream, kube_data_cb on_data,
+				kube_done_cb on_done, void *arg)
 {
 	struct kube_config *cfg = c->cfg;
 	struct kube_req *r = calloc(1, sizeof(*r));
@@ -291,6 +292,10 @@ struct kube_req *kube_get(struct kube_client *c, const char *path, const char *a
 		hdr = NULL;
 	}
 	r->hdrs = curl_slist_append(r->hdrs, "User-Agent: steerd");
+	if (post) {
+		r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/json");
+		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, post);
+	}
 	curl_easy_setopt(r->easy, CURLOPT_URL, url);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
@@ -352,6 +357,18 @@ fail:
 	curl_slist_free_all(r->hdrs);
 	free(r);
 	return NULL;
+}
+
+struct kube_req *kube_get(struct kube_client *c, const char *path, const char *accept,
+			  bool stream, kube_data_cb on_data, kube_done_cb on_done, void *arg)
+{
+	return request(c, path, accept, NULL, stream, on_data, on_done, arg);
+}
+
+struct kube_req *kube_post(struct kube_client *c, const char *path, const char *json,
+			   kube_done_cb on_done, void *arg)
+{
+	return request(c, path, NULL, json, false, NULL, on_done, arg);
 }
 
 void kube_req_cancel(struct kube_req *r)

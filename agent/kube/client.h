@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * HTTP(S) GETs against the API server on libcurl's multi interface, driven
+ * HTTP(S) GETs and POSTs against the API server on libcurl's multi interface, driven
  * by steerd's epoll loop (socket and timer callbacks; no threads).
  */
 #ifndef STEER_KUBE_CLIENT_H
@@ -40,6 +40,9 @@ void kube_client_free(struct kube_client *c);
  */
 struct kube_req *kube_get(struct kube_client *c, const char *path, const char *accept,
 			  bool stream, kube_data_cb on_data, kube_done_cb on_done, void *arg);
+/* POST a JSON body to server+path; the response body goes to on_done. */
+struct kube_req *kube_post(struct kube_client *c, const char *path, const char *json,
+			   kube_done_cb on_done, void *arg);
 /* Stops a request without calling on_done; never from a libcurl callback. */
 void kube_req_cancel(struct kube_req *r);
 

@@ -33,6 +33,8 @@ struct pod {
 	int act_quar;
 	__be32 ip_status;
 	__be32 ip_slice;
+	uint32_t node;		/* obj_node_hash of its node, 0 if unknown */
+	char uid[40];		/* for Events: kubectl describe matches on it */
 	struct svcref *listed;
 	uint32_t nlisted;
 	/* Services the pod was a matching member of: departure memory. */
@@ -253,7 +255,8 @@ static bool svcs_del(struct svc **arr, uint32_t *n, struct svc *s)
 	return false;
 }
 
-static int pod_list(struct model *m, const char *key, struct svc *s, __be32 ip)
+static int pod_list(struct model *m, const char *key, struct svc *s, __be32 ip,
+		    uint32_t node)
 {
 	struct pod *p = pod_get(m, key, true);
 	struct svcref *r;
@@ -262,6 +265,8 @@ static int pod_list(struct model *m, const char *key, struct svc *s, __be32 ip)
 	if (!p)
 		return -ENOMEM;
 	p->ip_slice = ip;
+	if (node)
+		p->node = node;
 	pod_mark(m, p);
 	for (i = 0; i < p->nlisted; i++) {
 		if (p->listed[i].svc == s) {
@@ -514,6 +519,9 @@ static int pod_recompute(struct model *m, struct pod *p)
 	} else if (!on && was_on) {
 		pr_info("release pod %s (%s)", p->key, inet_ntoa((struct in_addr){ old_ip }));
 	}
+	if (on != was_on && m->opts.on_transition)
+		m->opts.on_transition(m->opts.transition_arg, p->key, p->uid, p->node, on,
+				     action, nq);
 	if (was_on && table_get(&m->qdesired, &old_ip, sizeof(old_ip)) == p)
 		table_del(&m->qdesired, &old_ip, sizeof(old_ip));
 	p->q_on = on;
@@ -719,6 +727,7 @@ static int on_pod_meta(struct model *m, enum model_ev ev, struct pod_obj *o)
 		pod_mark(m, p);
 	p->meta_seen = true;
 	p->act_meta = o->action;
+	memcpy(p->uid, o->meta.uid, sizeof(p->uid));
 	labels_free(&p->labels);
 	p->labels = o->labels;
 	memset(&o->labels, 0, sizeof(o->labels));
@@ -741,6 +750,9 @@ static int on_pod_quar(struct model *m, enum model_ev ev, struct pod_obj *o)
 	p->act_quar = o->action;
 	if (o->ip)
 		p->ip_status = o->ip;
+	if (o->node)
+		p->node = o->node;
+	memcpy(p->uid, o->meta.uid, sizeof(p->uid));
 	if (!m->opts.departure) {
 		labels_free(&p->labels);
 		p->labels = o->labels;
@@ -763,7 +775,7 @@ static void slice_pods(struct model *m, struct slice *sl, bool list)
 		memcpy(key, sl->obj.meta.key, nslen);
 		strcpy(key + nslen, ep->pod);
 		if (list)
-			pod_list(m, key, sl->svc, ep->addr);
+			pod_list(m, key, sl->svc, ep->addr, ep->node);
 		else
 			pod_unlist(m, key, sl->svc);
 	}

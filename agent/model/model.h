@@ -49,11 +49,20 @@ struct apply_ops {
 /* ctx is a const struct steer_maps *. */
 extern const struct apply_ops apply_maps_ops;
 
+/*
+ * A pod entered (on) or left quarantine; node is obj_node_hash() or 0, uid
+ * the pod's metadata.uid or "".
+ */
+typedef void (*model_transition_cb)(void *arg, const char *key, const char *uid,
+				    uint32_t node, bool on, int action, uint32_t nsvc);
+
 struct model_opts {
 	uint8_t default_action;	/* enum steer_action */
 	bool departure;		/* false with --no-departure */
 	uint64_t settle_ns;
 	uint64_t (*clock)(void);	/* CLOCK_MONOTONIC ns; tests fake it */
+	model_transition_cb on_transition;	/* optional */
+	void *transition_arg;
 };
 
 struct model_stats {

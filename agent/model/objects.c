@@ -59,7 +59,7 @@ static bool copy_name(char *dst, size_t size, const cJSON *s)
 
 int obj_meta_parse(struct obj_meta *m, const cJSON *obj, const char *kind)
 {
-	const cJSON *md = get(obj, "metadata"), *ns, *name, *rv;
+	const cJSON *md = get(obj, "metadata"), *ns, *name, *rv, *uid;
 	char nsbuf[OBJ_NAME_MAX + 1], namebuf[OBJ_NAME_MAX + 1];
 
 	memset(m, 0, sizeof(*m));
@@ -78,6 +78,9 @@ int obj_meta_parse(struct obj_meta *m, const cJSON *obj, const char *kind)
 	rv = get(md, "resourceVersion");
 	if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof(m->rv))
 		strcpy(m->rv, rv->valuestring);
+	uid = get(md, "uid");
+	if (cJSON_IsString(uid) && strlen(uid->valuestring) < sizeof(m->uid))
+		strcpy(m->uid, uid->valuestring);
 	return 0;
 }
 
@@ -111,7 +114,7 @@ static int labels_parse(struct labels *l, const cJSON *obj, const char *kind,
 
 int pod_parse(struct pod_obj *p, const cJSON *obj)
 {
-	const cJSON *md, *ann, *act, *status, *ip;
+	const cJSON *md, *ann, *act, *status, *ip, *node;
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -136,6 +139,9 @@ int pod_parse(struct pod_obj *p, const cJSON *obj)
 		if (p->action < 0)
 			p->action = -1;
 	}
+	node = get(get(obj, "spec"), "nodeName");
+	if (cJSON_IsString(node))
+		p->node = obj_node_hash(node->valuestring);
 	status = get(obj, "status");
 	ip = get(status, "podIP");
 	if (ip && !cJSON_IsNull(ip) && ipv4_parse(ip, &p->ip)) {
@@ -298,7 +304,7 @@ static bool cond(const cJSON *conds, const char *name, bool dflt)
 
 int eps_parse(struct eps_obj *e, const cJSON *obj)
 {
-	const cJSON *md, *svc, *at, *eps, *it, *addrs, *conds, *ref, *kind, *name;
+	const cJSON *md, *svc, *at, *eps, *it, *addrs, *conds, *ref, *kind, *name, *node;
 	char f[64];
 	uint32_t n;
 	int err;
@@ -353,6 +359,9 @@ int eps_parse(struct eps_obj *e, const cJSON *obj)
 		ep->ready = cond(conds, "ready", true);
 		ep->serving = cond(conds, "serving", ep->ready);
 		ep->terminating = cond(conds, "terminating", false);
+		node = get(it, "nodeName");
+		if (cJSON_IsString(node))
+			ep->node = obj_node_hash(node->valuestring);
 		ref = get(it, "targetRef");
 		kind = get(ref, "kind");
 		name = get(ref, "name");
@@ -368,6 +377,15 @@ int eps_parse(struct eps_obj *e, const cJSON *obj)
 cleanup:
 	eps_obj_free(e);
 	return err;
+}
+
+uint32_t obj_node_hash(const char *name)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h ? h : 1;	/* 0 means "unknown" */
 }
 
 void eps_obj_free(struct eps_obj *e)

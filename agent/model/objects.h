@@ -23,6 +23,7 @@ struct obj_meta {
 	char key[2 * OBJ_NAME_MAX + 2];	/* namespace/name */
 	uint32_t name_off;		/* where the name starts in key */
 	char rv[32];
+	char uid[40];			/* metadata.uid, "" if absent */
 };
 
 struct pod_obj {
@@ -30,6 +31,7 @@ struct pod_obj {
 	struct labels labels;
 	int action;		/* enum steer_action, or -1 for "use default" */
 	__be32 ip;		/* status.podIP; 0 if absent or not IPv4 */
+	uint32_t node;		/* obj_node_hash(spec.nodeName); 0 if unknown */
 };
 
 struct svc_port {
@@ -53,6 +55,7 @@ struct eps_endpoint {
 	bool serving;
 	bool terminating;
 	char pod[OBJ_NAME_MAX + 1];	/* targetRef name when kind is Pod */
+	uint32_t node;		/* obj_node_hash(nodeName); 0 if absent */
 };
 
 struct eps_obj {
@@ -73,6 +76,12 @@ int svc_parse(struct svc_obj *s, const struct cJSON *obj);
 void svc_obj_free(struct svc_obj *s);
 int eps_parse(struct eps_obj *e, const struct cJSON *obj);
 void eps_obj_free(struct eps_obj *e);
+
+/*
+ * Node names are kept as a hash: only "is it this node?" is asked of them,
+ * and 150k endpoints must not carry 150k copies of a 253-byte name.
+ */
+uint32_t obj_node_hash(const char *name);
 
 /* "drain", "drop", "reset" -> enum steer_action; -EINVAL otherwise. */
 int action_parse(const char *s);

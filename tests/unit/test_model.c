@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "model/memmaps.h"
 #include "model/model.h"
+#include "model/objects.h"
 
 static uint64_t fake_now;
 
@@ -521,5 +522,57 @@ TEST(write_failure_keeps_state_and_retries)
 	model_resync(e.m);
 	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "resync repairs");
 	ASSERT_OK_PTR(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP), "and the service");
+	env_fini(&e);
+}
+
+struct transitions {
+	int n;
+	char key[64], uid[64];
+	uint32_t node;
+	bool on;
+	int action;
+};
+
+static void record_transition(void *arg, const char *key, const char *uid, uint32_t node,
+			      bool on, int action, uint32_t nsvc)
+{
+	struct transitions *t = arg;
+
+	t->n++;
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	snprintf(t->uid, sizeof(t->uid), "%s", uid);
+	t->node = node;
+	t->on = on;
+	t->action = action;
+}
+
+/* What Events are built from: which pod, its uid and node, on or off. */
+TEST(transitions_name_pod_uid_and_node)
+{
+	struct transitions t = {};
+	struct model_opts o = {
+		.default_action = STEER_ACT_DRAIN, .departure = true,
+		.settle_ns = 60ULL * 1000000000, .clock = fake_clock,
+		.on_transition = record_transition, .transition_arg = &t,
+	};
+	struct env e;
+
+	memset(&e, 0, sizeof(e));
+	fake_now = 1000000000;
+	e.m = model_new(&o, &apply_mem_ops, &e.mm);
+	seed(&e);
+	ASSERT_EQ(t.n, 0, "no transition while nothing changes");
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-2", OFF_LABELS,
+					     "{\"steer.dev/action\":\"drop\"}"));
+	ASSERT_EQ(t.n, 1, "one transition for the relabel");
+	ASSERT_STREQ(t.key, "default/nginx-2", "pod key");
+	ASSERT_STREQ(t.uid, "u-nginx-2", "pod uid from its metadata");
+	ASSERT_EQ(t.node, obj_node_hash("node-1"), "node from the slice's nodeName");
+	ASSERT_NEQ(t.node, obj_node_hash("node-2"), "another node's hash differs");
+	ASSERT_TRUE(t.on, "quarantined");
+	ASSERT_EQ(t.action, STEER_ACT_DROP, "action from the annotation");
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-2", NGINX_LABELS, "{}"));
+	ASSERT_EQ(t.n, 2, "one more for the release");
+	ASSERT_FALSE(t.on, "released");
 	env_fini(&e);
 }
