@@ -10,6 +10,33 @@
 static enum log_level cur_level = LOG_INFO;
 static const char *cli_prog;
 
+/*
+ * The agent's lines are rate-limited (debug excepted, it is opt-in): a label
+ * storm or a hostile API server must not turn into a disk-filling log.
+ */
+#define LOG_BURST 200
+#define LOG_PER_SEC 100
+
+static double tokens = LOG_BURST;
+static struct timespec refilled;
+static unsigned long suppressed;
+
+static bool take_token(const struct timespec *now)
+{
+	double dt = (double)(now->tv_sec - refilled.tv_sec) +
+		    (double)(now->tv_nsec - refilled.tv_nsec) / 1e9;
+
+	if (refilled.tv_sec)
+		tokens += dt * LOG_PER_SEC;
+	if (tokens > LOG_BURST)
+		tokens = LOG_BURST;
+	refilled = *now;
+	if (tokens < 1)
+		return false;
+	tokens -= 1;
+	return true;
+}
+
 static const char *const level_names[] = { "warn", "info", "debug" };
 
 void log_set_level(enum log_level level)
@@ -55,8 +82,17 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
+	if (level != LOG_DEBUG && !take_token(&now)) {
+		suppressed++;
+		return;
+	}
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (suppressed) {
+		fprintf(stderr, "ts=%s.%06ldZ level=warn component=log suppressed=%lu "
+			"msg=\"rate limit: lines dropped\"\n", ts, now.tv_nsec / 1000, suppressed);
+		suppressed = 0;
+	}
 	if (is_logfmt(msg)) {
 		fprintf(stderr, "ts=%s.%06ldZ level=%s %s\n", ts,
 			now.tv_nsec / 1000, level_names[level], msg);
