@@ -33,7 +33,7 @@ static const char *const link_pins[] = {
 static const char *const map_names[] = {
 	STEER_MAP_QUAR, STEER_MAP_QSTATS, STEER_MAP_STATS, STEER_MAP_EXEMPT,
 	STEER_MAP_SVC, STEER_MAP_BACKEND, STEER_MAP_REVNAT, STEER_MAP_LATENCY,
-	STEER_MAP_IFACES,
+	STEER_MAP_IFACES, STEER_MAP_MEMBERS,
 };
 
 int datapath_netns_cookie(uint64_t *cookie)

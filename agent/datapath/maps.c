@@ -27,6 +27,7 @@ static const struct {
 	{ STEER_MAP_REVNAT, offsetof(struct steer_maps, revnat) },
 	{ STEER_MAP_LATENCY, offsetof(struct steer_maps, latency) },
 	{ STEER_MAP_IFACES, offsetof(struct steer_maps, ifaces) },
+	{ STEER_MAP_MEMBERS, offsetof(struct steer_maps, members) },
 };
 
 #define MAP_FD(m, i) (*(int *)((char *)(m) + map_fds[i].off))
@@ -320,6 +321,17 @@ int maps_latency_add(const struct steer_maps *m, uint64_t ns)
 	return ret_errno(bpf_map_update_elem(m->latency, &slot, &v, BPF_ANY));
 }
 
+int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,
+		    const struct steer_member_val *val)
+{
+	return ret_errno(bpf_map_update_elem(m->members, key, val, BPF_ANY));
+}
+
+int maps_member_del(const struct steer_maps *m, const struct steer_member_key *key)
+{
+	return ret_errno(bpf_map_delete_elem(m->members, key));
+}
+
 /* Collects all keys first so the callback may delete what it is given. */
 static int collect_keys(int fd, size_t key_sz, void **keys, size_t *n)
 {
@@ -407,6 +419,23 @@ int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg
 	for (size_t i = 0; i < n && !err; i++)
 		if (!bpf_map_lookup_elem(m->exempt, &keys[i], &v))
 			err = cb(keys[i].addr, keys[i].prefixlen, &v, arg);
+	free(keys);
+	return err;
+}
+
+int maps_member_foreach(const struct steer_maps *m, maps_member_cb cb, void *arg)
+{
+	struct steer_member_key *keys;
+	struct steer_member_val v;
+	size_t n;
+	int err;
+
+	err = collect_keys(m->members, sizeof(*keys), (void **)&keys, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		if (!bpf_map_lookup_elem(m->members, &keys[i], &v))
+			err = cb(&keys[i], &v, arg);
 	free(keys);
 	return err;
 }

@@ -22,6 +22,7 @@ struct steer_maps {
 	int revnat;
 	int latency;
 	int ifaces;
+	int members;
 };
 
 struct bpf_object;
@@ -68,6 +69,11 @@ int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t
 /* Adds one sample to the event -> map-updated latency histogram. */
 int maps_latency_add(const struct steer_maps *m, uint64_t ns);
 
+/* Departure memory (steer_members): steerd's alone, no program reads it. */
+int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,
+		    const struct steer_member_val *val);
+int maps_member_del(const struct steer_maps *m, const struct steer_member_key *key);
+
 /*
  * Iteration: the callback returns 0 to go on, anything else stops the walk
  * and is returned. Keys collected before calling back, so the callback may
@@ -78,8 +84,11 @@ typedef int (*maps_svc_cb)(const struct steer_svc_key *key,
 			   const struct steer_svc_val *val, void *arg);
 typedef int (*maps_exempt_cb)(__be32 addr, uint32_t prefixlen,
 			      const struct steer_exempt_val *val, void *arg);
+typedef int (*maps_member_cb)(const struct steer_member_key *key,
+			      const struct steer_member_val *val, void *arg);
 int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg);
 int maps_svc_foreach(const struct steer_maps *m, maps_svc_cb cb, void *arg);
 int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg);
+int maps_member_foreach(const struct steer_maps *m, maps_member_cb cb, void *arg);
 
 #endif /* STEER_DATAPATH_MAPS_H */

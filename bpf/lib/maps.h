@@ -76,4 +76,17 @@ struct {
 	__type(value, struct steer_iface_val);
 } steer_ifaces SEC(".maps");
 
+/*
+ * No program touches steer_members; it is declared here so libbpf creates
+ * and pins it with the rest. Only user space writes it, so it need not be
+ * preallocated: memory follows the pods that are members.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_MAX_MEMBERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct steer_member_key);
+	__type(value, struct steer_member_val);
+} steer_members SEC(".maps");
+
 #endif /* STEER_BPF_MAPS_H */

@@ -20,6 +20,7 @@
 #define STEER_MAP_REVNAT	"steer_revnat"	/* socket cookie -> original VIP */
 #define STEER_MAP_LATENCY	"steer_latency"	/* agent event->map histogram */
 #define STEER_MAP_IFACES	"steer_ifaces"	/* tc attach points steerd made */
+#define STEER_MAP_MEMBERS	"steer_members"	/* departure memory: pod in Service */
 
 #define STEER_MAX_QUAR		65536
 #define STEER_MAX_EXEMPT	1024
@@ -28,6 +29,7 @@
 #define STEER_MAX_REVNAT	65536
 #define STEER_MAX_BACKENDS_PER_SVC 4096
 #define STEER_MAX_IFACES	4096
+#define STEER_MAX_MEMBERS	262144
 
 /* Pinned links of the socket programs, next to the maps under bpffs. */
 #define STEER_LINK_CONNECT4	"link_connect4"
@@ -195,6 +197,24 @@ struct steer_iface_val {
 	__u32 ifindex;
 	__u64 since;		/* CLOCK_REALTIME ns of the first attach */
 	char name[16];		/* IFNAMSIZ */
+};
+
+/*
+ * steer_members: hash, written and read by steerd only. One entry per
+ * (pod, Service) where the pod was a matching member, so a restarted steerd
+ * still knows which Services a departed pod left after its EndpointSlices
+ * dropped it (DESIGN §2, §4). Keys are FNV-1a 64 of "namespace/name": 64 bits
+ * keep 150,000 pods apart. The pod's address rides along because a departed
+ * pod is in no slice any more and the metadata watch carries no IP.
+ */
+struct steer_member_key {
+	__u64 pod;
+	__u64 svc;
+};
+
+struct steer_member_val {
+	__u32 gen;		/* reconciler generation, for mark and sweep */
+	__be32 addr;		/* the pod's IPv4 address when written, 0 if unknown */
 };
 
 #endif /* STEER_ABI_H */

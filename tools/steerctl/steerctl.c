@@ -249,6 +249,7 @@ static const struct {
 	{ STEER_MAP_BACKEND, offsetof(struct steer_maps, backend), STEER_MAX_BACKEND },
 	{ STEER_MAP_REVNAT, offsetof(struct steer_maps, revnat), STEER_MAX_REVNAT },
 	{ STEER_MAP_IFACES, offsetof(struct steer_maps, ifaces), STEER_MAX_IFACES },
+	{ STEER_MAP_MEMBERS, offsetof(struct steer_maps, members), STEER_MAX_MEMBERS },
 };
 
 static const char *const link_pins[] = {
