@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Header parsing for tc programs. bpf_skb_load_bytes() rather than direct
- * packet access: forwarded GRO skbs may keep headers outside the linear
- * area, and load_bytes copes with that where data/data_end would not.
+ * Header parsing for tc programs, with direct packet access (data and
+ * data_end) on the linear area. A forwarded GRO skb may keep headers
+ * outside it; then bpf_skb_pull_data() pulls just the bytes we need and
+ * parsing goes on. That fallback costs a copy, so it is only taken when the
+ * bounds check fails, never on the common path.
+ *
+ * Nothing here writes to the packet directly: a program with direct packet
+ * writes gets a verifier prologue that unclones every cloned skb (and every
+ * locally generated TCP segment is a clone), even when it would not write.
+ * Rewrites go through bpf_skb_store_bytes(), which unclones only when used.
  */
 #ifndef STEER_BPF_PARSE_H
 #define STEER_BPF_PARSE_H
@@ -40,6 +47,9 @@ enum parse_status {
 #define TCPW_ACK	0x0010
 #define TCP_FLAGS_OFF	12
 
+/* Ethernet + a minimal IPv4 header: all the fast path reads. */
+#define L3_HLEN		(sizeof(struct ethhdr) + sizeof(struct iphdr))
+
 struct pkt {
 	__be32 saddr;
 	__be32 daddr;
@@ -50,57 +60,85 @@ struct pkt {
 	__u8 icmp_type;
 };
 
-/* Parses Ethernet + IPv4 and, for first fragments, the L4 bits we decide on. */
-static __always_inline int parse_pkt(struct __sk_buff *skb, struct pkt *p)
+/*
+ * Returns a pointer to len bytes at off, pulling them into the linear area
+ * if they are not there yet, or NULL if the packet is shorter. Must be
+ * inlined: the verifier only trusts a packet pointer whose own bounds check
+ * it has seen, so the check is done on the very pointer handed back.
+ */
+static __always_inline void *pkt_ptr(struct __sk_buff *skb, __u32 off, __u32 len)
 {
-	struct iphdr ip;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	void *p = data + off;
+
+	if (p + len <= data_end)
+		return p;
+	/* Non-linear headers (rare): fails if the packet is that short. */
+	if (bpf_skb_pull_data(skb, off + len))
+		return NULL;
+	/* The helper invalidated every packet pointer: reload them. */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	p = data + off;
+	if (p + len > data_end)
+		return NULL;
+	return p;
+}
+
+/*
+ * The packet is too short for Ethernet + IPv4 (or could not be pulled):
+ * only the ethertype decides between "not IP" and "broken IP". Off the
+ * fast path, so load_bytes, which copes with any layout, is fine here.
+ */
+static __always_inline int parse_short(struct __sk_buff *skb)
+{
 	__be16 proto;
-	__u16 frag;
 
 	if (bpf_skb_load_bytes(skb, offsetof(struct ethhdr, h_proto), &proto,
 			       sizeof(proto)))
 		return PARSE_NON_IP;
-	if (proto != bpf_htons(ETH_P_IP))
-		return PARSE_NON_IP;
-	if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &ip, sizeof(ip)))
-		return PARSE_BAD_IP;
-	p->saddr = ip.saddr;
-	p->daddr = ip.daddr;
-	if (ip.version != 4 || ip.ihl < 5)
-		return PARSE_BAD_IP;
-	p->proto = ip.protocol;
-	p->l4_off = sizeof(struct ethhdr) + ip.ihl * 4;
-	frag = bpf_ntohs(ip.frag_off);
+	return proto == bpf_htons(ETH_P_IP) ? PARSE_BAD_IP : PARSE_NON_IP;
+}
+
+/*
+ * The L4 part of parsing, for a quarantined destination only; iph is the
+ * IPv4 header pkt_ptr() returned. May pull data (invalidating iph), so
+ * everything needed from the IPv4 header is copied first.
+ */
+static __always_inline int parse_l4(struct __sk_buff *skb, const struct iphdr *iph,
+				    struct pkt *p)
+{
+	__u16 frag = bpf_ntohs(iph->frag_off);
+	void *l4;
+
+	p->saddr = iph->saddr;
+	p->proto = iph->protocol;
+	/* ihl is 4 bits, so the verifier can bound the variable offset (<= 74). */
+	p->l4_off = sizeof(struct ethhdr) + (iph->ihl & 0xf) * 4;
 	p->later_frag = (frag & IP_OFFSET) != 0;
 	if (p->later_frag)
 		return PARSE_OK;
 
-	switch (ip.protocol) {
-	case IPPROTO_TCP: {
-		struct tcphdr th;
-
+	switch (p->proto) {
+	case IPPROTO_TCP:
 		/* The whole base header, so a rewrite later has it all. */
-		if (bpf_skb_load_bytes(skb, p->l4_off, &th, sizeof(th)))
+		l4 = pkt_ptr(skb, p->l4_off, sizeof(struct tcphdr));
+		if (!l4)
 			return PARSE_BAD_L4;
-		p->tcp_word = bpf_ntohs(*(__be16 *)((char *)&th + TCP_FLAGS_OFF));
+		p->tcp_word = bpf_ntohs(*(__be16 *)(l4 + TCP_FLAGS_OFF));
 		break;
-	}
-	case IPPROTO_UDP: {
-		struct udphdr uh;
-
-		if (bpf_skb_load_bytes(skb, p->l4_off, &uh, sizeof(uh)))
+	case IPPROTO_UDP:
+		if (!pkt_ptr(skb, p->l4_off, sizeof(struct udphdr)))
 			return PARSE_BAD_L4;
 		break;
-	}
-	case IPPROTO_ICMP: {
+	case IPPROTO_ICMP:
 		/* type + code + checksum: the part every ICMP message has. */
-		__u8 hdr[4];
-
-		if (bpf_skb_load_bytes(skb, p->l4_off, hdr, sizeof(hdr)))
+		l4 = pkt_ptr(skb, p->l4_off, 4);
+		if (!l4)
 			return PARSE_BAD_L4;
-		p->icmp_type = hdr[0];
+		p->icmp_type = *(__u8 *)l4;
 		break;
-	}
 	}
 	return PARSE_OK;
 }

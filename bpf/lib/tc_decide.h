@@ -43,37 +43,58 @@ static __always_inline bool icmp_is_error(__u8 type)
 	       type == ICMP_PARAMETERPROB;
 }
 
-/* Decides and counts; *reason gets the enum steer_reason for the verdict. */
+/*
+ * Decides; *reason gets the enum steer_reason for the verdict.
+ *
+ * The common case, a destination that is not quarantined, costs one bounds
+ * check, two compares and one hash lookup keyed straight from the packet.
+ * Everything else (L4 parsing, exemptions, per-address counters) happens
+ * only after the lookup hits.
+ */
 static __always_inline int tc_decide(struct __sk_buff *skb, struct pkt *p,
 				     __u32 *reason)
 {
 	struct steer_exempt_key ek = { .prefixlen = 32 };
-	struct steer_quar_key qk;
 	struct steer_quar_val *q;
+	struct ethhdr *eth;
+	struct iphdr *iph;
 	int st;
 
-	st = parse_pkt(skb, p);
-	if (st == PARSE_NON_IP) {
+	eth = pkt_ptr(skb, 0, L3_HLEN);
+	if (!eth) {
+		st = parse_short(skb);
+		*reason = st == PARSE_NON_IP ? STEER_R_NON_IP : STEER_R_MALFORMED;
+		return TC_PASS;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
 		*reason = STEER_R_NON_IP;
 		return TC_PASS;
 	}
-	if (st == PARSE_BAD_IP) {
+	iph = (void *)(eth + 1);
+	if (iph->version != 4 || iph->ihl < 5) {
 		*reason = STEER_R_MALFORMED;
 		return TC_PASS;
 	}
 
-	qk.addr = p->daddr;
-	q = bpf_map_lookup_elem(&steer_quar, &qk);
+	/*
+	 * The key is struct steer_quar_key, i.e. just the address: the
+	 * verifier accepts a packet pointer as map key once the bounds check
+	 * above covers it, which saves a copy to the stack.
+	 */
+	q = bpf_map_lookup_elem(&steer_quar, &iph->daddr);
 	if (!q) {
 		*reason = STEER_R_PASS;
 		return TC_PASS;
 	}
+	p->daddr = iph->daddr;
+	/* May pull data: eth and iph are dead after this. */
+	st = parse_l4(skb, iph, p);
 	qstat_add(p->daddr, skb->len);
 
 	/*
 	 * Node-generated packets (kubelet probes) reach a pod veth's egress
 	 * with ingress_ifindex 0; forwarded ones carry the ifindex they came
-	 * in on, even after SNAT to the node IP, so SNAT cannot fake this.
+	 * in on, even after SNAT, so SNAT cannot fake this.
 	 */
 	if (skb->ingress_ifindex == 0) {
 		*reason = STEER_R_EXEMPT_HOST;
