@@ -48,6 +48,22 @@ static int s_each(void *ctx, maps_svc_cb cb, void *arg)
 	return maps_svc_foreach(ctx, cb, arg);
 }
 
+static int m_set(void *ctx, const struct steer_member_key *key,
+		 const struct steer_member_val *val)
+{
+	return maps_member_set(ctx, key, val);
+}
+
+static int m_del(void *ctx, const struct steer_member_key *key)
+{
+	return maps_member_del(ctx, key);
+}
+
+static int m_each(void *ctx, maps_member_cb cb, void *arg)
+{
+	return maps_member_foreach(ctx, cb, arg);
+}
+
 const struct apply_ops apply_maps_ops = {
 	.quar_set = q_set,
 	.quar_get = q_get,
@@ -57,4 +73,7 @@ const struct apply_ops apply_maps_ops = {
 	.svc_get = s_get,
 	.svc_del = s_del,
 	.svc_foreach = s_each,
+	.member_set = m_set,
+	.member_del = m_del,
+	.member_foreach = m_each,
 };

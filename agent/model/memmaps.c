@@ -142,6 +142,59 @@ static int s_each(void *ctx, maps_svc_cb cb, void *arg)
 	return 0;
 }
 
+static int m_set(void *ctx, const struct steer_member_key *key,
+		 const struct steer_member_val *val)
+{
+	struct memmaps *mm = ctx;
+	struct steer_member_val *v = table_get(&mm->member, key, sizeof(*key));
+
+	if (mm->fail)
+		return mm->fail;
+	if (!v) {
+		if (mm->member.n >= STEER_MAX_MEMBERS)
+			return -E2BIG;
+		v = malloc(sizeof(*v));
+		if (!v || table_put(&mm->member, key, sizeof(*key), v)) {
+			free(v);
+			return -ENOMEM;
+		}
+	}
+	*v = *val;
+	mm->writes++;
+	return 0;
+}
+
+static int m_del(void *ctx, const struct steer_member_key *key)
+{
+	struct memmaps *mm = ctx;
+	struct steer_member_val *v;
+
+	if (mm->fail)
+		return mm->fail;
+	v = table_del(&mm->member, key, sizeof(*key));
+	if (!v)
+		return -ENOENT;
+	free(v);
+	mm->deletes++;
+	return 0;
+}
+
+static int m_each(void *ctx, maps_member_cb cb, void *arg)
+{
+	struct memmaps *mm = ctx;
+	struct table_iter it;
+	struct tent *e;
+	int err;
+
+	table_iter_init(&it, &mm->member);
+	while ((e = table_iter_next(&it))) {
+		err = cb((const struct steer_member_key *)e->key, e->val, arg);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 const struct apply_ops apply_mem_ops = {
 	.quar_set = q_set,
 	.quar_get = q_get,
@@ -151,6 +204,9 @@ const struct apply_ops apply_mem_ops = {
 	.svc_get = s_get,
 	.svc_del = s_del,
 	.svc_foreach = s_each,
+	.member_set = m_set,
+	.member_del = m_del,
+	.member_foreach = m_each,
 };
 
 void memmaps_free(struct memmaps *mm)
@@ -166,8 +222,22 @@ void memmaps_free(struct memmaps *mm)
 		free(((struct memsvc *)e->val)->b);
 		free(e->val);
 	}
+	table_iter_init(&it, &mm->member);
+	while ((e = table_iter_next(&it)))
+		free(e->val);
 	table_free(&mm->quar);
 	table_free(&mm->svc);
+	table_free(&mm->member);
+}
+
+const struct steer_member_val *memmaps_member(const struct memmaps *mm, const char *pod,
+					      const char *svc)
+{
+	struct steer_member_key k = {
+		.pod = model_key_hash(pod), .svc = model_key_hash(svc),
+	};
+
+	return table_get(&mm->member, &k, sizeof(k));
 }
 
 const struct steer_quar_val *memmaps_quar(const struct memmaps *mm, const char *ip)

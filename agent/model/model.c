@@ -23,6 +23,7 @@ struct svcref {
 
 struct pod {
 	char *key;
+	uint64_t hkey;		/* model_key_hash(key), for steer_members */
 	bool meta_seen;
 	bool explicit_q;
 	bool dirty;
@@ -59,6 +60,7 @@ struct slice {
 
 struct svc {
 	char *key;
+	uint64_t hkey;
 	bool exists;
 	bool dirty;
 	bool steered;
@@ -104,6 +106,7 @@ struct model {
 	uint32_t kind_gen[MK_MAX];
 	uint32_t gen;
 	bool synced;
+	bool member_warned;	/* one warning per resync, not one per pod */
 	uint64_t next_deadline;
 	struct pod *dirty_pods;
 	struct svc *dirty_svcs;
@@ -126,6 +129,17 @@ static uint64_t mono(const struct model *m)
 	return m->opts.clock ? m->opts.clock() : 0;
 }
 
+uint64_t model_key_hash(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *key; key++) {
+		h ^= (unsigned char)*key;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 /* ---------------------------------------------------------------- caches */
 
 static struct svc *svc_get(struct model *m, const char *key, bool create)
@@ -138,6 +152,7 @@ static struct svc *svc_get(struct model *m, const char *key, bool create)
 	if (!s)
 		return NULL;
 	s->key = strdup(key);
+	s->hkey = model_key_hash(key);
 	if (!s->key || table_put(&m->svcs, key, strlen(key), s)) {
 		free(s->key);
 		free(s);
@@ -180,6 +195,7 @@ static struct pod *pod_get(struct model *m, const char *key, bool create)
 		return NULL;
 	p->act_meta = p->act_quar = -1;
 	p->key = strdup(key);
+	p->hkey = model_key_hash(key);
 	if (!p->key || table_put(&m->pods, key, strlen(key), p)) {
 		free(p->key);
 		free(p);
@@ -303,6 +319,57 @@ static void pod_unlist(struct model *m, const char *key, struct svc *s)
 }
 
 /* ------------------------------------------------------------- writing */
+
+/*
+ * Departure memory in steer_members. A failed write does not ask for a
+ * quick resync: enforcement does not depend on it until the next restart,
+ * and a full map would turn that into a resync every second. The periodic
+ * resync rewrites everything anyway.
+ */
+static void member_warn(struct model *m, const char *what, const struct pod *p,
+			const struct svc *s, int err)
+{
+	m->st.write_errors++;
+	if (m->member_warned)
+		return;
+	m->member_warned = true;
+	pr_warn("%s departure memory of pod %s in service %s: %s%s", what, p->key,
+		s->key, strerror(-err),
+		err == -E2BIG ? " (steer_members is full; a restart may forget departures)" : "");
+}
+
+static void member_write(struct model *m, const struct pod *p, const struct svc *s)
+{
+	struct steer_member_key k = { .pod = p->hkey, .svc = s->hkey };
+	struct steer_member_val v = {
+		.gen = m->gen, .addr = p->ip_status ? p->ip_status : p->ip_slice,
+	};
+	int err;
+
+	if (!m->synced || !m->opts.departure)
+		return;
+	err = m->ops->member_set(m->ctx, &k, &v);
+	if (err)
+		member_warn(m, "write", p, s, err);
+}
+
+static void member_forget(struct model *m, struct pod *p, struct svc *s)
+{
+	struct steer_member_key k = { .pod = p->hkey, .svc = s->hkey };
+	int err;
+
+	if (!svcs_del(p->member, &p->nmember, s) || !m->synced)
+		return;
+	err = m->ops->member_del(m->ctx, &k);
+	if (err && err != -ENOENT)
+		member_warn(m, "delete", p, s, err);
+}
+
+static void members_forget_all(struct model *m, struct pod *p)
+{
+	while (p->nmember)
+		member_forget(m, p, p->member[0]);
+}
 
 static int quar_reconcile(struct model *m, __be32 ip, bool force)
 {
@@ -467,8 +534,9 @@ static int pod_recompute(struct model *m, struct pod *p)
 		for (i = 0; i < p->nlisted; i++) {
 			struct svc *s = p->listed[i].svc;
 
-			if (s->exists && s->has_selector && !s->listed_stale && pod_matches(p, s))
-				svcs_add(&p->member, &p->nmember, s);
+			if (s->exists && s->has_selector && !s->listed_stale &&
+			    pod_matches(p, s) && svcs_add(&p->member, &p->nmember, s) > 0)
+				member_write(m, p, s);
 		}
 	}
 	for (i = 0; i < p->nlisted; i++) {
@@ -716,8 +784,7 @@ static int on_pod_meta(struct model *m, enum model_ev ev, struct pod_obj *o)
 		p->meta_seen = false;
 		labels_free(&p->labels);
 		/* A deleted pod's quarantine ends; forget what it left. */
-		while (p->nmember)
-			svcs_del(p->member, &p->nmember, p->member[0]);
+		members_forget_all(m, p);
 		pod_mark(m, p);
 		return 0;
 	}
@@ -855,8 +922,10 @@ static void forget_members(struct model *m, struct svc *s)
 	while ((e = table_iter_next(&it))) {
 		struct pod *p = e->val;
 
-		if (svcs_del(p->member, &p->nmember, s))
+		if (svcs_has(p->member, p->nmember, s)) {
+			member_forget(m, p, s);
 			pod_mark(m, p);
+		}
 	}
 }
 
@@ -1003,8 +1072,7 @@ void model_list_end(struct model *m, enum model_kind kind)
 			if (kind == MK_POD_META && p->meta_seen && p->meta_gen != g) {
 				p->meta_seen = false;
 				labels_free(&p->labels);
-				while (p->nmember)
-					svcs_del(p->member, &p->nmember, p->member[0]);
+				members_forget_all(m, p);
 				pod_mark(m, p);
 				n++;
 			} else if (kind == MK_POD_QUAR && p->explicit_q && p->quar_gen != g) {
@@ -1052,7 +1120,7 @@ void model_list_end(struct model *m, enum model_kind kind)
 
 struct sweep {
 	struct model *m;
-	uint32_t quar, svc, manual;
+	uint32_t quar, svc, member, manual;
 };
 
 static int sweep_quar(__be32 addr, const struct steer_quar_val *val, void *arg)
@@ -1107,13 +1175,109 @@ static int sweep_svc(const struct steer_svc_key *key, const struct steer_svc_val
 	return 0;
 }
 
-int model_resync(struct model *m)
+static int sweep_member(const struct steer_member_key *key,
+			const struct steer_member_val *val, void *arg)
 {
-	struct sweep sw = { .m = m };
+	struct sweep *sw = arg;
+	struct model *m = sw->m;
+	int err;
+
+	if (val->gen == m->gen)
+		return 0;
+	err = m->ops->member_del(m->ctx, key);
+	if (err && err != -ENOENT) {
+		pr_warn("sweep departure memory %016llx/%016llx: %s",
+			(unsigned long long)key->pod, (unsigned long long)key->svc,
+			strerror(-err));
+		return 0;
+	}
+	sw->member++;
+	return 0;
+}
+
+struct restore {
+	struct model *m;
+	struct table pods;	/* hkey -> struct pod */
+	struct table svcs;	/* hkey -> struct svc */
+	uint32_t restored;
+	int err;
+};
+
+static int restore_member(const struct steer_member_key *key,
+			  const struct steer_member_val *val, void *arg)
+{
+	struct restore *r = arg;
+	struct pod *p = table_get(&r->pods, &key->pod, sizeof(key->pod));
+	struct svc *s = table_get(&r->svcs, &key->svc, sizeof(key->svc));
+	int ret;
+
+	/* Pod or Service gone (or selectorless) since: the sweep drops the entry. */
+	if (!p || !s || !p->meta_seen || !s->exists || !s->has_selector)
+		return 0;
+	ret = svcs_add(&p->member, &p->nmember, s);
+	if (ret < 0) {
+		r->err = ret;
+		return ret;
+	}
+	/* A departed pod is in no slice, and the metadata watch has no IP. */
+	if (!p->ip_status && !p->ip_slice)
+		p->ip_slice = val->addr;
+	if (ret) {
+		r->restored++;
+		pod_mark(r->m, p);
+	}
+	return 0;
+}
+
+/*
+ * Before the first sweep: rebuild the memberships a previous steerd recorded,
+ * so a pod that departed before the restart, and whose slices have dropped
+ * it since, is still quarantined (DESIGN §4). Returns 0 or a negative errno;
+ * on error the entries must not be swept.
+ */
+static int members_restore(struct model *m)
+{
+	struct restore r = { .m = m };
 	struct table_iter it;
 	struct tent *e;
 	int err = 0;
 
+	table_iter_init(&it, &m->pods);
+	while (!err && (e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+
+		err = table_put(&r.pods, &p->hkey, sizeof(p->hkey), p);
+	}
+	table_iter_init(&it, &m->svcs);
+	while (!err && (e = table_iter_next(&it))) {
+		struct svc *s = e->val;
+
+		err = table_put(&r.svcs, &s->hkey, sizeof(s->hkey), s);
+	}
+	if (!err)
+		err = m->ops->member_foreach(m->ctx, restore_member, &r);
+	if (!err)
+		err = r.err;
+	if (err)
+		pr_warn("read departure memory from %s: %s; keeping it for the next start",
+			STEER_MAP_MEMBERS, strerror(-err));
+	else if (r.restored)
+		pr_info("restored %u pod memberships from %s", r.restored, STEER_MAP_MEMBERS);
+	table_free(&r.pods);
+	table_free(&r.svcs);
+	return err;
+}
+
+int model_resync(struct model *m)
+{
+	struct sweep sw = { .m = m };
+	bool sweep_members = true;
+	struct table_iter it;
+	struct tent *e;
+	int err = 0;
+
+	if (!m->synced && m->opts.departure && members_restore(m))
+		sweep_members = false;
 	model_flush(m);
 	if (!m->synced)
 		pr_info("initial sync complete: taking over the maps");
@@ -1130,12 +1294,22 @@ int model_resync(struct model *m)
 		if (s->steered && svc_recompute(m, s, true))
 			err = -EIO;
 	}
+	m->member_warned = false;
+	table_iter_init(&it, &m->pods);
+	while ((e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+
+		for (uint32_t i = 0; i < p->nmember; i++)
+			member_write(m, p, p->member[i]);
+	}
 	/* Sweep only what a write above did not confirm. */
 	m->ops->quar_foreach(m->ctx, sweep_quar, &sw);
 	m->ops->svc_foreach(m->ctx, sweep_svc, &sw);
-	if (sw.quar || sw.svc)
-		pr_info("resync gen %u: swept %u quarantine and %u service entries (%u manual kept)",
-			m->gen, sw.quar, sw.svc, sw.manual);
+	if (sweep_members)
+		m->ops->member_foreach(m->ctx, sweep_member, &sw);
+	if (sw.quar || sw.svc || sw.member)
+		pr_info("resync gen %u: swept %u quarantine, %u service and %u membership entries (%u manual kept)",
+			m->gen, sw.quar, sw.svc, sw.member, sw.manual);
 	return err;
 }
 

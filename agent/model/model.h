@@ -44,7 +44,15 @@ struct apply_ops {
 	int (*svc_get)(void *ctx, const struct steer_svc_key *key, struct steer_svc_val *val);
 	int (*svc_del)(void *ctx, const struct steer_svc_key *key);
 	int (*svc_foreach)(void *ctx, maps_svc_cb cb, void *arg);
+	/* Departure memory: which Services each pod was a matching member of. */
+	int (*member_set)(void *ctx, const struct steer_member_key *key,
+			  const struct steer_member_val *val);
+	int (*member_del)(void *ctx, const struct steer_member_key *key);
+	int (*member_foreach)(void *ctx, maps_member_cb cb, void *arg);
 };
+
+/* FNV-1a 64 of a "namespace/name" key, as in struct steer_member_key. */
+uint64_t model_key_hash(const char *key);
 
 /* ctx is a const struct steer_maps *. */
 extern const struct apply_ops apply_maps_ops;

@@ -576,3 +576,218 @@ TEST(transitions_name_pod_uid_and_node)
 	ASSERT_FALSE(t.on, "released");
 	env_fini(&e);
 }
+
+/* ------------------------------------------------- restart (DESIGN §4) */
+
+#define NGINX_SVC                                                                     \
+	"{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"nginx\","   \
+	"\"namespace\":\"default\"},\"spec\":{\"type\":\"ClusterIP\",\"selector\":"        \
+	"{\"app\":\"nginx\",\"enabled\":\"true\"},\"clusterIP\":\"10.96.0.10\","           \
+	"\"clusterIPs\":[\"10.96.0.10\"],\"ports\":[{\"name\":\"http\",\"port\":80,"        \
+	"\"protocol\":\"TCP\",\"targetPort\":\"web\"}]}}"
+#define SLICE_WITHOUT_1 SLICE("nginx-abcde", "nginx",                                 \
+	"[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",                       \
+	EP("nginx-2", "10.0.0.2", "true", "true", "false") ","                           \
+	EP("nginx-3", "10.0.0.3", "true", "true", "false"))
+
+static void list_one(struct env *e, enum model_kind kind, const char *json)
+{
+	cJSON *obj = cJSON_Parse(json);
+
+	model_event(e->m, kind, MEV_ADDED, obj);
+	cJSON_Delete(obj);
+	model_flush(e->m);
+}
+
+/* nginx-1 relabeled out, and the EndpointSlice controller has dropped it. */
+static void departed_and_dropped(struct env *e)
+{
+	seed(e);
+	feed(e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	feed(e, MK_EPS, MEV_MODIFIED, SLICE_WITHOUT_1);
+}
+
+/*
+ * steerd dies and a new one starts over the same pinned maps: a new model,
+ * the initial lists as control.c runs them (services, slices without
+ * nginx-1, pod metadata with or without nginx-1), then the first resync.
+ */
+static void restart(struct env *e, const char *nginx1_labels)
+{
+	struct model_opts o = {
+		.default_action = STEER_ACT_DRAIN,
+		.departure = true,
+		.settle_ns = 60ULL * 1000000000,
+		.clock = fake_clock,
+	};
+
+	model_free(e->m);
+	fake_now += 5ULL * 1000000000;
+	e->m = model_new(&o, &apply_mem_ops, &e->mm);
+	model_list_begin(e->m, MK_SVC);
+	list_one(e, MK_SVC, NGINX_SVC);
+	model_list_end(e->m, MK_SVC);
+	model_list_begin(e->m, MK_EPS);
+	list_one(e, MK_EPS, SLICE_WITHOUT_1);
+	model_list_end(e->m, MK_EPS);
+	model_list_begin(e->m, MK_POD_META);
+	if (nginx1_labels) {
+		char buf[1024];
+
+		snprintf(buf, sizeof(buf),
+			 "{\"kind\":\"PartialObjectMetadata\",\"metadata\":{\"name\":\"nginx-1\","
+			 "\"namespace\":\"default\",\"uid\":\"u-nginx-1\",\"labels\":%s}}",
+			 nginx1_labels);
+		list_one(e, MK_POD_META, buf);
+	}
+	list_one(e, MK_POD_META, META("nginx-2", NGINX_LABELS, "{}"));
+	list_one(e, MK_POD_META, META("nginx-3", NGINX_LABELS, "{}"));
+	model_list_end(e->m, MK_POD_META);
+	model_flush(e->m);
+}
+
+TEST(restart_keeps_departure_after_slice_dropped_pod)
+{
+	const struct steer_member_val *mv;
+	const struct steer_quar_val *q;
+	const struct memsvc *s;
+	uint32_t old_gen;
+	uint64_t since;
+	struct env e;
+
+	env_init(&e, true);
+	departed_and_dropped(&e);
+	q = memmaps_quar(&e.mm, "10.0.0.1");
+	if (!ASSERT_OK_PTR(q, "quarantined before the restart"))
+		goto cleanup;
+	since = q->since;
+	mv = memmaps_member(&e.mm, "default/nginx-1", "default/nginx");
+	if (!ASSERT_OK_PTR(mv, "membership persisted"))
+		goto cleanup;
+	ASSERT_EQ(mv->addr, inet_addr("10.0.0.1"), "with the pod's address");
+	old_gen = mv->gen;
+	ASSERT_OK_PTR(memmaps_member(&e.mm, "default/nginx-2", "default/nginx"), "nginx-2 too");
+	ASSERT_EQ(e.mm.member.n, 3, "one entry per member");
+
+	restart(&e, OFF_LABELS);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "untouched before the first resync");
+	model_resync(e.m);
+
+	q = memmaps_quar(&e.mm, "10.0.0.1");
+	if (ASSERT_OK_PTR(q, "still quarantined after the restart")) {
+		ASSERT_EQ(q->origin, STEER_ORIGIN_API, "origin");
+		ASSERT_EQ(q->since, since, "original time kept");
+	}
+	ASSERT_TRUE(model_pod_quarantined(e.m, "default/nginx-1", NULL), "model agrees");
+	ASSERT_TRUE(model_svc_steered(e.m, "default/nginx"), "service still steered");
+	s = memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s, "steered service entry kept")) {
+		ASSERT_EQ(s->val.count, 2, "two backends");
+		ASSERT_FALSE(memsvc_has(s, "10.0.0.1", 8080), "departed pod excluded");
+	}
+	mv = memmaps_member(&e.mm, "default/nginx-1", "default/nginx");
+	if (ASSERT_OK_PTR(mv, "membership rewritten")) {
+		ASSERT_NEQ(mv->gen, old_gen, "with the new gen");
+		ASSERT_EQ(mv->gen, q ? q->gen : 0, "the same gen as the quarantine");
+	}
+	ASSERT_EQ(e.mm.member.n, 3, "nothing swept");
+
+	/* A second restart remembers it just as well. */
+	restart(&e, OFF_LABELS);
+	model_resync(e.m);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined after a second restart");
+
+	/* Relabel back: released; it is a matching member again, so it stays remembered. */
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "released on relabel back");
+	ASSERT_FALSE(model_pod_quarantined(e.m, "default/nginx-1", NULL), "model agrees");
+	ASSERT_OK_PTR(memmaps_member(&e.mm, "default/nginx-1", "default/nginx"),
+		      "still a member");
+	/* Restarting now does not quarantine it: it matches. */
+	restart(&e, NGINX_LABELS);
+	model_resync(e.m);
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "not quarantined after restart");
+cleanup:
+	env_fini(&e);
+}
+
+TEST(restart_sweeps_memory_of_pod_deleted_while_down)
+{
+	struct env e;
+
+	env_init(&e, true);
+	departed_and_dropped(&e);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined");
+	ASSERT_OK_PTR(memmaps_member(&e.mm, "default/nginx-1", "default/nginx"), "remembered");
+
+	/* nginx-1 was deleted while steerd was down: the new list lacks it. */
+	restart(&e, NULL);
+	model_resync(e.m);
+	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "quarantine swept");
+	ASSERT_EQ(memmaps_member(&e.mm, "default/nginx-1", "default/nginx") == NULL, 1,
+		  "membership swept");
+	ASSERT_OK_PTR(memmaps_member(&e.mm, "default/nginx-2", "default/nginx"),
+		      "live members kept");
+	ASSERT_EQ(memmaps_svc(&e.mm, "10.96.0.10", 80, IPPROTO_TCP) == NULL, 1,
+		  "service no longer steered");
+	env_fini(&e);
+}
+
+TEST(restart_keeps_manual_quarantine_of_departed_pod)
+{
+	struct steer_quar_val v;
+	struct env e;
+
+	env_init(&e, true);
+	departed_and_dropped(&e);
+	/* steerctl quarantine 10.0.0.1 took the address over by hand. */
+	apply_mem_ops.quar_get(&e.mm, inet_addr("10.0.0.1"), &v);
+	v.origin = STEER_ORIGIN_MANUAL;
+	v.action = STEER_ACT_RESET;
+	apply_mem_ops.quar_set(&e.mm, inet_addr("10.0.0.1"), &v);
+	restart(&e, OFF_LABELS);
+	model_resync(e.m);
+	if (ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "kept")) {
+		ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1")->origin, STEER_ORIGIN_MANUAL, "still manual");
+		ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1")->action, STEER_ACT_RESET, "action untouched");
+	}
+	env_fini(&e);
+}
+
+TEST(membership_forgotten_with_service_or_pod)
+{
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	ASSERT_EQ(e.mm.member.n, 3, "three members written at the first resync");
+	feed(&e, MK_POD_META, MEV_DELETED, META("nginx-3", NGINX_LABELS, "{}"));
+	ASSERT_EQ(memmaps_member(&e.mm, "default/nginx-3", "default/nginx") == NULL, 1,
+		  "deleted pod forgotten");
+	feed(&e, MK_SVC, MEV_MODIFIED,
+	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
+	     "\"spec\":{\"selector\":{\"app\":\"nginx2\"},\"clusterIP\":\"10.96.0.10\","
+	     "\"ports\":[{\"name\":\"http\",\"port\":80}]}}");
+	ASSERT_EQ(e.mm.member.n, 0, "selector change forgets the members");
+	feed(&e, MK_EPS, MEV_MODIFIED, SLICE_WITHOUT_1);
+	ASSERT_EQ(e.mm.member.n, 0, "slice pods do not match the new selector");
+	feed(&e, MK_SVC, MEV_MODIFIED, NGINX_SVC);
+	feed(&e, MK_EPS, MEV_MODIFIED, SLICE_WITHOUT_1);
+	ASSERT_EQ(e.mm.member.n, 1, "nginx-2 a member again under the old selector");
+	feed(&e, MK_SVC, MEV_DELETED, NGINX_SVC);
+	ASSERT_EQ(e.mm.member.n, 0, "deleted service forgets its members");
+	env_fini(&e);
+}
+
+TEST(no_departure_writes_no_membership)
+{
+	struct env e;
+
+	env_init(&e, false);
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	model_resync(e.m);
+	ASSERT_EQ(e.mm.member.n, 0, "nothing written with --no-departure");
+	ASSERT_EQ(e.mm.quar.n, 0, "nothing quarantined");
+	env_fini(&e);
+}
