@@ -17,7 +17,7 @@ int steer_tc_egress(struct __sk_buff *skb)
 	int v;
 
 	v = tc_decide(skb, &p, &reason);
-	if (v == TC_RST && tc_reset(skb, &p)) {
+	if (v == TC_RST && tcp_reset(skb, &p)) {
 		/* Could not rewrite: refusing the segment is the next best thing. */
 		reason = STEER_R_DROP;
 		v = TC_SHOT;

@@ -12,8 +12,9 @@
  *          they belong to flows that exist and PMTU discovery needs them;
  *          every other ICMP type (echo, ...) is a new exchange and is
  *          dropped. Other IP protocols are dropped as new flows.
- *   reset: as drain, but established TCP segments are rewritten into RSTs
- *          (see tc_reset()), so the pod's socket is torn down at once.
+ *   reset: as drain, but each established TCP segment is rewritten into a
+ *          RST towards the pod, and a RST is reflected to its sender
+ *          (see tcp_reset.h), so both ends are torn down at once.
  * Fragments: the first fragment carries the L4 header and gets the verdict
  * of its flow. Later fragments have no L4 header; without the first one
  * they never reassemble, so they pass under drain/reset and are dropped
@@ -29,6 +30,7 @@
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/stats.h"
+#include "lib/tcp_reset.h"
 
 /* Verdict plus what to do to the packet before letting it through. */
 enum tc_verdict {
@@ -142,29 +144,6 @@ static __always_inline int tc_decide(struct __sk_buff *skb, struct pkt *p,
 		*reason = STEER_R_DROP_NEW;
 		return TC_SHOT;
 	}
-}
-
-/*
- * Turns the segment into a RST (keeping ACK and the sequence number the
- * pod expects next, so it passes the pod's window check). The payload
- * stays: Linux ignores data on a RST, and keeping the length avoids
- * rewriting the IP header. Only the flags word changes, so the checksum is
- * patched incrementally; on CHECKSUM_PARTIAL skbs bpf_l4_csum_replace()
- * knows the field is not in the pseudo-header and leaves it to the offload.
- */
-static __always_inline int tc_reset(struct __sk_buff *skb, const struct pkt *p)
-{
-	__u16 word = p->tcp_word & 0xf000;	/* keep doff */
-	__be16 old = bpf_htons(p->tcp_word), new;
-
-	word |= TCPW_RST | (p->tcp_word & TCPW_ACK);
-	new = bpf_htons(word);
-	if (bpf_l4_csum_replace(skb, p->l4_off + offsetof(struct tcphdr, check),
-				old, new, sizeof(new)))
-		return -1;
-	if (bpf_skb_store_bytes(skb, p->l4_off + TCP_FLAGS_OFF, &new, sizeof(new), 0))
-		return -1;
-	return 0;
 }
 
 #endif /* STEER_BPF_TC_DECIDE_H */

@@ -189,17 +189,34 @@ check "after restart: still enforced, counter continues from $dr1" \
 ctl release 10.201.1.2
 nsenter --net=/run/netns/$P3 python3 "$client" hold 10.201.1.2 8080 "$work/hold2" &
 pids+=($!)
+# From outside, MASQUERADEd: the reflected RST must find its way back
+# through conntrack's de-NAT.
+nsenter --net=/run/netns/$EXT python3 "$client" hold 10.201.1.2 8080 "$work/hold3" &
+pids+=($!)
 wait_exchanging hold2
-est() { inns $P1 ss -Htn state established '( sport = :8080 )' | grep -c 10.201.3.2; }
+wait_exchanging hold3
+est() { inns $P1 ss -Htn state established '( sport = :8080 )' | grep -c 10.201; }
 e0=$(est)
+t0=$EPOCHREALTIME
 ctl quarantine 10.201.1.2 --action reset
+# Each client's next segment (every 50 ms) is turned into a RST towards
+# the pod, and a copy of it into a RST back to the client.
+for _ in $(seq 40); do
+	[ "$(hold_state hold2 | cut -d' ' -f2)" = reset ] &&
+		[ "$(hold_state hold3 | cut -d' ' -f2)" = reset ] && break
+	sleep 0.05
+done
+ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+check "reset: pod client gets ECONNRESET promptly ($(hold_state hold2), ${ms} ms)" \
+	test "$(hold_state hold2 | cut -d' ' -f2)" = reset
+check "reset: MASQUERADEd outside client gets ECONNRESET ($(hold_state hold3))" \
+	test "$(hold_state hold3 | cut -d' ' -f2)" = reset
+check "reset: within 1 s, not a timeout (${ms} ms)" test "$ms" -lt 1000
 # hold1 may sit in retransmission backoff from the drop phase: its next
 # segment, the one that gets rewritten, can take a few seconds.
 for _ in $(seq 100); do [ "$(est)" = 0 ] && break; sleep 0.1; done
-# The client's next segments are turned into RSTs towards the pod, so the
-# pod's socket is torn down; the client itself only stalls.
 check "reset: pod's established connections cut by RST ($e0 -> $(est))" \
-	test "$e0" -ge 1 -a "$(est)" = 0
+	test "$e0" -ge 2 -a "$(est)" = 0
 check "reset: reset counter moved" test "$(counter reset)" -gt 0
 out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
 check "reset: new connect refused ($out)" [ "$out" = "err timeout" ]

@@ -16,8 +16,13 @@
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
+#include <net/if.h>
+#include <linux/if_packet.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "datapath/datapath.h"
@@ -217,6 +222,35 @@ static void build(struct pkt_buf *b, enum kind k, const char *src, const char *d
 	fix_csums(b);
 }
 
+/*
+ * What the sender should get back for a V_RST row (reflected through the
+ * ingress of the test_run device): the pod's answer, i.e. MACs, addresses
+ * and ports swapped, seq = the segment's ack_seq, RST alone, payload kept.
+ */
+static void expect_reflected(struct pkt_buf *b)
+{
+	struct ethhdr *eth = (void *)b->data;
+	struct iphdr *ip = (void *)(b->data + ETH_HLEN);
+	struct tcphdr *th = (void *)(b->data + ETH_HLEN + sizeof(struct iphdr));
+	unsigned char mac[ETH_ALEN];
+	__be32 a = ip->saddr;
+	__be16 port = th->source;
+
+	memcpy(mac, eth->h_dest, ETH_ALEN);
+	memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	memcpy(eth->h_source, mac, ETH_ALEN);
+	ip->saddr = ip->daddr;
+	ip->daddr = a;
+	th->source = th->dest;
+	th->dest = port;
+	th->seq = th->ack_seq;
+	th->ack_seq = 0;
+	th->fin = th->syn = th->psh = th->urg = th->ack = 0;
+	th->rst = 1;
+	th->window = 0;
+	fix_csums(b);
+}
+
 /* What the pod should receive for a V_RST row: the segment turned into RST. */
 static void expect_rst(struct pkt_buf *b)
 {
@@ -233,12 +267,62 @@ struct env {
 	struct datapath *dp;
 	const struct steer_maps *m;
 	int prog;
+	int tap;	/* AF_PACKET on lo: sees what the program reflects */
 	uint64_t stats[STEER_R_MAX];
 };
+
+/*
+ * test_run runs the program on lo of the private netns, so a clone
+ * redirected to the ingress of skb->ifindex arrives on lo. It must be up,
+ * or the redirect is dropped before any tap sees it.
+ */
+static int tap_open(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+				   .sll_protocol = htons(ETH_P_ALL) };
+	int fd, err;
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -errno;
+	err = ioctl(fd, SIOCGIFFLAGS, &ifr) ? -errno : 0;
+	ifr.ifr_flags |= IFF_UP;
+	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr))
+		err = -errno;
+	close(fd);
+	if (err)
+		return err;
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (fd < 0)
+		return -errno;
+	sll.sll_ifindex = if_nametoindex("lo");
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Next frame the tap saw within timeout_ms: its length, 0 if none. */
+static int tap_recv(struct env *e, struct pkt_buf *out, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = e->tap, .events = POLLIN };
+	ssize_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	n = recv(e->tap, out->data, sizeof(out->data), 0);
+	out->len = n > 0 ? n : 0;
+	return out->len;
+}
 
 static bool env_open(struct env *e)
 {
 	memset(e, 0, sizeof(*e));
+	e->tap = -1;
 	if (geteuid() != 0) {
 		test_skip("needs root to load BPF");
 		return false;
@@ -250,7 +334,15 @@ static bool env_open(struct env *e)
 		return false;
 	e->m = datapath_maps(e->dp);
 	e->prog = datapath_prog_fd(e->dp, DATAPATH_PROG_TC);
-	return true;
+	e->tap = tap_open();
+	return ASSERT_GE(e->tap, 0, "packet tap on lo");
+}
+
+static void env_close(struct env *e)
+{
+	if (e->tap >= 0)
+		close(e->tap);
+	datapath_close(e->dp);
 }
 
 static void snap_stats(struct env *e)
@@ -285,11 +377,12 @@ static const char *const exempt_names[] = { "forwarded", "node-generated", "exem
 TEST(tc_table_every_action_kind_exemption)
 {
 	struct steer_quar_val qv = { .origin = STEER_ORIGIN_MANUAL };
+	struct pkt_buf stray;
 	struct env e;
-	int cases = 0;
+	int cases = 0, reflected = 0;
 
 	if (!env_open(&e))
-		return;
+		goto cleanup;
 	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
 	ASSERT_OK(maps_exempt_set(e.m, inet_addr(DEBUG_NET), 12, STEER_ORIGIN_API), "exempt");
 
@@ -318,12 +411,23 @@ TEST(tc_table_every_action_kind_exemption)
 					 exempt_names[x]);
 				snap_stats(&e);
 				before = e.stats[reason];
+				CHECK_(!tap_recv(&e, &got, 0), "%s: reflected packet before the run "
+				       "(from the case before)", name);
 				ret = run(&e, &in, x == EX_HOST ? 0 : FWD_IFINDEX, &got);
 				if (!CHECK_(ret == (v == V_SHOT ? TC_ACT_SHOT : TC_ACT_OK),
 					    "%s: verdict %d", name, ret))
 					continue;
 				CHECK_(got.len == want.len && !memcmp(got.data, want.data, want.len),
 				       "%s: output bytes differ", name);
+				if (v == V_RST) {
+					want = in;
+					expect_reflected(&want);
+					tap_recv(&e, &got, 1000);
+					CHECK_(got.len == want.len &&
+					       !memcmp(got.data, want.data, want.len),
+					       "%s: reflected RST differs (%u bytes)", name, got.len);
+					reflected++;
+				}
 				snap_stats(&e);
 				CHECK_(e.stats[reason] == before + 1, "%s: counter %s did not move",
 				       name, reason_names[reason]);
@@ -333,7 +437,11 @@ TEST(tc_table_every_action_kind_exemption)
 	}
 	ASSERT_EQ(cases, STEER_ACT_MAX * EX_MAX * (int)(sizeof(rows) / sizeof(rows[0])),
 		  "cases run");
-	datapath_close(e.dp);
+	/* syn-ack, ack+data, fin under reset, forwarded only. */
+	ASSERT_EQ(reflected, 3, "reflected RSTs checked");
+	ASSERT_EQ(tap_recv(&e, &stray, 100), 0, "nothing else reflected");
+cleanup:
+	env_close(&e);
 }
 
 TEST(tc_not_quarantined_passes_and_qstats_count)
@@ -344,7 +452,7 @@ TEST(tc_not_quarantined_passes_and_qstats_count)
 	struct env e;
 
 	if (!env_open(&e))
-		return;
+		goto cleanup;
 	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
 	for (int k = 0; k < K_MAX; k++) {
 		if (k == K_NON_IP || k == K_TRUNC_IP)
@@ -366,7 +474,8 @@ TEST(tc_not_quarantined_passes_and_qstats_count)
 	ASSERT_EQ(qs.bytes, 3 * in.len, "qstat bytes");
 	ASSERT_OK(maps_quar_del(e.m, inet_addr(POD)), "release");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "released pod reachable");
-	datapath_close(e.dp);
+cleanup:
+	env_close(&e);
 }
 
 /* Mirrors struct sock_in / sock_out in the test program (same ABI file). */

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The reset action: cut an established TCP flow at both ends, statelessly,
+ * from one segment travelling towards the pod (tc egress on its veth).
+ *
+ * 1. The segment is turned, in place, into the RST its sender would get
+ *    from the pod: MACs, addresses and ports swapped, seq = the segment's
+ *    ack_seq (exactly the sender's rcv_nxt, so RFC 5961 accepts it without
+ *    a challenge ACK), flags = RST. bpf_clone_redirect() sends a copy of
+ *    that into the *ingress* of the same veth, where the node receives it
+ *    as if the pod had sent it and routes it (or bridges it: the swapped
+ *    destination MAC is the one the segment came from) back to the sender,
+ *    through conntrack, so a MASQUERADEd sender gets it de-NATed.
+ * 2. The segment is then rewritten into a RST towards the pod (ACK kept,
+ *    same seq, which is the pod's rcv_nxt) and continues to the pod.
+ *
+ * Why not build a fresh packet: a BPF program cannot allocate an skb; the
+ * clone of a rewritten segment is the usual way (Cilium answers ARP and
+ * ICMP the same way, reusing the packet and redirecting it back). Why not
+ * let the pod answer: its socket is gone after step 2, but a RST is never
+ * answered, and every later segment is rewritten too, so the sender would
+ * only time out.
+ *
+ * The payload stays in both: Linux ignores data on a RST, and trimming
+ * would need the IPv4 length, IPv4 checksum and a checksum over the
+ * payload. Only the first 16 bytes of the TCP header change, so the TCP
+ * checksum is patched by difference; bpf_l4_csum_replace() leaves
+ * CHECKSUM_PARTIAL skbs (veth traffic) to the offload, where only the
+ * pseudo-header is in the field. Swapping addresses, ports or MACs moves
+ * 16-bit words around without changing any one's-complement sum, so it
+ * needs no patch, in the IPv4 header, the pseudo-header or skb->csum.
+ */
+#ifndef STEER_BPF_TCP_RESET_H
+#define STEER_BPF_TCP_RESET_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/parse.h"
+
+#define IP_ADDRS_OFF	(ETH_HLEN + offsetof(struct iphdr, saddr))
+#define TCPW_DOFF	0xf000
+
+/* The first 16 bytes of a TCP header: 4-byte multiple, for bpf_csum_diff. */
+struct tcp_head {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__be16 word;		/* doff, res, flags */
+	__be16 window;
+};
+
+/* Rewrites the TCP head from *from to *to and patches the checksum. */
+static __always_inline int tcp_head_store(struct __sk_buff *skb, __u32 l4_off,
+					  struct tcp_head *from, struct tcp_head *to)
+{
+	__s64 diff;
+
+	diff = bpf_csum_diff((__be32 *)from, sizeof(*from), (__be32 *)to, sizeof(*to), 0);
+	if (diff < 0)
+		return -1;
+	if (bpf_skb_store_bytes(skb, l4_off, to, sizeof(*to), 0))
+		return -1;
+	/* Size 0 in flags: "to" is a checksum difference, not a field value. */
+	if (bpf_l4_csum_replace(skb, l4_off + offsetof(struct tcphdr, check), 0, diff, 0))
+		return -1;
+	return 0;
+}
+
+/* Writes both MACs and both IPv4 addresses, swapped or back as they were. */
+static __always_inline int l3_store(struct __sk_buff *skb, const __u8 *macs,
+				    const __be32 *addrs)
+{
+	if (bpf_skb_store_bytes(skb, 0, macs, 2 * ETH_ALEN, 0))
+		return -1;
+	return bpf_skb_store_bytes(skb, IP_ADDRS_OFF, addrs, 2 * sizeof(__be32), 0);
+}
+
+/*
+ * Reflects a RST to the sender (if the segment carries an ACK, i.e. we
+ * know the sequence number it expects) and turns the segment into a RST
+ * towards the pod. Returns 0, or -1 if the segment could not be rewritten
+ * (the caller drops it).
+ */
+static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct tcp_head orig, to_pod, reply, *cur = &orig;
+	__u8 macs[2 * ETH_ALEN], macs_r[2 * ETH_ALEN];
+	__be32 addrs[2], addrs_r[2];
+	__u32 l4 = p->l4_off;
+
+	if (bpf_skb_load_bytes(skb, l4, &orig, sizeof(orig)))
+		return -1;
+	to_pod = orig;
+	to_pod.word = bpf_htons((p->tcp_word & TCPW_DOFF) | TCPW_RST |
+				(p->tcp_word & TCPW_ACK));
+
+	/*
+	 * Without an ACK the segment does not say what the sender expects
+	 * next; the kernel would answer with seq 0 and an ACK over the
+	 * payload, which needs the payload length. Such segments (a bare FIN
+	 * is not valid TCP) only reset the pod.
+	 */
+	if (p->tcp_word & TCPW_ACK) {
+		if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) ||
+		    bpf_skb_load_bytes(skb, IP_ADDRS_OFF, addrs, sizeof(addrs)))
+			return -1;
+		__builtin_memcpy(macs_r, macs + ETH_ALEN, ETH_ALEN);
+		__builtin_memcpy(macs_r + ETH_ALEN, macs, ETH_ALEN);
+		addrs_r[0] = addrs[1];
+		addrs_r[1] = addrs[0];
+		reply = orig;
+		reply.source = orig.dest;
+		reply.dest = orig.source;
+		reply.seq = orig.ack_seq;
+		reply.ack_seq = 0;
+		reply.word = bpf_htons((p->tcp_word & TCPW_DOFF) | TCPW_RST);
+		reply.window = 0;
+		if (l3_store(skb, macs_r, addrs_r) || tcp_head_store(skb, l4, &orig, &reply))
+			return -1;
+		/*
+		 * A clone, so the original goes on to the pod. Ingress of the
+		 * same device: the copy then looks like the pod's own answer.
+		 * If it fails (no memory, device going down) the pod is still
+		 * reset; the sender only stalls, as before reflection.
+		 */
+		bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS);
+		if (l3_store(skb, macs, addrs))
+			return -1;
+		cur = &reply;
+	}
+	return tcp_head_store(skb, l4, cur, &to_pod);
+}
+
+#endif /* STEER_BPF_TCP_RESET_H */
