@@ -23,11 +23,13 @@ resolution is one victim hit, about replicas/rate (3 ms at 3 replicas and
 bench/report.py; per-relabel records and two time series go to --series.
 """
 import argparse
+import calendar
 import errno
 import http.client
 import json
 import os
 import random
+import re
 import selectors
 import shutil
 import signal
@@ -353,7 +355,7 @@ class Box:
 
     def steerctl_json(self, node, *cmd):
         try:
-            r = subprocess.run([os.path.join(ROOT, 'build', 'steerctl'),
+            r = subprocess.run([self.a.steerctl,
                                 '--bpffs', self.box['nodes'][node]['bpffs'],
                                 '-o', 'json'] + list(cmd),
                                stdout=subprocess.PIPE,
@@ -422,9 +424,37 @@ class Box:
             if all(s and s.get('socket_steering') for s in st):
                 time.sleep(1)
                 return None
+            if all(s is None for s in st) and all(
+                    'socket programs attached' in self.steerd_log(n)
+                    for n in self.box['nodes']):
+                log('steerctl cannot read the pins (built from another '
+                    'ABI?); steerd says its socket programs are attached')
+                time.sleep(1)
+                return None
             why = 'steerd runs but socket steering is off after 20 s'
             time.sleep(0.2)
         return why
+
+    def steerd_quarantined(self, node):
+        """{pod: [ns of each 'quarantine pod' line in steerd's log]}."""
+        out = {}
+        for line in self.steerd_log(node).splitlines():
+            m = re.match(r'ts=(\S+?)Z .*msg="quarantine pod [^/]+/(\S+) ',
+                         line)
+            if not m:
+                continue
+            sec, _, frac = m.group(1).partition('.')
+            t = calendar.timegm(time.strptime(sec, '%Y-%m-%dT%H:%M:%S'))
+            out.setdefault(m.group(2), []).append(
+                t * 10**9 + int((frac + '000000000')[:9]))
+        return out
+
+    def steerd_log(self, node):
+        try:
+            with open(os.path.join(self.state, 'steerd-%s.log' % node)) as f:
+                return f.read()
+        except OSError:
+            return ''
 
     def down(self):
         self.stop_load()
@@ -507,8 +537,8 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout):
     wait_until('the relabeled pods to stop getting new connections',
                out_done, out_timeout)
     for r in recs:
-        _, _, t1 = box.api.label(r['victim'], 'true')
-        r['back_ns'] = t1
+        # Bounded by the send: steerd releases the pod before the response.
+        _, r['back_ns'], _ = box.api.label(r['victim'], 'true')
     # Commit times from the simulator's history, for the record.
     try:
         for h in box.api.commit_times(rv0):
@@ -535,6 +565,14 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout):
         r['hits_1s_before'] = len(before)
         r['mode'] = mode
         r['scale'] = box.scale
+    if mode == 'steer':
+        applied = box.steerd_quarantined('node1')
+        for r in recs:
+            t = [x for x in applied.get(r['victim'], [])
+                 if r.get('commit_ns', r['send_ns']) - 10**6 <= x <
+                 r['back_ns']]
+            if t and 'commit_ns' in r:
+                r['steerd_logged_ms'] = (t[0] - r['commit_ns']) / 1e6
     if slot0 is not None:
         slot1 = box.latency_slots('node1')
         if slot1:
@@ -665,6 +703,12 @@ def figures(all_recs, syncs, steer_note, a):
         if sd:
             fig('kube-proxy emulation sync duration p50, %s' % tag,
                 round(quantile(sd, 0.5), 1), 'ms')
+        lg = [r['steerd_logged_ms'] for r in st if 'steerd_logged_ms' in r]
+        for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
+            if lg:
+                fig('PATCH commit -> steerd on the client node logs the '
+                    'quarantine, %s, %s' % (qn, tag),
+                    round(quantile(lg, q), 2), 'ms')
         slots = [0] * 24
         for r in st:
             for i, v in enumerate(r.get('steerd_slots') or []):
@@ -828,12 +872,15 @@ def main():
                    type=lambda s: s.split(','))
     p.add_argument('--relabels', type=int, default=50)
     p.add_argument('--rate', type=float, default=1000)
-    p.add_argument('--kp-replicas', type=int, default=6,
+    p.add_argument('--kp-replicas', type=int, default=8,
                    help='kube-proxy rounds relabel --kp-batch of these')
-    p.add_argument('--kp-batch', type=int, default=5)
-    p.add_argument('--mode-budget', type=float, default=240,
+    p.add_argument('--kp-batch', type=int, default=7)
+    p.add_argument('--mode-budget', type=float, default=300,
                    help='seconds per mode and scale before stopping early')
     p.add_argument('--steerd', default=os.path.join(ROOT, 'build', 'steerd'))
+    p.add_argument('--steerctl',
+                   default=os.path.join(ROOT, 'build', 'steerctl'),
+                   help='built from the same tree as --steerd')
     p.add_argument('--iptables', choices=['legacy', 'system'],
                    default='legacy')
     p.add_argument('--seed', type=int, default=1)
