@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "datapath/datapath.h"
+#include "model/model.h"
 
 static struct datapath *open_dp(void)
 {
@@ -143,5 +144,63 @@ TEST(latency_histogram_and_stats)
 	ASSERT_OK(maps_stat_get(m, STEER_R_PASS, &sum), "stat");
 	ASSERT_EQ(sum, 0, "fresh counter");
 	ASSERT_EQ(maps_stat_get(m, STEER_R_MAX, &sum), -EINVAL, "bad reason");
+	datapath_close(dp);
+}
+
+struct member_seen {
+	int n;
+	struct steer_member_key key;
+	struct steer_member_val val;
+};
+
+static int seen_member(const struct steer_member_key *key,
+		       const struct steer_member_val *val, void *arg)
+{
+	struct member_seen *s = arg;
+
+	s->n++;
+	s->key = *key;
+	s->val = *val;
+	return 0;
+}
+
+/* Through apply_maps_ops, the way the model persists departure memory. */
+TEST(members_persist_through_apply_ops)
+{
+	struct datapath *dp = open_dp();
+	struct steer_member_key k = {
+		.pod = model_key_hash("default/nginx-1"),
+		.svc = model_key_hash("default/nginx"),
+	};
+	struct steer_member_val v = { .gen = 9, .addr = inet_addr("10.0.0.1") };
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct member_seen seen = {};
+	const struct steer_maps *m;
+	void *ctx;
+
+	if (!dp)
+		return;
+	m = datapath_maps(dp);
+	ctx = (void *)m;
+	if (ASSERT_OK(bpf_obj_get_info_by_fd(m->members, &info, &len), "map info")) {
+		ASSERT_STREQ(info.name, STEER_MAP_MEMBERS, "name");
+		ASSERT_EQ(info.key_size, sizeof(k), "key size");
+		ASSERT_EQ(info.value_size, sizeof(v), "value size");
+		ASSERT_EQ(info.max_entries, STEER_MAX_MEMBERS, "max entries");
+		ASSERT_NEQ(info.btf_id, 0, "BTF for bpftool");
+	}
+	ASSERT_NEQ(k.pod, k.svc, "distinct hashes");
+	ASSERT_OK(apply_maps_ops.member_set(ctx, &k, &v), "set");
+	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach");
+	ASSERT_EQ(seen.n, 1, "one entry");
+	ASSERT_EQ(seen.key.pod, k.pod, "pod hash");
+	ASSERT_EQ(seen.val.gen, 9, "gen");
+	ASSERT_EQ(seen.val.addr, inet_addr("10.0.0.1"), "address");
+	ASSERT_OK(apply_maps_ops.member_del(ctx, &k), "del");
+	ASSERT_EQ(apply_maps_ops.member_del(ctx, &k), -ENOENT, "del again");
+	seen.n = 0;
+	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach empty");
+	ASSERT_EQ(seen.n, 0, "empty");
 	datapath_close(dp);
 }
