@@ -237,6 +237,54 @@ out=$(inns $P3 python3 "$client" connect 10.201.1.2 8080)
 check "untouched: outside the cgroup, normal traffic flows" [ "${out%% *}" = ok ]
 check "services lists three" test "$(ctl -o json services | jq length)" = 3
 
+# --- monitor -------------------------------------------------------------------
+# Polls the pins; JSON lines every 0.2 s while a drained pod keeps serving
+# an established connection, then a release and a service change.
+nsenter --net=/run/netns/$P3 python3 "$client" hold 10.201.1.2 8080 "$work/hold4" &
+pids+=($!)
+wait_exchanging hold4
+ctl -o json monitor --interval 0.2 --count 15 >"$work/mon.json" 2>"$work/mon.err" &
+mon_pid=$!
+sleep 0.3
+ctl quarantine 10.201.1.2 --action drain
+sleep 1
+ctl service set 10.96.0.10:80/tcp 10.201.2.2:8080 10.201.3.2:8080
+ctl release 10.201.1.2
+wait "$mon_pid"
+rc=$?
+mj() { jq -s "$1" "$work/mon.json"; }
+check "monitor: --count 15 ends with exit 0 ($rc, $(head -c 200 "$work/mon.err"))" \
+	test "$rc" = 0 -a "$(mj '[.[] | select(.type == "counters")] | length')" = 15
+check "monitor: starting state lists the steered services" \
+	test "$(mj '[.[] | select(.type == "service" and .event == "present")] | length')" = 3
+check "monitor: quarantine added, then removed" \
+	test "$(mj '[.[] | select(.type == "quarantine" and .addr == "10.201.1.2") | .event] | join(",")')" = '"added,removed"'
+pk=$(mj '[.[] | select(.type == "addr" and .addr == "10.201.1.2") | .packets] | add // 0')
+check "monitor: per-address packet deltas move with traffic ($pk)" test "$pk" -gt 5
+pe=$(mj '[.[] | select(.type == "counters") | .delta.pass_established] | add')
+ps=$(mj '[.[] | select(.type == "counters") | .per_s.pass] | max')
+check "monitor: pass_established deltas ($pe) and pass rate ($ps/s) move" \
+	test "$pe" -gt 5 -a "${ps%.*}" -gt 0
+check "monitor: service change shows the new backends" \
+	test "$(mj '[.[] | select(.type == "service" and .event == "changed" and .service == "10.96.0.10:80/tcp") | .backends | length] | max')" = 2
+ctl monitor --interval 0.1 --count 2 >"$work/mon.txt"
+check "monitor: text lines ($(tail -1 "$work/mon.txt"))" \
+	test "$(grep -c ' counters ' "$work/mon.txt")" = 2
+# A background job of a script starts with SIGINT ignored: undo that, and
+# exec, so $! is steerctl itself.
+(trap - INT; exec nsenter --net=/run/netns/$NODE "$steerctl" --bpffs "$BPFFS" monitor) \
+	>"$work/mon2.txt" &
+mon_pid=$!
+pids+=($mon_pid)
+sleep 0.5
+t0=$EPOCHREALTIME
+kill -INT "$mon_pid"
+for _ in $(seq 40); do kill -0 "$mon_pid" 2>/dev/null || break; sleep 0.05; done
+ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+kill -9 "$mon_pid" 2>/dev/null
+wait "$mon_pid"; rc=$?
+check "monitor: SIGINT exits 0 at once ($rc, ${ms} ms)" test "$rc" = 0 -a "$ms" -lt 500
+
 # --- steerctl bad input ---------------------------------------------------------
 bad() { # bad NAME ARGS...: expects exit 2 and exactly one line on stderr
 	local name=$1; shift
@@ -253,6 +301,9 @@ bad port service set 10.96.0.10:70000/tcp 10.201.2.2:8080
 bad proto service set 10.96.0.10:80/sctp 10.201.2.2:8080
 bad backend service set 10.96.0.10:80/tcp 10.201.2.2
 bad command frobnicate
+bad interval monitor --interval 0
+bad count monitor --count many
+bad monitor-only list --count 3
 
 # --- cleanup ------------------------------------------------------------------
 kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=

@@ -22,6 +22,7 @@
 #include "datapath/maps.h"
 #include "log.h"
 #include "loop.h"
+#include "monitor.h"
 
 #define EXIT_USAGE 2
 
@@ -39,11 +40,17 @@ static const char usage_text[] =
 "  services                              steered services and their backends\n"
 "  exempt add|del CIDR                   always let a source CIDR in\n"
 "  exempt list                           exempt CIDRs\n"
+"  monitor [--interval S] [--count N]    live per-second counters, per-address\n"
+"                                        traffic, quarantine and service changes\n"
+"                                        (polls the maps: no datapath cost)\n"
 "  cleanup                               remove every pin, link, tc filter and qdisc\n"
 "\n"
 "Options:\n"
 "  --bpffs DIR      pin directory (default: " STEER_BPFFS_DEFAULT ")\n"
 "  -o, --output FMT text (default) or json, for the read commands\n"
+"                   (monitor: one JSON object per line)\n"
+"  --interval S     monitor: seconds between samples (default 1)\n"
+"  --count N        monitor: stop after N samples (default: until SIGINT)\n"
 "  -h, --help       show this help\n"
 "\n"
 "Exit status: 0 on success, 1 on a runtime failure, 2 on a usage error.\n";
@@ -388,7 +395,8 @@ static int runtime_err(const char *what, const char *arg, int err)
 int main(int argc, char **argv)
 {
 	struct ctl c = { .bpffs = STEER_BPFFS_DEFAULT };
-	const char *pos[64], *action = NULL;
+	struct monitor_opts mon = { .interval_s = 1.0 };
+	const char *pos[64], *action = NULL, *interval = NULL, *count = NULL;
 	int npos = 0, err;
 
 	log_set_cli("steerctl");
@@ -400,13 +408,18 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		} else if (!strcmp(a, "--bpffs") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-			   !strcmp(a, "--action")) {
+			   !strcmp(a, "--action") || !strcmp(a, "--interval") ||
+			   !strcmp(a, "--count")) {
 			if (i + 1 >= argc)
 				return usage_err("%s: needs an argument", a);
 			if (!strcmp(a, "--bpffs"))
 				c.bpffs = argv[++i];
 			else if (!strcmp(a, "--action"))
 				action = argv[++i];
+			else if (!strcmp(a, "--interval"))
+				interval = argv[++i];
+			else if (!strcmp(a, "--count"))
+				count = argv[++i];
 			else if (!strcmp(argv[++i], "json"))
 				c.json = true;
 			else if (strcmp(argv[i], "text"))
@@ -428,6 +441,8 @@ int main(int argc, char **argv)
 
 	if (action && strcmp(cmd, "quarantine"))
 		return usage_err("--action: only for quarantine, not %s", cmd);
+	if ((interval || count) && strcmp(cmd, "monitor"))
+		return usage_err("--interval/--count: only for monitor, not %s", cmd);
 
 	if (!strcmp(cmd, "cleanup")) {
 		if (nargs)
@@ -445,6 +460,26 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "list") || !strcmp(cmd, "services")) {
 		if (nargs)
 			return usage_err("%s: unexpected argument", args[0]);
+	} else if (!strcmp(cmd, "monitor")) {
+		char *end;
+
+		if (nargs)
+			return usage_err("%s: unexpected argument", args[0]);
+		if (interval) {
+			errno = 0;
+			mon.interval_s = strtod(interval, &end);
+			if (errno || *end || end == interval || !(mon.interval_s >= 0.01) ||
+			    mon.interval_s > 86400)
+				return usage_err("--interval: \"%s\" is not 0.01..86400 seconds",
+						 interval);
+		}
+		if (count) {
+			errno = 0;
+			mon.count = strtol(count, &end, 10);
+			if (errno || *end || end == count || mon.count < 1)
+				return usage_err("--count: \"%s\" is not a positive integer", count);
+		}
+		mon.json = c.json;
 	} else if (!strcmp(cmd, "quarantine") || !strcmp(cmd, "release")) {
 		if (nargs != 1)
 			return usage_err("%s: needs exactly one ADDR", cmd);
@@ -479,6 +514,8 @@ int main(int argc, char **argv)
 	err = 0;
 	if (!strcmp(cmd, "status")) {
 		err = cmd_status(&c);
+	} else if (!strcmp(cmd, "monitor")) {
+		err = monitor_run(&c.maps, &mon);
 	} else if (!strcmp(cmd, "list")) {
 		err = cmd_list(&c);
 	} else if (!strcmp(cmd, "services")) {

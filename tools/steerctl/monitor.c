@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+/*
+ * steerctl monitor: a live view built by polling the pinned maps, so
+ * watching costs the datapath nothing (no ring buffer, no per-packet
+ * event). Each tick takes a snapshot, diffs it against the previous one
+ * and prints what moved.
+ */
+#include "monitor.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "datapath/addr.h"
+#include "loop.h"
+
+static const char *const reason_names[] = STEER_REASON_NAMES;
+static const char *const origin_names[] = { "api", "manual" };
+
+struct quar_ent {
+	__be32 addr;
+	struct steer_quar_val v;
+	struct steer_qstat qs;
+};
+
+struct svc_ent {
+	struct steer_svc_key k;
+	struct steer_svc_val v;
+};
+
+struct snap {
+	uint64_t stats[STEER_R_MAX];
+	struct quar_ent *quar;
+	size_t nquar, capquar;
+	struct svc_ent *svc;
+	size_t nsvc, capsvc;
+	uint64_t mono;
+};
+
+struct mon {
+	const struct steer_maps *m;
+	const struct monitor_opts *o;
+	char ts[40];
+};
+
+static const char *origin_name(__u8 o)
+{
+	return o < STEER_ORIGIN_MAX ? origin_names[o] : "?";
+}
+
+static void snap_free(struct snap *s)
+{
+	free(s->quar);
+	free(s->svc);
+	memset(s, 0, sizeof(*s));
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	void *np;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 64;
+	np = realloc(*p, c * size);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = c;
+	return 0;
+}
+
+static int quar_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
+{
+	struct snap *s = arg;
+
+	if (grow((void **)&s->quar, &s->capquar, s->nquar, sizeof(*s->quar)))
+		return -ENOMEM;
+	s->quar[s->nquar++] = (struct quar_ent){ .addr = addr, .v = *v };
+	return 0;
+}
+
+static int svc_cb(const struct steer_svc_key *k, const struct steer_svc_val *v, void *arg)
+{
+	struct snap *s = arg;
+
+	if (grow((void **)&s->svc, &s->capsvc, s->nsvc, sizeof(*s->svc)))
+		return -ENOMEM;
+	s->svc[s->nsvc++] = (struct svc_ent){ .k = *k, .v = *v };
+	return 0;
+}
+
+static int cmp_quar(const void *a, const void *b)
+{
+	uint32_t x = ntohl(((const struct quar_ent *)a)->addr);
+	uint32_t y = ntohl(((const struct quar_ent *)b)->addr);
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_svc(const void *a, const void *b)
+{
+	return memcmp(&((const struct svc_ent *)a)->k, &((const struct svc_ent *)b)->k,
+		      sizeof(struct steer_svc_key));
+}
+
+static int snap_take(const struct steer_maps *m, struct snap *s)
+{
+	int err;
+
+	s->nquar = s->nsvc = 0;
+	s->mono = now_ns();
+	for (int r = 0; r < STEER_R_MAX; r++) {
+		s->stats[r] = 0;
+		maps_stat_get(m, r, &s->stats[r]);
+	}
+	err = maps_quar_foreach(m, quar_cb, s);
+	if (!err)
+		err = maps_svc_foreach(m, svc_cb, s);
+	if (err)
+		return err;
+	for (size_t i = 0; i < s->nquar; i++)
+		maps_qstat_get(m, s->quar[i].addr, &s->quar[i].qs);
+	qsort(s->quar, s->nquar, sizeof(*s->quar), cmp_quar);
+	qsort(s->svc, s->nsvc, sizeof(*s->svc), cmp_svc);
+	return 0;
+}
+
+static void stamp(struct mon *mo)
+{
+	struct timespec t;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	gmtime_r(&t.tv_sec, &tm);
+	if (mo->o->json) {
+		n = strftime(mo->ts, sizeof(mo->ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(mo->ts + n, sizeof(mo->ts) - n, ".%03ldZ", t.tv_nsec / 1000000);
+	} else {
+		strftime(mo->ts, sizeof(mo->ts), "%H:%M:%S", &tm);
+	}
+}
+
+static cJSON *line_new(struct mon *mo, const char *type)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(j, "ts", mo->ts);
+	cJSON_AddStringToObject(j, "type", type);
+	return j;
+}
+
+static void line_put(cJSON *j)
+{
+	char *s = cJSON_PrintUnformatted(j);
+
+	if (s)
+		puts(s);
+	free(s);
+	cJSON_Delete(j);
+}
+
+/* Counters can only go back if a map was recreated: count from zero then. */
+static uint64_t delta(uint64_t cur, uint64_t prev)
+{
+	return cur >= prev ? cur - prev : cur;
+}
+
+static void print_counters(struct mon *mo, const struct snap *a, const struct snap *b,
+			   double secs)
+{
+	cJSON *j, *d, *r;
+	bool any = false;
+
+	if (!mo->o->json) {
+		printf("%s counters", mo->ts);
+		for (int i = 0; i < STEER_R_MAX; i++) {
+			uint64_t n = delta(b->stats[i], a->stats[i]);
+
+			if (!n)
+				continue;
+			printf(" %s=%.0f/s", reason_names[i], n / secs);
+			any = true;
+		}
+		puts(any ? "" : " idle");
+		return;
+	}
+	j = line_new(mo, "counters");
+	cJSON_AddNumberToObject(j, "interval_s", round(secs * 1000) / 1000);
+	d = cJSON_AddObjectToObject(j, "delta");
+	r = cJSON_AddObjectToObject(j, "per_s");
+	for (int i = 0; i < STEER_R_MAX; i++) {
+		uint64_t n = delta(b->stats[i], a->stats[i]);
+
+		cJSON_AddNumberToObject(d, reason_names[i], n);
+		cJSON_AddNumberToObject(r, reason_names[i], round(n / secs * 10) / 10);
+	}
+	line_put(j);
+}
+
+static void print_addr(struct mon *mo, const struct quar_ent *q, uint64_t pk, uint64_t by,
+		       double secs)
+{
+	char ip[INET_ADDRSTRLEN];
+	cJSON *j;
+
+	inet_ntop(AF_INET, &q->addr, ip, sizeof(ip));
+	if (!mo->o->json) {
+		printf("%s addr %-15s %-5s %10.0f pkt/s %12.0f B/s\n", mo->ts, ip,
+		       addr_action_name(q->v.action), pk / secs, by / secs);
+		return;
+	}
+	j = line_new(mo, "addr");
+	cJSON_AddStringToObject(j, "addr", ip);
+	cJSON_AddStringToObject(j, "action", addr_action_name(q->v.action));
+	cJSON_AddNumberToObject(j, "packets", pk);
+	cJSON_AddNumberToObject(j, "bytes", by);
+	cJSON_AddNumberToObject(j, "packets_per_s", round(pk / secs * 10) / 10);
+	cJSON_AddNumberToObject(j, "bytes_per_s", round(by / secs * 10) / 10);
+	line_put(j);
+}
+
+enum { EV_PRESENT, EV_ADDED, EV_REMOVED, EV_CHANGED };
+static const char ev_marks[] = "=+-~";
+static const char *const ev_names[] = { "present", "added", "removed", "changed" };
+
+static void print_quar_event(struct mon *mo, int ev, const struct quar_ent *q,
+			     const struct quar_ent *old)
+{
+	char ip[INET_ADDRSTRLEN];
+	cJSON *j;
+
+	inet_ntop(AF_INET, &q->addr, ip, sizeof(ip));
+	if (!mo->o->json) {
+		printf("%s quarantine %c %s", mo->ts, ev_marks[ev], ip);
+		if (ev == EV_REMOVED) {
+			putchar('\n');
+			return;
+		}
+		if (old && old->v.action != q->v.action)
+			printf(" action=%s->%s", addr_action_name(old->v.action),
+			       addr_action_name(q->v.action));
+		else
+			printf(" action=%s", addr_action_name(q->v.action));
+		if (old && old->v.origin != q->v.origin)
+			printf(" origin=%s->%s\n", origin_name(old->v.origin),
+			       origin_name(q->v.origin));
+		else
+			printf(" origin=%s\n", origin_name(q->v.origin));
+		return;
+	}
+	j = line_new(mo, "quarantine");
+	cJSON_AddStringToObject(j, "event", ev_names[ev]);
+	cJSON_AddStringToObject(j, "addr", ip);
+	cJSON_AddStringToObject(j, "action", addr_action_name(q->v.action));
+	cJSON_AddStringToObject(j, "origin", origin_name(q->v.origin));
+	if (old) {
+		cJSON_AddStringToObject(j, "prev_action", addr_action_name(old->v.action));
+		cJSON_AddStringToObject(j, "prev_origin", origin_name(old->v.origin));
+	}
+	line_put(j);
+}
+
+static void print_svc_event(struct mon *mo, int ev, const struct svc_ent *s)
+{
+	static struct steer_backend_val be[STEER_MAX_BACKENDS_PER_SVC];
+	char ip[INET_ADDRSTRLEN], name[INET_ADDRSTRLEN + 16];
+	struct steer_svc_val v = s->v;
+	cJSON *j = NULL, *arr = NULL;
+	uint32_t n = 0;
+
+	inet_ntop(AF_INET, &s->k.vip, ip, sizeof(ip));
+	snprintf(name, sizeof(name), "%s:%u/%s", ip, ntohs(s->k.port),
+		 addr_proto_name(s->k.proto));
+	/* Backends only for lines that show them, and only on change. */
+	if (ev != EV_REMOVED && maps_svc_get(mo->m, &s->k, &v, be, STEER_MAX_BACKENDS_PER_SVC, &n))
+		n = 0;
+	if (mo->o->json) {
+		j = line_new(mo, "service");
+		cJSON_AddStringToObject(j, "event", ev_names[ev]);
+		cJSON_AddStringToObject(j, "service", name);
+		if (ev != EV_REMOVED) {
+			cJSON_AddStringToObject(j, "origin", origin_name(v.origin));
+			cJSON_AddNumberToObject(j, "rev", v.rev);
+			arr = cJSON_AddArrayToObject(j, "backends");
+		}
+	} else {
+		printf("%s service %c %s", mo->ts, ev_marks[ev], name);
+		if (ev != EV_REMOVED)
+			printf(" origin=%s backends=%u%s", origin_name(v.origin), v.count,
+			       v.count ? ":" : " (refusing)");
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		char b[INET_ADDRSTRLEN + 8];
+
+		inet_ntop(AF_INET, &be[i].addr, ip, sizeof(ip));
+		snprintf(b, sizeof(b), "%s:%u", ip, ntohs(be[i].port));
+		if (arr)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(b));
+		else
+			printf(" %s", b);
+	}
+	if (j)
+		line_put(j);
+	else
+		putchar('\n');
+}
+
+/* Merges two sorted snapshots; first = true prints the starting state. */
+static void diff(struct mon *mo, const struct snap *a, const struct snap *b, bool first)
+{
+	size_t i = 0, k = 0;
+	double secs;
+
+	if (first) {
+		for (i = 0; i < b->nquar; i++)
+			print_quar_event(mo, EV_PRESENT, &b->quar[i], NULL);
+		for (i = 0; i < b->nsvc; i++)
+			print_svc_event(mo, EV_PRESENT, &b->svc[i]);
+		return;
+	}
+	secs = (b->mono - a->mono) / 1e9;
+	if (secs <= 0)
+		secs = 1e-9;
+	print_counters(mo, a, b, secs);
+
+	while (i < a->nquar || k < b->nquar) {
+		int c = i >= a->nquar ? 1 : k >= b->nquar ? -1 : cmp_quar(&a->quar[i], &b->quar[k]);
+
+		if (c < 0) {
+			print_quar_event(mo, EV_REMOVED, &a->quar[i++], NULL);
+			continue;
+		}
+		const struct quar_ent *q = &b->quar[k++], *old = c == 0 ? &a->quar[i++] : NULL;
+		uint64_t pk, by;
+
+		if (!old)
+			print_quar_event(mo, EV_ADDED, q, NULL);
+		else if (old->v.action != q->v.action || old->v.origin != q->v.origin)
+			print_quar_event(mo, EV_CHANGED, q, old);
+		pk = old ? delta(q->qs.packets, old->qs.packets) : q->qs.packets;
+		by = old ? delta(q->qs.bytes, old->qs.bytes) : q->qs.bytes;
+		if (pk)
+			print_addr(mo, q, pk, by, secs);
+	}
+
+	i = k = 0;
+	while (i < a->nsvc || k < b->nsvc) {
+		int c = i >= a->nsvc ? 1 : k >= b->nsvc ? -1 : cmp_svc(&a->svc[i], &b->svc[k]);
+
+		if (c < 0) {
+			print_svc_event(mo, EV_REMOVED, &a->svc[i++]);
+		} else if (c > 0) {
+			print_svc_event(mo, EV_ADDED, &b->svc[k++]);
+		} else {
+			const struct steer_svc_val *x = &a->svc[i++].v, *y = &b->svc[k].v;
+
+			/* A new backend set always comes with a new rev. */
+			if (x->rev != y->rev || x->count != y->count || x->origin != y->origin)
+				print_svc_event(mo, EV_CHANGED, &b->svc[k]);
+			k++;
+		}
+	}
+}
+
+/* Waits until deadline (monotonic ns) unless SIGINT/SIGTERM comes first. */
+static bool wait_until(const sigset_t *set, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = now_ns();
+		struct timespec ts;
+		int sig;
+
+		if (now >= deadline)
+			return true;
+		ts.tv_sec = (deadline - now) / 1000000000ull;
+		ts.tv_nsec = (deadline - now) % 1000000000ull;
+		sig = sigtimedwait(set, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM)
+			return false;
+	}
+}
+
+int monitor_run(const struct steer_maps *m, const struct monitor_opts *o)
+{
+	struct snap s[2] = {};
+	struct mon mo = { .m = m, .o = o };
+	uint64_t step = (uint64_t)(o->interval_s * 1e9), next;
+	sigset_t set, old;
+	int cur = 0, err;
+
+	/* Blocked and taken with sigtimedwait: no handler, no missed wakeup. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, &old);
+
+	err = snap_take(m, &s[cur]);
+	if (err) {
+		fprintf(stderr, "steerctl: monitor: read maps: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	stamp(&mo);
+	diff(&mo, NULL, &s[cur], true);
+	fflush(stdout);
+	next = s[cur].mono;
+	for (long n = 0; !o->count || n < o->count; n++) {
+		/* Fixed cadence: a slow tick does not shift the ones after it. */
+		next += step;
+		if (!wait_until(&set, next))
+			break;
+		err = snap_take(m, &s[!cur]);
+		if (err) {
+			fprintf(stderr, "steerctl: monitor: read maps: %s\n", strerror(-err));
+			goto cleanup;
+		}
+		stamp(&mo);
+		diff(&mo, &s[cur], &s[!cur], false);
+		fflush(stdout);
+		cur = !cur;
+	}
+cleanup:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	snap_free(&s[0]);
+	snap_free(&s[1]);
+	return err ? 1 : 0;
+}
