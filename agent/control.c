@@ -233,6 +233,7 @@ int control_start_ops(struct control **out, struct loop *loop,
 	err = add_watch(ctl, MK_SVC, "services", "/api/v1/services", NULL, NULL);
 	err = err ?: add_watch(ctl, MK_EPS, "endpointslices",
 			       "/apis/discovery.k8s.io/v1/endpointslices", NULL, NULL);
+	err = err ?: add_watch(ctl, MK_NODE, "nodes", "/api/v1/nodes", NULL, NULL);
 	err = err ?: add_watch(ctl, MK_POD_QUAR, "quarantined pods", "/api/v1/pods",
 			       ctl->opts.quarantine_selector, NULL);
 	if (!ctl->opts.no_departure)
@@ -267,7 +268,7 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 {
 	static const enum metrics_resource res[MK_MAX] = {
 		[MK_POD_META] = RES_PODS, [MK_POD_QUAR] = RES_QPODS,
-		[MK_SVC] = RES_SERVICES, [MK_EPS] = RES_SLICES,
+		[MK_SVC] = RES_SERVICES, [MK_EPS] = RES_SLICES, [MK_NODE] = RES_NODES,
 	};
 	struct model_stats ms;
 

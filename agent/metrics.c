@@ -12,6 +12,7 @@ const char *const metrics_resource_names[RES_MAX] = {
 	[RES_QPODS] = "quarantine_pods",
 	[RES_SERVICES] = "services",
 	[RES_SLICES] = "endpointslices",
+	[RES_NODES] = "nodes",
 };
 
 static const char *const reason_names[STEER_R_MAX] = STEER_REASON_NAMES;

@@ -18,6 +18,7 @@ enum metrics_resource {
 	RES_QPODS,		/* pods matching the quarantine selector */
 	RES_SERVICES,
 	RES_SLICES,
+	RES_NODES,		/* node addresses, never quarantined */
 	RES_MAX,
 };
 

@@ -100,6 +100,8 @@ struct model {
 	struct table pods;
 	struct table svcs;
 	struct table slices;
+	struct table nodes;	/* node key -> struct node_obj */
+	struct table nodeips;	/* ip -> number of nodes that have it */
 	struct table qdesired;	/* ip -> pod */
 	struct table qapplied;	/* ip -> qent */
 	struct table sapplied;	/* steer_svc_key -> sent */
@@ -573,6 +575,17 @@ static int pod_recompute(struct model *m, struct pod *p)
 
 	on = p->explicit_q || nq > 0;
 	ip = p->ip_status ? p->ip_status : p->ip_slice;
+	/*
+	 * A hostNetwork pod has its node's IP: quarantining that address would
+	 * cut the node itself off from every pod on it. kube-proxy's
+	 * convergence is all the protection such a pod gets.
+	 */
+	if (on && ip && table_get(&m->nodeips, &ip, sizeof(ip))) {
+		if (!p->q_on && !was_on)
+			pr_warn("pod %s has a node's IP %s (hostNetwork?): not quarantining it",
+				p->key, inet_ntoa((struct in_addr){ ip }));
+		on = false;
+	}
 	action = p->meta_seen && p->act_meta >= 0 ? p->act_meta :
 		 p->act_quar >= 0 ? p->act_quar : m->opts.default_action;
 	if (on && !ip)
@@ -929,6 +942,76 @@ static void forget_members(struct model *m, struct svc *s)
 	}
 }
 
+/* Pods whose address is ip must be decided again: it became or stopped being a node's. */
+static void mark_pods_with_ip(struct model *m, __be32 ip)
+{
+	struct table_iter it;
+	struct tent *e;
+
+	table_iter_init(&it, &m->pods);
+	while ((e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+
+		if (p->ip_status == ip || p->ip_slice == ip)
+			pod_mark(m, p);
+	}
+}
+
+static void node_ips(struct model *m, const struct node_obj *n, int delta)
+{
+	for (uint32_t i = 0; i < n->naddrs; i++) {
+		__be32 ip = n->addrs[i];
+		uintptr_t c = (uintptr_t)table_get(&m->nodeips, &ip, sizeof(ip)) + delta;
+
+		if (c)
+			table_put(&m->nodeips, &ip, sizeof(ip), (void *)c);
+		else
+			table_del(&m->nodeips, &ip, sizeof(ip));
+		mark_pods_with_ip(m, ip);
+	}
+}
+
+struct node_ent {
+	struct node_obj obj;
+	uint32_t gen;		/* list generation, for relists */
+};
+
+static void node_drop(struct model *m, struct node_ent *n)
+{
+	table_del(&m->nodes, n->obj.meta.key, strlen(n->obj.meta.key));
+	node_ips(m, &n->obj, -1);
+	free(n);
+}
+
+static int on_node(struct model *m, enum model_ev ev, struct node_obj *o)
+{
+	struct node_ent *old = table_gets(&m->nodes, o->meta.key), *n;
+
+	if (ev == MEV_DELETED) {
+		if (old)
+			node_drop(m, old);
+		return 0;
+	}
+	if (old && old->obj.naddrs == o->naddrs &&
+	    !memcmp(old->obj.addrs, o->addrs, o->naddrs * sizeof(o->addrs[0]))) {
+		old->gen = m->kind_gen[MK_NODE];
+		return 0;
+	}
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->obj = *o;
+	n->gen = m->kind_gen[MK_NODE];
+	if (old)
+		node_drop(m, old);
+	if (table_put(&m->nodes, n->obj.meta.key, strlen(n->obj.meta.key), n)) {
+		free(n);
+		return -ENOMEM;
+	}
+	node_ips(m, &n->obj, +1);
+	return 0;
+}
+
 static int on_svc(struct model *m, enum model_ev ev, struct svc_obj *o)
 {
 	struct svc *s = svc_get(m, o->meta.key, ev != MEV_DELETED);
@@ -1042,6 +1125,15 @@ int model_event(struct model *m, enum model_kind kind, enum model_ev ev,
 		err = on_slice(m, ev, &eps);
 		eps_obj_free(&eps);
 		break;
+	case MK_NODE: {
+		struct node_obj node;
+
+		err = ev == MEV_DELETED ? obj_meta_parse(&node.meta, obj, "node") :
+					 node_parse(&node, obj);
+		if (!err)
+			err = on_node(m, ev, &node);
+		break;
+	}
 	default:
 		err = -EINVAL;
 	}
@@ -1091,6 +1183,17 @@ void model_list_end(struct model *m, enum model_kind kind)
 				s->exists = false;
 				forget_members(m, s);
 				svc_mark(m, s);
+				n++;
+			}
+		}
+		break;
+	case MK_NODE:
+		table_iter_init(&it, &m->nodes);
+		while ((e = table_iter_next(&it))) {
+			struct node_ent *nd = e->val;
+
+			if (nd->gen != g) {
+				node_drop(m, nd);
 				n++;
 			}
 		}
@@ -1401,6 +1504,9 @@ void model_free(struct model *m)
 	table_iter_init(&it, &m->qapplied);
 	while ((e = table_iter_next(&it)))
 		free(e->val);
+	table_iter_init(&it, &m->nodes);
+	while ((e = table_iter_next(&it)))
+		free(e->val);
 	table_iter_init(&it, &m->sapplied);
 	while ((e = table_iter_next(&it))) {
 		struct sent *a = e->val;
@@ -1411,6 +1517,8 @@ void model_free(struct model *m)
 	table_free(&m->pods);
 	table_free(&m->svcs);
 	table_free(&m->slices);
+	table_free(&m->nodes);
+	table_free(&m->nodeips);
 	table_free(&m->qdesired);
 	table_free(&m->qapplied);
 	table_free(&m->sapplied);

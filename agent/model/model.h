@@ -24,6 +24,7 @@ enum model_kind {
 	MK_POD_QUAR,	/* pods matching --quarantine-selector, full objects */
 	MK_SVC,
 	MK_EPS,
+	MK_NODE,	/* node addresses: never quarantined (hostNetwork pods) */
 	MK_MAX,
 };
 

@@ -379,6 +379,33 @@ cleanup:
 	return err;
 }
 
+int node_parse(struct node_obj *n, const cJSON *obj)
+{
+	const cJSON *addrs, *it;
+	int err;
+
+	memset(n, 0, sizeof(*n));
+	err = obj_meta_parse(&n->meta, obj, "node");
+	if (err)
+		return err;
+	addrs = get(get(obj, "status"), "addresses");
+	if (addrs && !cJSON_IsArray(addrs))
+		return bad("node", n->meta.key, "status.addresses", "not a list");
+	cJSON_ArrayForEach(it, addrs) {
+		const cJSON *type = get(it, "type");
+		__be32 a;
+
+		if (!cJSON_IsString(type) || (strcmp(type->valuestring, "InternalIP") &&
+					      strcmp(type->valuestring, "ExternalIP")))
+			continue;
+		/* IPv6 addresses are skipped: steer quarantines IPv4 only. */
+		if (ipv4_parse(get(it, "address"), &a) || n->naddrs == NODE_ADDRS_MAX)
+			continue;
+		n->addrs[n->naddrs++] = a;
+	}
+	return 0;
+}
+
 uint32_t obj_node_hash(const char *name)
 {
 	uint32_t h = 2166136261u;	/* FNV-1a */

@@ -68,6 +68,14 @@ struct eps_obj {
 	uint32_t nports;
 };
 
+#define NODE_ADDRS_MAX 8
+
+struct node_obj {
+	struct obj_meta meta;
+	__be32 addrs[NODE_ADDRS_MAX];	/* IPv4 InternalIP and ExternalIP */
+	uint32_t naddrs;
+};
+
 /* Fills only metadata (namespace, name, resourceVersion). */
 int obj_meta_parse(struct obj_meta *m, const struct cJSON *obj, const char *kind);
 int pod_parse(struct pod_obj *p, const struct cJSON *obj);
@@ -76,6 +84,7 @@ int svc_parse(struct svc_obj *s, const struct cJSON *obj);
 void svc_obj_free(struct svc_obj *s);
 int eps_parse(struct eps_obj *e, const struct cJSON *obj);
 void eps_obj_free(struct eps_obj *e);
+int node_parse(struct node_obj *n, const struct cJSON *obj);
 
 /*
  * Node names are kept as a hash: only "is it this node?" is asked of them,

@@ -791,3 +791,41 @@ TEST(no_departure_writes_no_membership)
 	ASSERT_EQ(e.mm.quar.n, 0, "nothing quarantined");
 	env_fini(&e);
 }
+
+#define NODE(name, ip)                                                                \
+	"{\"kind\":\"Node\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"" name   \
+	"\"},\"status\":{\"addresses\":[{\"type\":\"Hostname\",\"address\":\"" name  \
+	"\"},{\"type\":\"InternalIP\",\"address\":\"" ip "\"}]}}"
+
+/*
+ * A hostNetwork pod's address is its node's: quarantining it would cut the
+ * node off from every pod on it, so steer leaves it to kube-proxy.
+ */
+TEST(node_address_is_never_quarantined)
+{
+	struct env e;
+
+	env_init(&e, true);
+	feed(&e, MK_NODE, MEV_ADDED, NODE("node-1", "10.0.0.2"));
+	seed(&e);
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-2", OFF_LABELS, "{}"));
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.2") == NULL, "node IP not quarantined");
+	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.1") != NULL, "a pod IP still is");
+	/* The node goes away: its address is an ordinary pod IP again. */
+	feed(&e, MK_NODE, MEV_DELETED, NODE("node-1", "10.0.0.2"));
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.2") != NULL, "quarantined once not a node IP");
+	/* A relist that no longer has a node forgets its addresses too. */
+	feed(&e, MK_NODE, MEV_ADDED, NODE("node-9", "10.0.0.1"));
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.1") == NULL, "released when it became a node IP");
+	model_list_begin(e.m, MK_NODE);
+	model_list_end(e.m, MK_NODE);
+	model_flush(e.m);
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.1") != NULL, "relist dropped node-9");
+	/* Bad node data is skipped and changes nothing. */
+	ASSERT_EQ(feed(&e, MK_NODE, MEV_ADDED,
+		       "{\"metadata\":{\"name\":\"x\"},\"status\":{\"addresses\":7}}"),
+		  -EINVAL, "addresses not a list");
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.1") != NULL, "still quarantined");
+	env_fini(&e);
+}
