@@ -22,6 +22,11 @@ int steer_tc_egress(struct __sk_buff *skb)
 		reason = STEER_R_DROP;
 		v = TC_SHOT;
 	}
+	if (v == TC_REFUSE) {
+		/* If no answer went out the SYN is only dropped: the client retries. */
+		tcp_refuse(skb, &p);
+		v = TC_SHOT;
+	}
 	stat_inc(reason);
 	return v == TC_SHOT ? TC_ACT_SHOT : TC_ACT_OK;
 }

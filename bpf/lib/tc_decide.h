@@ -5,13 +5,17 @@
  *
  * Policy, per action, for a quarantined destination that is not exempt:
  *   drop:  everything is dropped.
- *   drain: TCP SYN without ACK is dropped (new flow); other TCP passes
- *          (established). UDP is dropped: there is no "established" UDP
+ *   drain: TCP SYN without ACK (new flow) is refused: answered with a
+ *          RST+ACK, as a closed port would (tcp_refuse() in tcp_reset.h),
+ *          and dropped, so connect() fails at once with ECONNREFUSED
+ *          instead of timing out. Other TCP passes (established). UDP is dropped: there is no "established" UDP
  *          we can tell from a single datagram. ICMP errors (dest
  *          unreachable, time exceeded, parameter problem) pass, because
  *          they belong to flows that exist and PMTU discovery needs them;
  *          every other ICMP type (echo, ...) is a new exchange and is
- *          dropped. Other IP protocols are dropped as new flows.
+ *          dropped. Other IP protocols are dropped as new flows. Nothing
+ *          but TCP gets an answer (no ICMP unreachable): see
+ *          docs/datapath.md.
  *   reset: as drain, but each established TCP segment is rewritten into a
  *          RST towards the pod, and a RST is reflected to its sender
  *          (see tcp_reset.h), so both ends are torn down at once.
@@ -37,6 +41,7 @@ enum tc_verdict {
 	TC_PASS = 0,
 	TC_SHOT,
 	TC_RST,		/* rewrite the TCP segment into a RST, then pass */
+	TC_REFUSE,	/* answer the SYN with a RST+ACK, then drop it */
 };
 
 static __always_inline bool icmp_is_error(__u8 type)
@@ -124,8 +129,14 @@ static __always_inline int tc_decide(struct __sk_buff *skb, struct pkt *p,
 	switch (p->proto) {
 	case IPPROTO_TCP:
 		if ((p->tcp_word & (TCPW_SYN | TCPW_ACK)) == TCPW_SYN) {
+			/*
+			 * drop_new counts it either way; the ABI has no
+			 * separate reason, because steer_stats is sized by the
+			 * enum and a new entry would break pin reuse on upgrade.
+			 * A RST is never answered (RFC 793), not even SYN+RST.
+			 */
 			*reason = STEER_R_DROP_NEW;
-			return TC_SHOT;
+			return p->tcp_word & TCPW_RST ? TC_SHOT : TC_REFUSE;
 		}
 		/* A RST needs no help tearing the flow down. */
 		if (q->action == STEER_ACT_RESET && !(p->tcp_word & TCPW_RST)) {

@@ -2,6 +2,8 @@
 /*
  * The reset action: cut an established TCP flow at both ends, statelessly,
  * from one segment travelling towards the pod (tc egress on its veth).
+ * The same reflection refuses new connections under drain and reset
+ * (tcp_refuse() at the end).
  *
  * 1. The segment is turned, in place, into the RST its sender would get
  *    from the pod: MACs, addresses and ports swapped, seq = the segment's
@@ -135,6 +137,67 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
 		cur = &reply;
 	}
 	return tcp_head_store(skb, l4, cur, &to_pod);
+}
+
+/*
+ * Refuses a new connection the way a closed port does: the SYN (no ACK, no
+ * RST) is turned into the pod's answer, RST+ACK with seq 0 and ack = the
+ * SYN's seq + 1 (+ FIN, + payload), as tcp_v4_send_reset() builds it, and
+ * a clone goes back through the ingress of the same veth, as in
+ * tcp_reset(). The caller drops the SYN, so the pod never sees it and
+ * nothing needs restoring. The client's connect() fails at once with
+ * ECONNREFUSED instead of retransmitting into a timeout; its retry goes
+ * through the (by then steered) socket hook or Service rules again.
+ *
+ * doff becomes 5: the SYN's options (MSS, window scale, timestamps, MPTCP,
+ * a Fast Open cookie) turn into payload of the RST, which Linux ignores
+ * (RFC 1122 4.2.2.12 allows data on a RST), so the client never parses its
+ * own options echoed back. Trimming them would need the IPv4 length, the
+ * IPv4 checksum and the pseudo-header to change. Returns 0, or -1 if no
+ * answer went out (the SYN is then only dropped, as before).
+ */
+static __always_inline int tcp_refuse(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u8 macs[2 * ETH_ALEN], macs_r[2 * ETH_ALEN];
+	struct tcp_head orig, reply;
+	__be32 addrs[2], addrs_r[2];
+	__u32 l4 = p->l4_off;
+	__be16 tot_len;
+	__s32 payload;
+
+	if (bpf_skb_load_bytes(skb, l4, &orig, sizeof(orig)) ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + offsetof(struct iphdr, tot_len),
+			       &tot_len, sizeof(tot_len)) ||
+	    bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) ||
+	    bpf_skb_load_bytes(skb, IP_ADDRS_OFF, addrs, sizeof(addrs)))
+		return -1;
+	/* l4_off - ETH_HLEN is the IPv4 header length, options included. */
+	payload = (__s32)bpf_ntohs(tot_len) - (__s32)(l4 - ETH_HLEN) -
+		  (__s32)((p->tcp_word & TCPW_DOFF) >> 12) * 4;
+	/* The pod's kernel would drop a segment shorter than its headers. */
+	if (payload < 0)
+		return -1;
+
+	__builtin_memcpy(macs_r, macs + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(macs_r + ETH_ALEN, macs, ETH_ALEN);
+	addrs_r[0] = addrs[1];
+	addrs_r[1] = addrs[0];
+	reply.source = orig.dest;
+	reply.dest = orig.source;
+	reply.seq = 0;
+	reply.ack_seq = bpf_htonl(bpf_ntohl(orig.seq) + 1 +
+				  !!(p->tcp_word & TCPW_FIN) + payload);
+	reply.word = bpf_htons((5 << 12) | TCPW_RST | TCPW_ACK);
+	reply.window = 0;
+	if (l3_store(skb, macs_r, addrs_r) || tcp_head_store(skb, l4, &orig, &reply))
+		return -1;
+	/*
+	 * A clone although the SYN is dropped next, not bpf_redirect(): the
+	 * verdict stays "dropped", the path is the one tcp_reset() takes, and
+	 * the answer is really delivered under test_run, which never carries
+	 * out a TC_ACT_REDIRECT. One skb head per refused SYN.
+	 */
+	return bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS) ? -1 : 0;
 }
 
 #endif /* STEER_BPF_TCP_RESET_H */

@@ -43,12 +43,17 @@ struct pkt_buf {
 } __attribute__((aligned(4)));
 
 enum kind {
-	K_SYN, K_SYNACK, K_ACK, K_FIN, K_RST, K_UDP, K_ICMP_ECHO, K_ICMP_UNREACH,
+	K_SYN, K_SYN_OPTS_DATA, K_SYN_FIN, K_SYN_RST, K_SYNACK, K_ACK, K_FIN, K_RST,
+	K_UDP, K_ICMP_ECHO, K_ICMP_UNREACH,
 	K_OTHER_PROTO, K_NON_IP, K_FRAG_FIRST, K_FRAG_LATER, K_TRUNC_TCP, K_TRUNC_IP,
 	K_MAX,
 };
 
-enum exp_verdict { V_PASS, V_SHOT, V_RST };
+/*
+ * V_SHOT: dropped, nothing answered. V_REFUSE: dropped, and the sender
+ * gets a RST+ACK reflected, as from a closed port.
+ */
+enum exp_verdict { V_PASS, V_SHOT, V_RST, V_REFUSE };
 
 struct row {
 	const char *desc;
@@ -62,8 +67,15 @@ struct row {
 #define P V_PASS
 #define S V_SHOT
 #define R V_RST
+#define F V_REFUSE
 static const struct row rows[] = {
-	{ "tcp syn", K_SYN, { S, S, S },
+	{ "tcp syn", K_SYN, { F, S, F },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn, options and data", K_SYN_OPTS_DATA, { F, S, F },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn+fin", K_SYN_FIN, { F, S, F },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn+rst (never answered)", K_SYN_RST, { S, S, S },
 	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
 	{ "tcp syn-ack", K_SYNACK, { P, S, R },
 	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_RESET }, true },
@@ -95,6 +107,7 @@ static const struct row rows[] = {
 #undef P
 #undef S
 #undef R
+#undef F
 
 static __u16 csum_fold(__u32 sum)
 {
@@ -163,18 +176,37 @@ static void build(struct pkt_buf *b, enum kind k, const char *src, const char *d
 	ip->daddr = inet_addr(dst);
 	ip->protocol = IPPROTO_TCP;
 	switch (k) {
-	case K_SYN: case K_SYNACK: case K_ACK: case K_FIN: case K_RST: case K_TRUNC_TCP:
+	case K_SYN: case K_SYN_OPTS_DATA: case K_SYN_FIN: case K_SYN_RST:
+	case K_SYNACK: case K_ACK: case K_FIN: case K_RST: case K_TRUNC_TCP: {
+		bool syn = k == K_SYN || k == K_SYN_OPTS_DATA || k == K_SYN_FIN ||
+			   k == K_SYN_RST;
+
 		th->source = htons(40000);
 		th->dest = htons(80);
 		th->seq = htonl(1000);
-		th->ack_seq = htonl(k == K_SYN ? 0 : 2000);
+		th->ack_seq = htonl(syn ? 0 : 2000);
 		th->doff = 5;
 		th->window = htons(512);
-		th->syn = k == K_SYN || k == K_SYNACK;
-		th->ack = k != K_SYN;
-		th->fin = k == K_FIN;
-		th->rst = k == K_RST;
+		th->syn = syn || k == K_SYNACK;
+		th->ack = !syn;
+		th->fin = k == K_FIN || k == K_SYN_FIN;
+		th->rst = k == K_RST || k == K_SYN_RST;
 		l4len = sizeof(*th);
+		if (k == K_SYN_OPTS_DATA) {
+			/*
+			 * A client's usual options (MSS, NOP NOP timestamps,
+			 * NOP window scale), then data as with Fast Open.
+			 */
+			static const unsigned char opts[20] = {
+				2, 4, 0x05, 0xb4, 1, 1, 8, 10, 0, 0, 0x30, 0x39,
+				0, 0, 0, 0, 1, 3, 3, 7 };
+
+			memcpy(l4 + l4len, opts, sizeof(opts));
+			th->doff = 10;
+			l4len += sizeof(opts);
+			memcpy(l4 + l4len, "GET / HTTP/1.1\r\n", 16);
+			l4len += 16;
+		}
 		if (k == K_ACK) {
 			memcpy(l4 + l4len, "GET / HTTP/1.1\r\n", 16);
 			th->psh = 1;
@@ -183,6 +215,7 @@ static void build(struct pkt_buf *b, enum kind k, const char *src, const char *d
 		if (k == K_TRUNC_TCP)
 			l4len = 10;
 		break;
+	}
 	case K_UDP: case K_FRAG_FIRST: case K_FRAG_LATER:
 		ip->protocol = IPPROTO_UDP;
 		uh->source = htons(5353);
@@ -247,6 +280,38 @@ static void expect_reflected(struct pkt_buf *b)
 	th->ack_seq = 0;
 	th->fin = th->syn = th->psh = th->urg = th->ack = 0;
 	th->rst = 1;
+	th->window = 0;
+	fix_csums(b);
+}
+
+/*
+ * What the sender should get back for a V_REFUSE row: what Linux answers a
+ * SYN to a closed port with (RST+ACK, seq 0, ack = seq + 1 + FIN +
+ * payload), from the pod's addresses; the SYN's options stay in place as
+ * payload of a header with doff 5.
+ */
+static void expect_refused(struct pkt_buf *b)
+{
+	struct ethhdr *eth = (void *)b->data;
+	struct iphdr *ip = (void *)(b->data + ETH_HLEN);
+	struct tcphdr *th = (void *)(b->data + ETH_HLEN + sizeof(struct iphdr));
+	unsigned int payload = ntohs(ip->tot_len) - ip->ihl * 4 - th->doff * 4;
+	unsigned char mac[ETH_ALEN];
+	__be32 a = ip->saddr;
+	__be16 port = th->source;
+
+	memcpy(mac, eth->h_dest, ETH_ALEN);
+	memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	memcpy(eth->h_source, mac, ETH_ALEN);
+	ip->saddr = ip->daddr;
+	ip->daddr = a;
+	th->source = th->dest;
+	th->dest = port;
+	th->ack_seq = htonl(ntohl(th->seq) + 1 + th->fin + payload);
+	th->seq = 0;
+	th->doff = 5;
+	th->fin = th->syn = th->psh = th->urg = 0;
+	th->rst = th->ack = 1;
 	th->window = 0;
 	fix_csums(b);
 }
@@ -379,7 +444,7 @@ TEST(tc_table_every_action_kind_exemption)
 	struct steer_quar_val qv = { .origin = STEER_ORIGIN_MANUAL };
 	struct pkt_buf stray;
 	struct env e;
-	int cases = 0, reflected = 0;
+	int cases = 0, reflected = 0, refused = 0;
 
 	if (!env_open(&e))
 		goto cleanup;
@@ -407,6 +472,13 @@ TEST(tc_table_every_action_kind_exemption)
 				want = in;
 				if (v == V_RST)
 					expect_rst(&want);
+				/*
+				 * test_run hands back the dropped SYN as the
+				 * program left it: rewritten in place into the
+				 * answer before it was cloned.
+				 */
+				if (v == V_REFUSE)
+					expect_refused(&want);
 				snprintf(name, sizeof(name), "%s, %s, %s", action_names[a], r->desc,
 					 exempt_names[x]);
 				snap_stats(&e);
@@ -414,7 +486,8 @@ TEST(tc_table_every_action_kind_exemption)
 				CHECK_(!tap_recv(&e, &got, 0), "%s: reflected packet before the run "
 				       "(from the case before)", name);
 				ret = run(&e, &in, x == EX_HOST ? 0 : FWD_IFINDEX, &got);
-				if (!CHECK_(ret == (v == V_SHOT ? TC_ACT_SHOT : TC_ACT_OK),
+				if (!CHECK_(ret == (v == V_SHOT || v == V_REFUSE ? TC_ACT_SHOT :
+						    TC_ACT_OK),
 					    "%s: verdict %d", name, ret))
 					continue;
 				CHECK_(got.len == want.len && !memcmp(got.data, want.data, want.len),
@@ -428,6 +501,19 @@ TEST(tc_table_every_action_kind_exemption)
 					       "%s: reflected RST differs (%u bytes)", name, got.len);
 					reflected++;
 				}
+				if (v == V_REFUSE) {
+					want = in;
+					expect_refused(&want);
+					tap_recv(&e, &got, 1000);
+					CHECK_(got.len == want.len &&
+					       !memcmp(got.data, want.data, want.len),
+					       "%s: reflected RST+ACK differs (%u bytes)", name,
+					       got.len);
+					refused++;
+				}
+				if (v == V_SHOT || v == V_PASS)
+					CHECK_(!tap_recv(&e, &got, 20), "%s: answered (%u bytes), "
+					       "expected silence", name, got.len);
 				snap_stats(&e);
 				CHECK_(e.stats[reason] == before + 1, "%s: counter %s did not move",
 				       name, reason_names[reason]);
@@ -439,6 +525,8 @@ TEST(tc_table_every_action_kind_exemption)
 		  "cases run");
 	/* syn-ack, ack+data, fin under reset, forwarded only. */
 	ASSERT_EQ(reflected, 3, "reflected RSTs checked");
+	/* the three answerable SYNs under drain and reset, forwarded only. */
+	ASSERT_EQ(refused, 6, "refusing RST+ACKs checked");
 	ASSERT_EQ(tap_recv(&e, &stray, 100), 0, "nothing else reflected");
 cleanup:
 	env_close(&e);

@@ -5,6 +5,8 @@
 serve-tcp PORT NAME      echo server; replies "NAME:<data>"
 serve-udp PORT NAME      datagram echo; replies "NAME:<data>"
 connect IP PORT [TMO]    prints "ok PEERIP:PEERPORT REPLY" or "err ERRNO_NAME"
+connect-ms IP PORT [TMO] as connect, prefixed with the milliseconds connect()
+                         itself took (interpreter and nsenter start-up aside)
 hold IP PORT STATUSFILE  keeps one connection exchanging every 50 ms, writing
                          "<exchanges> <state>" to STATUSFILE; state is ok,
                          stalled, reset or closed
@@ -47,20 +49,29 @@ def err_name(e):
     return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else "timeout"
 
 
-def connect(ip, port, tmo=2.0):
+def connect(ip, port, tmo=2.0, timed=False):
     s = socket.socket()
     s.settimeout(tmo)
+    t0 = time.monotonic()
+
+    def say(msg):
+        if timed:
+            msg = "%d %s" % ((time.monotonic() - t0) * 1000, msg)
+        print(msg)
     try:
         s.connect((ip, port))
+        if timed:
+            say("ok connected")
+            return 0
         peer = s.getpeername()
         s.sendall(b"hi")
         reply = s.recv(4096).decode()
-        print("ok %s:%d %s" % (peer[0], peer[1], reply))
+        say("ok %s:%d %s" % (peer[0], peer[1], reply))
         return 0
     except socket.timeout:
-        print("err timeout")
+        say("err timeout")
     except OSError as e:
-        print("err " + err_name(e))
+        say("err " + err_name(e))
     return 1
 
 
@@ -129,6 +140,8 @@ def main():
         serve_udp(int(args[0]), args[1])
     elif cmd == "connect":
         return connect(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0)
+    elif cmd == "connect-ms":
+        return connect(args[0], int(args[1]), float(args[2]) if len(args) > 2 else 2.0, True)
     elif cmd == "hold":
         return hold(args[0], int(args[1]), args[2])
     elif cmd == "udp":
