@@ -88,7 +88,12 @@ class Store:
     """All objects, one resourceVersion counter and a bounded event history."""
 
     def __init__(self, history):
-        self.cond = threading.Condition()
+        lock = threading.RLock()
+        self.cond = threading.Condition(lock)
+        # One wait queue per resource on the same lock: a pod write wakes the
+        # pod watchers only, so a watcher's latency does not grow with the
+        # number of watches on other resources (GIL, TLS writes).
+        self.rconds = {r: threading.Condition(lock) for r in RESOURCES}
         self.objs = {r: {} for r in RESOURCES}
         self.rv = 1
         self.history = []          # (rv, res, type, old, new)
@@ -115,7 +120,12 @@ class Store:
         for resset, ev in self.listeners:
             if res in resset:
                 ev.set()
-        self.cond.notify_all()
+        self.rconds[res].notify_all()
+
+    def wake_all(self):
+        """Faults and shutdown concern every watch."""
+        for c in self.rconds.values():
+            c.notify_all()
 
     def listen(self, resources):
         ev = controllers.Trigger()
@@ -901,7 +911,7 @@ class Handler(BaseHTTPRequestHandler):
                         wait = deadline - now
                         if bookmarks:
                             wait = min(wait, next_bm - now)
-                        STORE.cond.wait(min(wait, 1.0))
+                        STORE.rconds[res].wait(min(wait, 1.0))
                     injected = STORE.injections[inj:]
                     inj = len(STORE.injections)
                     head = STORE.rv
@@ -967,7 +977,7 @@ class Handler(BaseHTTPRequestHandler):
                     STORE.injections.append(line.encode() + b'\n')
                 if f.get('clear'):
                     FAULT.__init__()
-                STORE.cond.notify_all()
+                STORE.wake_all()
             return self.send_json(200, FAULT.dump())
         if path == '/_sim/state':
             with STORE.cond:
@@ -1184,7 +1194,7 @@ def main():
             json.dump(STORE.snapshot(), f)
         os.rename(ARGS.snapshot + '.tmp', ARGS.snapshot)
     with STORE.cond:
-        STORE.cond.notify_all()
+        STORE.wake_all()
 
 
 if __name__ == '__main__':
