@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "datapath/datapath.h"
 #include "log.h"
@@ -30,6 +31,18 @@ static void result(const char *name, double v, const char *unit)
 {
 	printf("  %-44s %14.2f %s\n", name, v, unit);
 	fprintf(out, "{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\"}\n", name, v, unit);
+}
+
+/*
+ * Wall time on a shared machine mostly measures the neighbours; CPU time of
+ * this process is what "on one core" means, so rates are reported both ways.
+ */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 static long rss_kib(void)
@@ -153,13 +166,15 @@ int main(int argc, char **argv)
 	for (s = 0; s < 3 && sizes[s] <= max; s++) {
 		int npods = sizes[s];
 		long rss0 = rss_kib();
-		uint64_t t0 = now_ns(), *lat;
+		uint64_t t0 = now_ns(), c0 = cpu_ns(), *lat;
 		struct model *m = model_new(&mo, ops, ctx);
 		int n = 2000;
 
 		sync_all(m, npods);
 		snprintf(name, sizeof(name), "initial_sync_%dk_pods", npods / 1000);
 		result(name, (now_ns() - t0) / 1e6, "ms");
+		snprintf(name, sizeof(name), "initial_sync_%dk_pods_cpu", npods / 1000);
+		result(name, (cpu_ns() - c0) / 1e6, "ms");
 		snprintf(name, sizeof(name), "rss_growth_%dk_pods", npods / 1000);
 		result(name, (rss_kib() - rss0) / 1024.0, "MiB");
 		snprintf(name, sizeof(name), "rss_total_%dk_pods", npods / 1000);
@@ -186,6 +201,7 @@ int main(int argc, char **argv)
 		free(lat);
 		/* Throughput: label churn that does not quarantine, then toggles. */
 		t0 = now_ns();
+		c0 = cpu_ns();
 		for (i = 0; i < 100000; i++) {
 			int p = (i * 7919) % npods;
 
@@ -197,13 +213,17 @@ int main(int argc, char **argv)
 			model_flush(m);
 		}
 		result("events_per_s_label_churn", 100000 / ((now_ns() - t0) / 1e9), "events/s");
+		result("events_per_s_label_churn_cpu", 100000 / ((cpu_ns() - c0) / 1e9), "events/s");
 		t0 = now_ns();
+		c0 = cpu_ns();
 		for (i = 0; i < 20000; i++) {
 			gen_pod((i / 2 * 104729) % npods, i % 2 ? "true" : "false");
 			feed(m, MK_POD_META, MEV_MODIFIED);
 			model_flush(m);
 		}
 		result("events_per_s_quarantine_toggle", 20000 / ((now_ns() - t0) / 1e9), "events/s");
+		result("events_per_s_quarantine_toggle_cpu", 20000 / ((cpu_ns() - c0) / 1e9),
+		       "events/s");
 		model_free(m);
 	}
 	datapath_close(dp);
