@@ -168,6 +168,12 @@ static int backend_del_rev(const struct steer_maps *m, const struct steer_svc_ke
 	return 0;
 }
 
+static bool svc_valid(const struct steer_svc_key *key, uint32_t n, uint8_t origin)
+{
+	return n <= STEER_MAX_BACKENDS_PER_SVC && origin < STEER_ORIGIN_MAX &&
+	       (key->proto == 6 || key->proto == 17) && !key->pad;
+}
+
 int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
 		 const struct steer_backend_val *backends, uint32_t n,
 		 uint8_t origin, uint32_t gen)
@@ -177,8 +183,7 @@ int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
 	bool had_old;
 	int err;
 
-	if (n > STEER_MAX_BACKENDS_PER_SVC || origin >= STEER_ORIGIN_MAX ||
-	    (key->proto != 6 && key->proto != 17) || key->pad)
+	if (!svc_valid(key, n, origin))
 		return -EINVAL;
 	had_old = !bpf_map_lookup_elem(m->svc, key, &old);
 
@@ -206,6 +211,52 @@ int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
 	}
 	if (had_old)
 		backend_del_rev(m, key, old.rev, old.count);
+	return 0;
+}
+
+/*
+ * In place, under the same rev: the slots that differ, then the count, then
+ * the slots past it. sock_decide skips a missing slot and checks steer_quar
+ * for every backend it picks, so a reader that still holds the old count
+ * finds a backend that is wanted, one about to be replaced, or no slot; it
+ * never needs a complete second set, and a one-backend change costs three
+ * writes instead of two per backend.
+ */
+int maps_svc_patch(const struct steer_maps *m, const struct steer_svc_key *key,
+		   const struct steer_backend_val *old, uint32_t nold,
+		   const struct steer_backend_val *backends, uint32_t n,
+		   uint8_t origin, uint32_t gen)
+{
+	struct steer_backend_key bk = { .svc = *key };
+	struct steer_svc_val cur, val;
+
+	if (!svc_valid(key, n, origin))
+		return -EINVAL;
+	/* The map does not hold what the caller last wrote: a new rev, from scratch. */
+	if (!old || bpf_map_lookup_elem(m->svc, key, &cur) || cur.count != nold ||
+	    cur.origin != origin)
+		return maps_svc_set(m, key, backends, n, origin, gen);
+	bk.rev = cur.rev;
+	for (uint32_t i = 0; i < n; i++) {
+		struct steer_backend_val bv = backends[i];
+
+		memset(bv.pad, 0, sizeof(bv.pad));
+		if (i < nold && old[i].addr == bv.addr && old[i].port == bv.port)
+			continue;
+		bk.slot = i;
+		if (bpf_map_update_elem(m->backend, &bk, &bv, BPF_ANY))
+			return -errno;
+	}
+	val = cur;
+	val.count = n;
+	val.gen = gen;
+	if (memcmp(&val, &cur, sizeof(val)) &&
+	    bpf_map_update_elem(m->svc, key, &val, BPF_ANY))
+		return -errno;
+	for (uint32_t i = n; i < nold; i++) {
+		bk.slot = i;
+		bpf_map_delete_elem(m->backend, &bk);
+	}
 	return 0;
 }
 

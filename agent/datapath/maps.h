@@ -54,6 +54,15 @@ int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *
 int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
 		 const struct steer_backend_val *backends, uint32_t n,
 		 uint8_t origin, uint32_t gen);
+/*
+ * Changes a service whose slots hold old[0..nold-1] (what this caller last
+ * wrote) to backends[0..n-1], writing only the slots that differ; with old
+ * NULL, or a map that holds something else, it is maps_svc_set.
+ */
+int maps_svc_patch(const struct steer_maps *m, const struct steer_svc_key *key,
+		   const struct steer_backend_val *old, uint32_t nold,
+		   const struct steer_backend_val *backends, uint32_t n,
+		   uint8_t origin, uint32_t gen);
 int maps_svc_get(const struct steer_maps *m, const struct steer_svc_key *key,
 		 struct steer_svc_val *val, struct steer_backend_val *backends,
 		 uint32_t max, uint32_t *n);

@@ -26,9 +26,10 @@ static int q_each(void *ctx, maps_quar_cb cb, void *arg)
 }
 
 static int s_set(void *ctx, const struct steer_svc_key *key,
+		 const struct steer_backend_val *old, uint32_t nold,
 		 const struct steer_backend_val *b, uint32_t n, uint8_t origin, uint32_t gen)
 {
-	return maps_svc_set(ctx, key, b, n, origin, gen);
+	return maps_svc_patch(ctx, key, old, nold, b, n, origin, gen);
 }
 
 static int s_get(void *ctx, const struct steer_svc_key *key, struct steer_svc_val *val)

@@ -68,6 +68,7 @@ static int q_each(void *ctx, maps_quar_cb cb, void *arg)
 }
 
 static int s_set(void *ctx, const struct steer_svc_key *key,
+		 const struct steer_backend_val *old, uint32_t nold,
 		 const struct steer_backend_val *b, uint32_t n, uint8_t origin, uint32_t gen)
 {
 	struct memmaps *mm = ctx;
@@ -90,8 +91,10 @@ static int s_set(void *ctx, const struct steer_svc_key *key,
 		return -ENOMEM;
 	if (n)
 		memcpy(s->b, b, n * sizeof(*b));
+	/* Like maps_svc_patch: in place when it holds what the caller last wrote. */
+	if (!old || s->val.count != nold || s->val.origin != origin)
+		s->val.rev++;
 	s->val.count = n;
-	s->val.rev++;
 	s->val.origin = origin;
 	s->val.gen = gen;
 	mm->writes++;

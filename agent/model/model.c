@@ -440,26 +440,80 @@ static int be_cmp(const void *x, const void *y)
 	return a->port < b->port ? -1 : a->port > b->port;
 }
 
+/*
+ * The slots for the sorted set w: a slot of old whose backend is still wanted
+ * keeps it, and the new backends fill the others, so one backend more or less
+ * changes one slot (maps_svc_patch) rather than the whole set.
+ */
+static struct steer_backend_val *slot_layout(const struct steer_backend_val *old,
+					     uint32_t nold,
+					     const struct steer_backend_val *w, uint32_t n)
+{
+	struct steer_backend_val *out = malloc((n ? n : 1) * sizeof(*out));
+	uint8_t *placed = calloc(n ? 2 * n : 1, 1), *hole = placed + n;
+	uint32_t i, j;
+
+	if (!out || !placed) {
+		free(out);
+		free(placed);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		const struct steer_backend_val *f = i < nold ?
+			bsearch(&old[i], w, n, sizeof(*w), be_cmp) : NULL;
+
+		if (f) {
+			placed[f - w] = 1;
+			out[i] = *f;
+		} else {
+			hole[i] = 1;
+		}
+	}
+	for (i = 0, j = 0; i < n; i++) {
+		if (!hole[i])
+			continue;
+		while (placed[j])
+			j++;
+		out[i] = w[j++];
+	}
+	free(placed);
+	return out;
+}
+
 static int svc_key_write(struct model *m, const struct steer_svc_key *key,
-			 const struct steer_backend_val *b, uint32_t n, bool del, bool force)
+			 const struct steer_backend_val *w, uint32_t n, bool del, bool force)
 {
 	struct sent *a = table_get(&m->sapplied, key, sizeof(*key));
+	const struct steer_backend_val *old = NULL;
+	struct steer_backend_val *b = NULL;
 	struct steer_svc_val cur;
+	uint32_t nold = 0;
 	int err;
 
 	if (!m->synced)
 		return 0;
-	if (!del && a && !force && a->n == n &&
-	    (!n || !memcmp(a->b, b, n * sizeof(*b))))
-		return 0;
 	if (del && !a)
 		return 0;
+	if (a && a->n != UINT32_MAX && !force) {
+		old = a->b;
+		nold = a->n;
+	}
+	if (!del) {
+		b = slot_layout(old, nold, w, n);
+		if (!b)
+			return -ENOMEM;
+		if (old && nold == n && (!n || !memcmp(old, b, n * sizeof(*b)))) {
+			free(b);
+			return 0;
+		}
+	}
 	err = m->ops->svc_get(m->ctx, key, &cur);
 	if (!err && cur.origin == STEER_ORIGIN_MANUAL) {
 		a = table_del(&m->sapplied, key, sizeof(*key));
 		if (a)
 			free(a->b);
 		free(a);
+		free(b);
 		return 0;
 	}
 	if (del) {
@@ -477,12 +531,16 @@ static int svc_key_write(struct model *m, const struct steer_svc_key *key,
 		free(a);
 		return 0;
 	}
-	err = m->ops->svc_set(m->ctx, key, b, n, STEER_ORIGIN_API, m->gen);
+	err = m->ops->svc_set(m->ctx, key, old, nold, b, n, STEER_ORIGIN_API, m->gen);
 	if (err) {
 		m->st.write_errors++;
 		pr_warn("steer service %s:%u (%u backends): %s",
 			inet_ntoa((struct in_addr){ key->vip }), ntohs(key->port), n,
 			strerror(-err));
+		/* Some slots may have changed: the next write starts a fresh set. */
+		if (a)
+			a->n = UINT32_MAX;
+		free(b);
 		return err;
 	}
 	m->st.svc_writes++;
@@ -490,17 +548,12 @@ static int svc_key_write(struct model *m, const struct steer_svc_key *key,
 		a = calloc(1, sizeof(*a));
 		if (!a || table_put(&m->sapplied, key, sizeof(*key), a)) {
 			free(a);
+			free(b);
 			return -ENOMEM;
 		}
 	}
 	free(a->b);
-	a->b = n ? malloc(n * sizeof(*b)) : NULL;
-	if (n && !a->b) {
-		a->n = UINT32_MAX;	/* unknown: rewrite next time */
-		return -ENOMEM;
-	}
-	if (n)
-		memcpy(a->b, b, n * sizeof(*b));
+	a->b = b;
 	a->n = n;
 	a->gen = m->gen;
 	return 0;

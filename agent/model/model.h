@@ -39,7 +39,9 @@ struct apply_ops {
 	int (*quar_get)(void *ctx, __be32 addr, struct steer_quar_val *val);
 	int (*quar_del)(void *ctx, __be32 addr);
 	int (*quar_foreach)(void *ctx, maps_quar_cb cb, void *arg);
+	/* old: the slots as last written, or NULL for a fresh set (maps_svc_patch). */
 	int (*svc_set)(void *ctx, const struct steer_svc_key *key,
+		       const struct steer_backend_val *old, uint32_t nold,
 		       const struct steer_backend_val *b, uint32_t n, uint8_t origin,
 		       uint32_t gen);
 	int (*svc_get)(void *ctx, const struct steer_svc_key *key, struct steer_svc_val *val);

@@ -141,9 +141,11 @@ struct steer_svc_val {
 };
 
 /*
- * steer_backend: hash, one slot of a steered service. Writers fill the slots
- * of a new rev, then flip steer_svc to it in one update, then delete the old
- * rev, so a reader always sees a complete backend set.
+ * steer_backend: hash, one slot of a steered service. A new set fills the
+ * slots of a new rev, then flips steer_svc to it in one update, then deletes
+ * the old rev, so a reader always sees a complete backend set. A small change
+ * rewrites the slots that differ under the same rev (maps_svc_patch): readers
+ * skip a missing slot and check steer_quar for every backend anyway.
  */
 struct steer_backend_key {
 	struct steer_svc_key svc;

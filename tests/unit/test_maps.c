@@ -97,6 +97,47 @@ TEST(service_rev_flip_deletes_old_slots)
 	datapath_close(dp);
 }
 
+TEST(service_patch_rewrites_only_changed_slots)
+{
+	struct datapath *dp = open_dp();
+	struct steer_svc_key k = { .vip = inet_addr("10.96.0.11"), .port = htons(80),
+				   .proto = 6 };
+	struct steer_backend_val b[3] = {
+		{ .addr = inet_addr("10.1.0.1"), .port = htons(8080) },
+		{ .addr = inet_addr("10.1.0.2"), .port = htons(8080) },
+		{ .addr = inet_addr("10.1.0.3"), .port = htons(8080) },
+	}, shrunk[2] = { b[0], b[2] }, out[4];
+	const struct steer_maps *m;
+	struct steer_svc_val sv;
+	uint32_t n, cnt;
+
+	if (!dp)
+		return;
+	m = datapath_maps(dp);
+	ASSERT_OK(maps_svc_patch(m, &k, NULL, 0, b, 3, STEER_ORIGIN_API, 1), "fresh");
+	/* b[1] leaves: the last backend moves into its slot, same rev. */
+	ASSERT_OK(maps_svc_patch(m, &k, b, 3, shrunk, 2, STEER_ORIGIN_API, 1), "shrink");
+	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get");
+	ASSERT_EQ(sv.rev, 1, "same rev");
+	ASSERT_EQ(n, 2, "n");
+	ASSERT_EQ(out[1].addr, b[2].addr, "slot 1 refilled");
+	ASSERT_OK(maps_count(m->backend, &cnt), "count");
+	ASSERT_EQ(cnt, 2, "tail slot deleted");
+	ASSERT_OK(maps_svc_patch(m, &k, shrunk, 2, b, 3, STEER_ORIGIN_API, 2), "grow");
+	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get grown");
+	ASSERT_EQ(n, 3, "n grown");
+	ASSERT_EQ(sv.gen, 2, "gen");
+	ASSERT_EQ(out[2].addr, b[2].addr, "slot 2 appended");
+	/* What the caller remembers is stale: a new rev instead. */
+	ASSERT_OK(maps_svc_patch(m, &k, b, 2, b, 1, STEER_ORIGIN_API, 3), "stale");
+	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get fresh");
+	ASSERT_EQ(sv.rev, 2, "new rev");
+	ASSERT_OK(maps_count(m->backend, &cnt), "count fresh");
+	ASSERT_EQ(cnt, 1, "old rev deleted");
+	ASSERT_OK(maps_svc_del(m, &k), "del");
+	datapath_close(dp);
+}
+
 static int exempt_cb(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
 {
 	ASSERT_EQ(addr, inet_addr("192.168.0.0"), "masked addr");

@@ -346,7 +346,7 @@ TEST(manual_entries_untouched)
 		mk.vip = a.s_addr;
 		inet_pton(AF_INET, "10.0.9.9", &a);
 		mb.addr = a.s_addr;
-		apply_mem_ops.svc_set(&e.mm, &mk, &mb, 1, STEER_ORIGIN_MANUAL, 5);
+		apply_mem_ops.svc_set(&e.mm, &mk, NULL, 0, &mb, 1, STEER_ORIGIN_MANUAL, 5);
 	}
 	seed(&e);	/* includes a full resync: the sweep must keep them */
 	feed(&e, MK_POD_META, MEV_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
