@@ -171,12 +171,14 @@ class LoadTail:
                 self.recs.append((int(p[0]), p[1].decode(), p[2].decode()))
 
     def since(self, t_ns):
-        """Records whose connect() started at or after t_ns."""
+        """Records whose connect() started at or after t_ns.  The file is in
+        completion order and a connection completes at most its timeout
+        (1 s) after it started, so stop 3 s before t_ns."""
         self.poll()
         i = len(self.recs)
-        while i > 0 and self.recs[i - 1][0] >= t_ns:
+        while i > 0 and self.recs[i - 1][0] >= t_ns - 3 * 10**9:
             i -= 1
-        return self.recs[i:]
+        return [r for r in self.recs[i:] if r[0] >= t_ns]
 
 
 # ------------------------------------------------------------------ API client
@@ -501,7 +503,8 @@ def settle(box, victims_back, timeout):
     wait_until('the relabeled pods to rejoin', ok, timeout, step=0.05)
 
 
-def one_round(box, mode, k, stagger_s, out_timeout, back_timeout):
+def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
+              hold_s=0.0):
     good, _ = serving_pods(box.api)
     victims = random.sample(good, k)
     try:
@@ -536,6 +539,8 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout):
                        box.tail.since(now - quiet_ns))
     wait_until('the relabeled pods to stop getting new connections',
                out_done, out_timeout)
+    while time.time_ns() < t_last + hold_s * 1e9:
+        time.sleep(0.05)
     for r in recs:
         # Bounded by the send: steerd releases the pod before the response.
         _, r['back_ns'], _ = box.api.label(r['victim'], 'true')
@@ -599,11 +604,12 @@ def run_mode(box, mode, a, series_dir):
                 'relabels', mode, box.scale, a.mode_budget, len(recs))
             break
         k_now = min(k, a.relabels - len(recs)) if mode == 'steer' else k
-        if rounds == 0 and series_dir:
+        plotted = rounds == 1 and series_dir
+        if plotted:
             k_now = 1       # the plotted round: one relabel, readable
         try:
             rr = one_round(box, mode, k_now, stagger, out_timeout,
-                           back_timeout)
+                           back_timeout, 3.0 if plotted else 0.0)
         except (TimeoutError, RuntimeError, OSError) as e:
             log('%s at %d services, round %d: %s', mode, box.scale,
                 rounds + 1, e)
@@ -612,7 +618,7 @@ def run_mode(box, mode, a, series_dir):
             break
         rounds += 1
         recs += rr
-        if rounds == 1 and series_dir:
+        if plotted:
             write_series(box, mode, rr, series_dir)
         if rounds % 5 == 0:
             log('%s at %d services: %d relabels, window p50 %.1f ms',
@@ -624,7 +630,7 @@ def run_mode(box, mode, a, series_dir):
 def write_series(box, mode, rr, series_dir):
     """Requests/s per backend in 100 ms bins around one round's first PATCH."""
     t0 = rr[0].get('commit_ns', rr[0]['resp_ns'])
-    lo, hi = t0 - 2 * 10**9, t0 + 10 * 10**9
+    lo, hi = t0 - 1 * 10**9, t0 + 10 * 10**9
     deadline = time.monotonic() + (hi - time.time_ns()) / 1e9
     while time.monotonic() < deadline:
         time.sleep(0.1)
@@ -675,7 +681,8 @@ def figures(all_recs, syncs, steer_note, a):
                     what, qn, tag)
                 if st and kp:
                     d = {'baseline': round(kv, 2)}
-                    if sv:
+                    # Below one victim hit's spacing a ratio is noise.
+                    if sv and sv >= 3 * 1000.0 / a.rate:
                         d['ratio'] = kv / sv
                     fig(name, round(sv, 2), 'ms', **d)
                 elif kp:
