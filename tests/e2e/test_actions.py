@@ -5,7 +5,9 @@ steer.dev/action annotation, seen from a long-lived keep-alive connection
 through the Service:
 
  * drain: the established connection keeps being served; new connections to
-   the Service avoid the pod; a direct connect to its IP is refused;
+   the Service avoid the pod; a direct connect to its IP is refused, at the
+   socket from a pod, and at the pod's veth (a RST+ACK, ECONNREFUSED at
+   once, not a timeout) from the other node, where no socket hook refuses;
  * drop: the established connection stalls (requests time out);
  * reset: the established connection is cut by a RST, seen at once by the
    client (ECONNRESET, not a timeout) and by the pod (socket gone);
@@ -24,6 +26,21 @@ from e2elib import (BOX, Box, backends, check, log, main, run_cases,  # noqa
                     wait)
 
 QSEL = 'steer.dev/quarantine'
+# connect() to argv[1]:argv[2]; prints its outcome and how long it took (ms).
+TIMED_CONNECT = """
+import errno, socket, sys, time
+s = socket.socket()
+s.settimeout(2)
+t0 = time.monotonic()
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    out = 'ok'
+except socket.timeout:
+    out = 'timeout'
+except OSError as e:
+    out = errno.errorcode.get(e.errno, str(e))
+print(out, int((time.monotonic() - t0) * 1000))
+"""
 RESET_ERRS = ('ECONNRESET', 'RemoteDisconnected', 'EPIPE', 'BadStatusLine',
               'ConnectionResetError')
 
@@ -108,6 +125,20 @@ def body():
                 got = b.connect('client', ip, 80)
                 check(got == 'ECONNREFUSED',
                       'direct connect to a drained pod: %s' % got)
+                node = b.pod(pod)['spec']['nodeName']
+                other = 'node2' if node == 'node1' else 'node1'
+                c0 = b.counters(node)['drop_new']
+                r = b.in_node(other, sys.executable, '-c', TIMED_CONNECT,
+                              ip, '80')
+                got = r.stdout.split() or ['exec failed: ' + r.stderr[-200:]]
+                log('connect from %s to the drained pod on %s: %s', other,
+                    node, ' '.join(got))
+                check(got[0] == 'ECONNREFUSED' and int(got[1]) < 500,
+                      'connect from the other node to a drained pod not '
+                      'refused at once: %r' % got)
+                c1 = b.counters(node)['drop_new']
+                check(c1 > c0, 'drop_new on %s did not move (%d -> %d)' % (
+                    node, c0, c1))
             finally:
                 release(pod)
 

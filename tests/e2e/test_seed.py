@@ -5,6 +5,9 @@
 
  * no new request reaches X once steerd has applied the change (its own log
    timestamp), and none from 100 ms after the server committed the PATCH;
+ * a request whose SYN was already on its way to X when the change landed
+   is refused at X's veth: it fails at once with ECONNREFUSED, never with a
+   timeout, and nothing started after the change fails;
  * the replacement pod receives traffic once it is ready;
  * X is not restarted: restartCount stays 0 and its liveness probes pass
    (they are exempt at its veth);
@@ -52,12 +55,19 @@ def body():
             check(not late, '%d requests reached %s later than 100 ms after '
                   'the PATCH' % (len(late), victim))
             # A connection whose SYN was already on its way to the pod when
-            # the quarantine landed is dropped by drain (a new connection);
-            # only those may fail, nothing started later.
+            # the quarantine landed is refused by drain at the pod's veth (a
+            # RST+ACK back through kube-proxy's de-DNAT): only those may
+            # fail, fast and with ECONNREFUSED (the load client's timeout
+            # is 1 s), and nothing started later.
             errs = [r for r in recs if r['err']]
             for r in errs:
-                log('failed request at %+.2f ms from apply: %s',
-                    (r['t_ns'] - t_apply) / 1e6, r['err'])
+                log('failed request at %+.2f ms from apply: %s after %.1f ms',
+                    (r['t_ns'] - t_apply) / 1e6, r['err'], r['lat_us'] / 1e3)
+            slow = [r for r in errs if r['err'] != 'ECONNREFUSED' or
+                    r['lat_us'] >= 200000]
+            check(not slow, '%d requests failed otherwise than refused at '
+                  'once: %r' % (len(slow), [(r['err'], r['lat_us'] // 1000)
+                                            for r in slow]))
             late = [r for r in errs if r['t_ns'] >= t_apply]
             check(not late, '%d requests started after the quarantine was '
                   'applied failed: %r' % (len(late), backends(late)))
