@@ -183,6 +183,14 @@ int main(int argc, char **argv)
 			model_free(m);
 			continue;
 		}
+		/* A periodic resync with nothing changed: it holds up the event loop. */
+		t0 = now_ns();
+		c0 = cpu_ns();
+		model_resync(m);
+		snprintf(name, sizeof(name), "resync_%dk_pods", npods / 1000);
+		result(name, (now_ns() - t0) / 1e6, "ms");
+		snprintf(name, sizeof(name), "resync_%dk_pods_cpu", npods / 1000);
+		result(name, (cpu_ns() - c0) / 1e6, "ms");
 		/* Quarantine churn: relabel out then back, each event timed. */
 		lat = calloc(n, sizeof(*lat));
 		for (i = 0; i < n; i++) {
