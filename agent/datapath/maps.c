@@ -474,7 +474,14 @@ int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg
 	return err;
 }
 
-int maps_member_foreach(const struct steer_maps *m, maps_member_cb cb, void *arg)
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* kernel-internal: bpf() on a map without batch ops */
+#endif
+
+/* Entries per BPF_MAP_LOOKUP_BATCH: far more than a hash bucket ever holds. */
+#define MEMBER_BATCH 4096
+
+static int member_foreach_keys(const struct steer_maps *m, maps_member_cb cb, void *arg)
 {
 	struct steer_member_key *keys;
 	struct steer_member_val v;
@@ -488,5 +495,55 @@ int maps_member_foreach(const struct steer_maps *m, maps_member_cb cb, void *arg
 		if (!bpf_map_lookup_elem(m->members, &keys[i], &v))
 			err = cb(&keys[i], &v, arg);
 	free(keys);
+	return err;
+}
+
+/*
+ * A resync reads all of steer_members (150k entries at target scale): in
+ * batches that is a few dozen bpf() calls instead of two per entry. The
+ * batch token resumes at the next bucket, so the callback may delete the
+ * entries it was given.
+ */
+int maps_member_foreach(const struct steer_maps *m, maps_member_cb cb, void *arg)
+{
+	struct steer_member_key *keys = malloc(MEMBER_BATCH * sizeof(*keys));
+	struct steer_member_val *vals = malloc(MEMBER_BATCH * sizeof(*vals));
+	__u32 token, count;
+	void *in = NULL;
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		count = MEMBER_BATCH;
+		err = bpf_map_lookup_batch(m->members, in, &token, keys, vals, &count, NULL) ?
+		      -errno : 0;
+		/* Kernels without batch ops for hash maps: one key at a time. */
+		if (!in && (err == -EINVAL || err == -ENOTSUPP)) {
+			err = member_foreach_keys(m, cb, arg);
+			break;
+		}
+		if (err && err != -ENOENT)
+			break;
+		for (__u32 i = 0; i < count; i++) {
+			int ret = cb(&keys[i], &vals[i], arg);
+
+			if (ret) {
+				err = ret;
+				goto cleanup;
+			}
+		}
+		/* -ENOENT: that was the last batch. */
+		if (err || !count) {
+			err = 0;
+			break;
+		}
+		in = &token;
+	}
+cleanup:
+	free(keys);
+	free(vals);
 	return err;
 }

@@ -1331,109 +1331,140 @@ static int sweep_svc(const struct steer_svc_key *key, const struct steer_svc_val
 	return 0;
 }
 
-static int sweep_member(const struct steer_member_key *key,
-			const struct steer_member_val *val, void *arg)
+/* Packs a steer_members value into a table value: never NULL, the address is all we check. */
+#define MEMBER_VAL(addr) ((void *)(uintptr_t)((1ULL << 32) | (uint32_t)(addr)))
+
+static int member_read(const struct steer_member_key *key,
+		       const struct steer_member_val *val, void *arg)
 {
-	struct sweep *sw = arg;
-	struct model *m = sw->m;
-	int err;
-
-	if (val->gen == m->gen)
-		return 0;
-	err = m->ops->member_del(m->ctx, key);
-	if (err && err != -ENOENT) {
-		pr_warn("sweep departure memory %016llx/%016llx: %s",
-			(unsigned long long)key->pod, (unsigned long long)key->svc,
-			strerror(-err));
-		return 0;
-	}
-	sw->member++;
-	return 0;
-}
-
-struct restore {
-	struct model *m;
-	struct table pods;	/* hkey -> struct pod */
-	struct table svcs;	/* hkey -> struct svc */
-	uint32_t restored;
-	int err;
-};
-
-static int restore_member(const struct steer_member_key *key,
-			  const struct steer_member_val *val, void *arg)
-{
-	struct restore *r = arg;
-	struct pod *p = table_get(&r->pods, &key->pod, sizeof(key->pod));
-	struct svc *s = table_get(&r->svcs, &key->svc, sizeof(key->svc));
-	int ret;
-
-	/* Pod or Service gone (or selectorless) since: the sweep drops the entry. */
-	if (!p || !s || !p->meta_seen || !s->exists || !s->has_selector)
-		return 0;
-	ret = svcs_add(&p->member, &p->nmember, s);
-	if (ret < 0) {
-		r->err = ret;
-		return ret;
-	}
-	/* A departed pod is in no slice, and the metadata watch has no IP. */
-	if (!p->ip_status && !p->ip_slice)
-		p->ip_slice = val->addr;
-	if (ret) {
-		r->restored++;
-		pod_mark(r->m, p);
-	}
-	return 0;
+	return table_put(arg, key, sizeof(*key), MEMBER_VAL(val->addr));
 }
 
 /*
- * Before the first sweep: rebuild the memberships a previous steerd recorded,
- * so a pod that departed before the restart, and whose slices have dropped
- * it since, is still quarantined (DESIGN §4). Returns 0 or a negative errno;
- * on error the entries must not be swept.
+ * Before the first sweep: rebuild the memberships a previous steerd recorded
+ * (have: what steer_members holds), so a pod that departed before the
+ * restart, and whose slices have dropped it since, is still quarantined
+ * (DESIGN §4). Entries of pods or Services gone since are left to the sweep.
  */
-static int members_restore(struct model *m)
+static int members_restore(struct model *m, const struct table *have)
 {
-	struct restore r = { .m = m };
+	struct table pods = {}, svcs = {};	/* hkey -> pod, svc */
 	struct table_iter it;
 	struct tent *e;
+	uint32_t restored = 0;
 	int err = 0;
 
 	table_iter_init(&it, &m->pods);
 	while (!err && (e = table_iter_next(&it))) {
 		struct pod *p = e->val;
 
-		err = table_put(&r.pods, &p->hkey, sizeof(p->hkey), p);
+		err = table_put(&pods, &p->hkey, sizeof(p->hkey), p);
 	}
 	table_iter_init(&it, &m->svcs);
 	while (!err && (e = table_iter_next(&it))) {
 		struct svc *s = e->val;
 
-		err = table_put(&r.svcs, &s->hkey, sizeof(s->hkey), s);
+		err = table_put(&svcs, &s->hkey, sizeof(s->hkey), s);
 	}
-	if (!err)
-		err = m->ops->member_foreach(m->ctx, restore_member, &r);
-	if (!err)
-		err = r.err;
+	table_iter_init(&it, have);
+	while (!err && (e = table_iter_next(&it))) {
+		const struct steer_member_key *k = (const void *)e->key;
+		struct pod *p = table_get(&pods, &k->pod, sizeof(k->pod));
+		struct svc *s = table_get(&svcs, &k->svc, sizeof(k->svc));
+		int ret;
+
+		if (!p || !s || !p->meta_seen || !s->exists || !s->has_selector)
+			continue;
+		ret = svcs_add(&p->member, &p->nmember, s);
+		if (ret < 0) {
+			err = ret;
+			break;
+		}
+		/* A departed pod is in no slice, and the metadata watch has no IP. */
+		if (!p->ip_status && !p->ip_slice)
+			p->ip_slice = (uint32_t)(uintptr_t)e->val;
+		if (ret) {
+			restored++;
+			pod_mark(m, p);
+		}
+	}
 	if (err)
-		pr_warn("read departure memory from %s: %s; keeping it for the next start",
-			STEER_MAP_MEMBERS, strerror(-err));
-	else if (r.restored)
-		pr_info("restored %u pod memberships from %s", r.restored, STEER_MAP_MEMBERS);
-	table_free(&r.pods);
-	table_free(&r.svcs);
+		pr_warn("restore departure memory: %s", strerror(-err));
+	else if (restored)
+		pr_info("restored %u pod memberships from %s", restored, STEER_MAP_MEMBERS);
+	table_free(&pods);
+	table_free(&svcs);
 	return err;
+}
+
+/*
+ * steer_members against the wanted memberships: write what is missing or
+ * holds another address, delete what nobody wants. At 150k pods the map is
+ * nearly always right, so this is a read of the map, not 150k writes.
+ * have is what the map held; with sweep false (it could not be read) every
+ * membership is written and nothing deleted.
+ */
+static uint32_t members_sync(struct model *m, struct table *have, bool sweep)
+{
+	struct table_iter it;
+	struct tent *e;
+	uint32_t swept = 0;
+	int err;
+
+	m->member_warned = false;
+	table_iter_init(&it, &m->pods);
+	while ((e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+		__be32 addr = p->ip_status ? p->ip_status : p->ip_slice;
+
+		for (uint32_t i = 0; i < p->nmember; i++) {
+			struct steer_member_key k = { .pod = p->hkey, .svc = p->member[i]->hkey };
+
+			if (table_del(have, &k, sizeof(k)) != MEMBER_VAL(addr))
+				member_write(m, p, p->member[i]);
+		}
+	}
+	if (!sweep)
+		return 0;
+	table_iter_init(&it, have);
+	while ((e = table_iter_next(&it))) {
+		const struct steer_member_key *k = (const void *)e->key;
+
+		err = m->ops->member_del(m->ctx, k);
+		if (err && err != -ENOENT) {
+			pr_warn("sweep departure memory %016llx/%016llx: %s",
+				(unsigned long long)k->pod, (unsigned long long)k->svc,
+				strerror(-err));
+			continue;
+		}
+		swept++;
+	}
+	return swept;
 }
 
 int model_resync(struct model *m)
 {
 	struct sweep sw = { .m = m };
+	struct table have = {};
 	bool sweep_members = true;
 	struct table_iter it;
 	struct tent *e;
 	int err = 0;
 
-	if (!m->synced && m->opts.departure && members_restore(m))
+	/* Later resyncs: let pending writes land first, so the read below is current. */
+	if (m->synced)
+		model_flush(m);
+	/* The departure memory as it is: read once, for the restore and the diff. */
+	err = m->ops->member_foreach(m->ctx, member_read, &have);
+	if (!err && !m->synced && m->opts.departure)
+		err = members_restore(m, &have);
+	if (err) {
+		/* Not swept, so the next start can still use the entries. */
+		pr_warn("read departure memory from %s: %s; keeping it as it is",
+			STEER_MAP_MEMBERS, strerror(-err));
 		sweep_members = false;
+		err = 0;
+	}
 	model_flush(m);
 	if (!m->synced)
 		pr_info("initial sync complete: taking over the maps");
@@ -1450,19 +1481,11 @@ int model_resync(struct model *m)
 		if (s->steered && svc_recompute(m, s, true))
 			err = -EIO;
 	}
-	m->member_warned = false;
-	table_iter_init(&it, &m->pods);
-	while ((e = table_iter_next(&it))) {
-		struct pod *p = e->val;
-
-		for (uint32_t i = 0; i < p->nmember; i++)
-			member_write(m, p, p->member[i]);
-	}
+	sw.member = members_sync(m, &have, sweep_members);
+	table_free(&have);
 	/* Sweep only what a write above did not confirm. */
 	m->ops->quar_foreach(m->ctx, sweep_quar, &sw);
 	m->ops->svc_foreach(m->ctx, sweep_svc, &sw);
-	if (sweep_members)
-		m->ops->member_foreach(m->ctx, sweep_member, &sw);
 	if (sw.quar || sw.svc || sw.member)
 		pr_info("resync gen %u: swept %u quarantine, %u service and %u membership entries (%u manual kept)",
 			m->gen, sw.quar, sw.svc, sw.member, sw.manual);

@@ -108,9 +108,12 @@ void model_list_begin(struct model *m, enum model_kind kind);
 void model_list_end(struct model *m, enum model_kind kind);
 
 /*
- * Mark and sweep: rewrites every desired entry with a new gen, then deletes
- * API-origin entries of older gens. The first call also turns on writes:
- * before it the maps are left as they are, so a restart never opens a gap.
+ * Brings the maps in line with the model: rewrites quarantine and service
+ * entries with a new gen and deletes API-origin entries of older gens;
+ * steer_members is compared with the wanted memberships instead, so only
+ * missing or wrong entries are written and unwanted ones deleted. The first
+ * call also turns on writes: before it the maps are left as they are, so a
+ * restart never opens a gap.
  */
 int model_resync(struct model *m);
 bool model_synced(const struct model *m);

@@ -243,5 +243,10 @@ TEST(members_persist_through_apply_ops)
 	seen.n = 0;
 	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach empty");
 	ASSERT_EQ(seen.n, 0, "empty");
+	/* More than one lookup batch: every entry seen once. */
+	for (k.pod = 0; k.pod < 10000; k.pod++)
+		apply_maps_ops.member_set(ctx, &k, &v);
+	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach 10k");
+	ASSERT_EQ(seen.n, 10000, "all entries");
 	datapath_close(dp);
 }

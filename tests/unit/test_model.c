@@ -686,9 +686,10 @@ TEST(restart_keeps_departure_after_slice_dropped_pod)
 		ASSERT_FALSE(memsvc_has(s, "10.0.0.1", 8080), "departed pod excluded");
 	}
 	mv = memmaps_member(&e.mm, "default/nginx-1", "default/nginx");
-	if (ASSERT_OK_PTR(mv, "membership rewritten")) {
-		ASSERT_NEQ(mv->gen, old_gen, "with the new gen");
-		ASSERT_EQ(mv->gen, q ? q->gen : 0, "the same gen as the quarantine");
+	if (ASSERT_OK_PTR(mv, "membership kept")) {
+		/* It was right: the resync compares, it does not rewrite. */
+		ASSERT_EQ(mv->gen, old_gen, "not rewritten");
+		ASSERT_EQ(mv->addr, inet_addr("10.0.0.1"), "address kept");
 	}
 	ASSERT_EQ(e.mm.member.n, 3, "nothing swept");
 
@@ -707,6 +708,41 @@ TEST(restart_keeps_departure_after_slice_dropped_pod)
 	restart(&e, NGINX_LABELS);
 	model_resync(e.m);
 	ASSERT_EQ(memmaps_quar(&e.mm, "10.0.0.1") == NULL, 1, "not quarantined after restart");
+cleanup:
+	env_fini(&e);
+}
+
+TEST(resync_repairs_only_wrong_memberships)
+{
+	struct steer_member_key bogus = { .pod = 1, .svc = 2 }, k2 = {
+		.pod = model_key_hash("default/nginx-2"), .svc = model_key_hash("default/nginx"),
+	}, k3 = {
+		.pod = model_key_hash("default/nginx-3"), .svc = model_key_hash("default/nginx"),
+	};
+	struct steer_member_val v = { .gen = 1, .addr = inet_addr("10.9.9.9") };
+	const struct steer_member_val *mv;
+	uint32_t gen1;
+	struct env e;
+
+	env_init(&e, true);
+	departed_and_dropped(&e);
+	mv = memmaps_member(&e.mm, "default/nginx-1", "default/nginx");
+	if (!ASSERT_OK_PTR(mv, "remembered"))
+		goto cleanup;
+	gen1 = mv->gen;
+	apply_mem_ops.member_del(&e.mm, &k2);
+	apply_mem_ops.member_set(&e.mm, &k3, &v);
+	apply_mem_ops.member_set(&e.mm, &bogus, &v);
+	model_resync(e.m);
+	ASSERT_OK_PTR(memmaps_member(&e.mm, "default/nginx-2", "default/nginx"), "missing written");
+	mv = memmaps_member(&e.mm, "default/nginx-3", "default/nginx");
+	if (ASSERT_OK_PTR(mv, "wrong kept"))
+		ASSERT_EQ(mv->addr, inet_addr("10.0.0.3"), "wrong address repaired");
+	ASSERT_EQ(table_get(&e.mm.member, &bogus, sizeof(bogus)) == NULL, 1, "unwanted swept");
+	mv = memmaps_member(&e.mm, "default/nginx-1", "default/nginx");
+	if (ASSERT_OK_PTR(mv, "right entry kept"))
+		ASSERT_EQ(mv->gen, gen1, "right entry not rewritten");
+	ASSERT_EQ(e.mm.member.n, 3, "one entry per member");
 cleanup:
 	env_fini(&e);
 }
