@@ -558,6 +558,13 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'steer-apisim/1'
 
+    def setup(self):
+        super().setup()
+        # Headers, body and watch events are separate small writes: with
+        # Nagle on, each waits for the client's delayed ACK (~40 ms), as a
+        # real apiserver (Go sets TCP_NODELAY) never does.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):
         if ARGS.verbose:
             sys.stderr.write('apisim: %s\n' % (fmt % args))
@@ -1138,6 +1145,10 @@ def main():
                     'if it exists, write them there on SIGTERM (restarts)')
     ap.add_argument('-v', '--verbose', action='store_true')
     ARGS = ap.parse_args()
+    # The in-process controllers are CPU-bound Python; with the default 5 ms
+    # GIL switch interval a watch thread with an event ready waits behind
+    # them. A real apiserver fans out in parallel Go routines.
+    sys.setswitchinterval(0.0005)
     os.makedirs(ARGS.state, exist_ok=True)
     STORE = Store(ARGS.history)
     FAULT = Fault()
