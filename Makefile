@@ -31,11 +31,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 BPF_SRCS  := $(wildcard bpf/*.bpf.c) $(wildcard tests/bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst %.bpf.c,$(OUTPUT)/%.bpf.o,$(notdir $(BPF_SRCS)))
 SKELS     := $(patsubst %.bpf.c,$(OUTPUT)/%.skel.h,$(notdir $(BPF_SRCS)))
-BPF_HDRS  := $(wildcard bpf/lib/*.h) $(wildcard include/steer/*.h)
+BPF_HDRS  := $(wildcard bpf/lib/*.h tests/bpf/*.h) $(wildcard include/steer/*.h)
 
 LIB_SRCS  := $(wildcard agent/*.c agent/*/*.c)
 LIB_SRCS  := $(filter-out agent/main.c,$(LIB_SRCS))
-AGENT_HDRS := $(wildcard agent/*.h agent/*/*.h include/steer/*.h)
+AGENT_HDRS := $(wildcard agent/*.h agent/*/*.h include/steer/*.h tests/bpf/*.h bpf/lib/sock_types.h)
 LIB_OBJS  := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 ASAN_OBJS := $(patsubst %.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS))
 CTL_SRCS  := $(wildcard tools/steerctl/*.c)

@@ -8,13 +8,8 @@
 #define STEER_BPF_SOCK_DECIDE_H
 
 #include "lib/maps.h"
+#include "lib/sock_types.h"
 #include "lib/stats.h"
-
-enum sock_verdict {
-	SOCK_PASS = 0,		/* untouched */
-	SOCK_REWRITE,		/* destination replaced by *out */
-	SOCK_REFUSE,		/* fail the call with ECONNREFUSED */
-};
 
 /*
  * A quarantined backend behind a service: tried as a safety net in case
@@ -23,17 +18,6 @@ enum sock_verdict {
  * what an empty service does.
  */
 #define SOCK_PICK_TRIES 4
-
-struct sock_in {
-	__be32 addr;
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-	__u64 netns;		/* bpf_get_netns_cookie() of the caller */
-	__u64 host_netns;	/* the node's netns cookie; 0 = unknown */
-	__u32 rnd;		/* bpf_get_prandom_u32() */
-	__u32 pad2;
-};
 
 static __always_inline int sock_decide(const struct sock_in *in,
 				       struct steer_backend_val *out, __u32 *reason)

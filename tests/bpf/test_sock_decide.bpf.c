@@ -9,19 +9,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "lib/sock_decide.h"
-
-struct sock_out {
-	__u32 verdict;
-	__u32 reason;
-	__be32 addr;
-	__be16 port;
-	__u8 revnat_ok;
-	__u8 pad;
-	__be32 revnat_vip;
-	__be16 revnat_port;
-	__u8 pad2[2];
-	__u64 pad3;
-};
+#include "sock_decide_test.h"
 
 SEC("tc")
 int test_sock_decide(struct __sk_buff *skb)

@@ -5,6 +5,7 @@
  * tests/bpf/test_sock_decide.bpf.c.
  */
 #include "harness.h"
+#include "../bpf/sock_decide_test.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -566,32 +567,6 @@ cleanup:
 	env_close(&e);
 }
 
-/* Mirrors struct sock_in / sock_out in the test program (same ABI file). */
-struct sock_in {
-	__be32 addr;
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-	__u64 netns;
-	__u64 host_netns;
-	__u32 rnd;
-	__u32 pad2;
-};
-
-struct sock_out {
-	__u32 verdict;
-	__u32 reason;
-	__be32 addr;
-	__be16 port;
-	__u8 revnat_ok;
-	__u8 pad;
-	__be32 revnat_vip;
-	__be16 revnat_port;
-	__u8 pad2[2];
-	__u64 pad3;
-};
-
-enum { SOCK_PASS, SOCK_REWRITE, SOCK_REFUSE };
 
 static struct sock_out sock_run(int prog, const struct sock_in *in)
 {
