@@ -438,10 +438,10 @@ class Box:
         return why
 
     def steerd_quarantined(self, node):
-        """{pod: [ns of each 'quarantine pod' line in steerd's log]}."""
+        """{pod: [ns of each decision=quarantine line in steerd's log]}."""
         out = {}
         for line in self.steerd_log(node).splitlines():
-            m = re.match(r'ts=(\S+?)Z .*msg="quarantine pod [^/]+/(\S+) ',
+            m = re.match(r'ts=(\S+?)Z .*decision=quarantine object=pod/[^/]+/(\S+) ',
                          line)
             if not m:
                 continue

@@ -648,10 +648,12 @@ static int pod_recompute(struct model *m, struct pod *p)
 		return err;
 	if (on && !was_on) {
 		p->q_since = realtime_ns();
-		pr_info("quarantine pod %s (%s, action %s, %u services)", p->key,
-			inet_ntoa((struct in_addr){ ip }), action_name(action), nq);
+		pr_info("component=model decision=quarantine object=pod/%s ip=%s action=%s services=%u origin=%s",
+			p->key, inet_ntoa((struct in_addr){ ip }), action_name(action), nq,
+			p->explicit_q ? "selector" : "departure");
 	} else if (!on && was_on) {
-		pr_info("release pod %s (%s)", p->key, inet_ntoa((struct in_addr){ old_ip }));
+		pr_info("component=model decision=release object=pod/%s ip=%s", p->key,
+			inet_ntoa((struct in_addr){ old_ip }));
 	}
 	if (on != was_on && m->opts.on_transition)
 		m->opts.on_transition(m->opts.transition_arg, p->key, p->uid, p->node, on,
@@ -762,7 +764,7 @@ static int svc_recompute(struct model *m, struct svc *s, bool force)
 		s->settle_until = 0;
 	} else if (s->nquar) {
 		if (!s->steered)
-			pr_info("steer service %s", s->key);
+			pr_info("component=model decision=steer object=service/%s", s->key);
 		s->steered = true;
 		s->settle_until = 0;
 	} else if (s->steered) {
@@ -772,7 +774,8 @@ static int svc_recompute(struct model *m, struct svc *s, bool force)
 				m->next_deadline = s->settle_until;
 		}
 		if (now >= s->settle_until) {
-			pr_info("stop steering service %s", s->key);
+			pr_info("component=model decision=unsteer object=service/%s settled=true",
+				s->key);
 			s->steered = false;
 			s->settle_until = 0;
 		}

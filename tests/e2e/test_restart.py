@@ -94,14 +94,14 @@ def body():
             t = time.time_ns()
             b.kubectl('label', 'pod', victim, 'steer.dev/quarantine-')
             for n in NODES:
-                b.wait_log(n, 'release pod default/%s ' % victim, t - 10**9)
+                b.wait_log(n, 'decision=release object=pod/default/%s ' % victim, t - 10**9)
 
         def departure_survives_restart():
             victim = b.pod_on('node2')
             ip = b.pod_ip(victim)
             t = b.label(victim, 'enabled=false')
             for n in NODES:
-                b.wait_log(n, 'quarantine pod default/%s ' % victim,
+                b.wait_log(n, 'decision=quarantine object=pod/default/%s ' % victim,
                            t - 10**9)
             check(b.connect('client', ip, 80) == 'ECONNREFUSED',
                   'direct connect before the restart')

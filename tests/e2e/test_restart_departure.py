@@ -71,7 +71,7 @@ def body():
                   'direct connect before the relabel')
             t = b.label(victim, 'enabled=false')
             for n in NODES:
-                b.wait_log(n, 'quarantine pod default/%s ' % victim,
+                b.wait_log(n, 'decision=quarantine object=pod/default/%s ' % victim,
                            t - 10**9)
             wait(lambda: victim not in slice_pods(b),
                  'EndpointSlice drops %s' % victim, 15)
@@ -85,7 +85,7 @@ def body():
                 time.sleep(2)
                 for n in NODES:
                     check(b.steerd_alive(n), 'new steerd on %s exited' % n)
-                    swept = b.log_lines(n, 'release pod default/%s ' % victim,
+                    swept = b.log_lines(n, 'decision=release object=pod/default/%s ' % victim,
                                         t_start)
                     check(not swept, '%s released %s after the %s restart: %r'
                           % (n, victim, how, swept))
@@ -100,7 +100,7 @@ def body():
 
             t = b.label(victim, 'enabled=true')
             for n in NODES:
-                b.wait_log(n, 'release pod default/%s ' % victim, t - 10**9)
+                b.wait_log(n, 'decision=release object=pod/default/%s ' % victim, t - 10**9)
                 wait(lambda: ip not in b.quarantined(n),
                      '%s: %s out of the quarantine map' % (n, ip))
             got = b.connect('client', ip, 80)

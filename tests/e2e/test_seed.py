@@ -35,7 +35,7 @@ def body():
             load = b.load(vip + ':80', rate=200, duration=5)
             time.sleep(1.5)
             t_patch = b.label(victim, 'enabled=false')
-            t_apply = max(b.wait_log(n, 'quarantine pod default/%s ' % victim,
+            t_apply = max(b.wait_log(n, 'decision=quarantine object=pod/default/%s ' % victim,
                                      t_patch - 10**9) for n in ('node1',
                                                                  'node2'))
             recs = load.wait()
@@ -119,7 +119,7 @@ def body():
         def relabel_back():
             victim = st['victim']
             t = b.label(victim, 'enabled=true')
-            b.wait_log('node1', 'release pod default/%s ' % victim,
+            b.wait_log('node1', 'decision=release object=pod/default/%s ' % victim,
                        t - 10**9)
             wait(lambda: victim in b.serving(), 'victim selected again', 10)
 

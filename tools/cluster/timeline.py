@@ -31,9 +31,10 @@ def patch_time(state, since_rv, victim):
 
 
 def steerd_applied(state, victim, t0):
-    """(node, wall ns) of each steerd's 'quarantine pod' log line after t0."""
+    """(node, wall ns) of each steerd's quarantine decision log line after t0."""
     out = []
-    pat = re.compile(r'^ts=(\S+)Z .*quarantine pod \S+/%s ' % re.escape(victim))
+    pat = re.compile(r'^ts=(\S+)Z .*decision=quarantine object=pod/\S+/%s ' %
+                     re.escape(victim))
     for path in sorted(glob.glob(os.path.join(state, 'steerd-*.log'))):
         node = os.path.basename(path)[len('steerd-'):-len('.log')]
         with open(path) as f:
