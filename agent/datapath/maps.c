@@ -423,55 +423,70 @@ cleanup:
 	return 0;
 }
 
-int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg)
+/*
+ * Calls visit(key, value) for every entry of fd. Keys are collected first,
+ * so a visitor may delete the entry it is given (mark and sweep); an entry
+ * deleted by someone else in between is skipped.
+ */
+typedef int (*visit_fn)(const void *key, const void *val, const void *cb, void *arg);
+
+static int walk(int fd, size_t key_sz, void *val, visit_fn visit, const void *cb, void *arg)
 {
-	struct steer_quar_key *keys;
-	struct steer_quar_val v;
+	char *keys;
 	size_t n;
 	int err;
 
-	err = collect_keys(m->quar, sizeof(*keys), (void **)&keys, &n);
+	err = collect_keys(fd, key_sz, (void **)&keys, &n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n && !err; i++)
-		if (!bpf_map_lookup_elem(m->quar, &keys[i], &v))
-			err = cb(keys[i].addr, &v, arg);
+		if (!bpf_map_lookup_elem(fd, keys + i * key_sz, val))
+			err = visit(keys + i * key_sz, val, cb, arg);
 	free(keys);
 	return err;
+}
+
+static int visit_quar(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_quar_cb)cb)(((const struct steer_quar_key *)k)->addr, v, arg);
+}
+
+static int visit_svc(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_svc_cb)cb)(k, v, arg);
+}
+
+static int visit_exempt(const void *k, const void *v, const void *cb, void *arg)
+{
+	const struct steer_exempt_key *key = k;
+
+	return ((maps_exempt_cb)cb)(key->addr, key->prefixlen, v, arg);
+}
+
+static int visit_member(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_member_cb)cb)(k, v, arg);
+}
+
+int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg)
+{
+	struct steer_quar_val v;
+
+	return walk(m->quar, sizeof(struct steer_quar_key), &v, visit_quar, cb, arg);
 }
 
 int maps_svc_foreach(const struct steer_maps *m, maps_svc_cb cb, void *arg)
 {
-	struct steer_svc_key *keys;
 	struct steer_svc_val v;
-	size_t n;
-	int err;
 
-	err = collect_keys(m->svc, sizeof(*keys), (void **)&keys, &n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n && !err; i++)
-		if (!bpf_map_lookup_elem(m->svc, &keys[i], &v))
-			err = cb(&keys[i], &v, arg);
-	free(keys);
-	return err;
+	return walk(m->svc, sizeof(struct steer_svc_key), &v, visit_svc, cb, arg);
 }
 
 int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg)
 {
-	struct steer_exempt_key *keys;
 	struct steer_exempt_val v;
-	size_t n;
-	int err;
 
-	err = collect_keys(m->exempt, sizeof(*keys), (void **)&keys, &n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n && !err; i++)
-		if (!bpf_map_lookup_elem(m->exempt, &keys[i], &v))
-			err = cb(keys[i].addr, keys[i].prefixlen, &v, arg);
-	free(keys);
-	return err;
+	return walk(m->exempt, sizeof(struct steer_exempt_key), &v, visit_exempt, cb, arg);
 }
 
 #ifndef ENOTSUPP
@@ -483,19 +498,9 @@ int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg
 
 static int member_foreach_keys(const struct steer_maps *m, maps_member_cb cb, void *arg)
 {
-	struct steer_member_key *keys;
 	struct steer_member_val v;
-	size_t n;
-	int err;
 
-	err = collect_keys(m->members, sizeof(*keys), (void **)&keys, &n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n && !err; i++)
-		if (!bpf_map_lookup_elem(m->members, &keys[i], &v))
-			err = cb(&keys[i], &v, arg);
-	free(keys);
-	return err;
+	return walk(m->members, sizeof(struct steer_member_key), &v, visit_member, cb, arg);
 }
 
 /*
