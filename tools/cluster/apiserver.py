@@ -102,6 +102,12 @@ class Store:
         self.history_max = history
         self.compacted = 0         # events with rv <= compacted are gone
         self.listeners = []        # (set of resources, threading.Event)
+        # Open watches as [resource, rv delivered up to], and the rv of the
+        # last write to each resource: the controllers let the watches
+        # deliver a write before they react to it (see wait_served).
+        self.watchers = {}
+        self.last_rv = {r: 0 for r in RESOURCES}
+        self.served = threading.Condition(lock)
         self.next_ip = 10
         self.cut_gen = 0
         self.expire_gen = 0
@@ -117,15 +123,36 @@ class Store:
             del self.history[:drop]
             del self.history_rvs[:drop]
             del self.history_ns[:drop]
+        self.last_rv[res] = self.rv
+        self.rconds[res].notify_all()
         for resset, ev in self.listeners:
             if res in resset:
                 ev.set()
-        self.rconds[res].notify_all()
 
     def wake_all(self):
         """Faults and shutdown concern every watch."""
         for c in self.rconds.values():
             c.notify_all()
+
+    def pending(self):
+        return any(c < self.last_rv[r] for r, c in self.watchers.values())
+
+    def wait_served(self, timeout):
+        """Wait (at most timeout s) until every open watch has delivered
+        every write so far.  The in-process controllers call this before they
+        react: they are CPU-bound Python and would otherwise take the GIL and
+        the store lock from the watch threads the moment a write lands.  In a
+        real cluster they are separate processes that learn of the write
+        through the very same watch fan-out, so this only restores that
+        order."""
+        end = time.monotonic() + timeout
+        with self.cond:
+            while self.pending():
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self.served.wait(left)
+        return True
 
     def listen(self, resources):
         ev = controllers.Trigger()
@@ -902,6 +929,9 @@ class Handler(BaseHTTPRequestHandler):
                     'k8s.io/initial-events-end': 'true'}}}})
         next_bm = time.monotonic() + FAULT.bookmark_interval
         WATCHES[0] += 1
+        me = [res, cursor]
+        with STORE.cond:
+            STORE.watchers[id(me)] = me
         try:
             while not STOPPED.is_set():
                 with STORE.cond:
@@ -950,6 +980,10 @@ class Handler(BaseHTTPRequestHandler):
                     emit(self.watch_event(res, typ, new, fmt, first))
                     first = False
                 cursor = max(cursor, head) if not evs else cursor
+                if evs:
+                    with STORE.cond:
+                        me[1] = cursor
+                        STORE.served.notify_all()
                 if time.monotonic() >= deadline:
                     break
                 if bookmarks and time.monotonic() >= next_bm:
@@ -961,6 +995,9 @@ class Handler(BaseHTTPRequestHandler):
             self.chunk(b'')
         finally:
             WATCHES[0] -= 1
+            with STORE.cond:
+                STORE.watchers.pop(id(me), None)
+                STORE.served.notify_all()
 
     def sim(self, method, path, q):
         if path == '/_sim/fault' and method == 'GET':

@@ -18,6 +18,9 @@ import kselect
 
 MANAGED_BY = 'endpointslice-controller.k8s.io'
 _TERM_SEEN = {}
+# How long a controller lets the open watches deliver a write before it
+# reacts anyway (a stalled watch client must not stall the controllers).
+SERVED_WAIT = 0.02
 
 
 def _h(s, n=10):
@@ -285,9 +288,11 @@ class Trigger(threading.Event):
         super().set()
 
 
-def _loop(ev, delay, fn):
+def _loop(store, ev, delay, fn):
     while True:
         ev.wait()
+        # The watches first (a real controller hears of a write through one).
+        store.wait_served(SERVED_WAIT)
         # Every change gets at least `delay` before the controller reacts
         # (debounced, but never postponed past 3 * delay of the first one).
         first = time.monotonic()
@@ -331,5 +336,5 @@ def start(store, args, ApiError):
              lambda: reconcile_slices(store, ApiError)),
             (wl_ev, 0, workloads)):
         ev.set()
-        threading.Thread(target=_loop, args=(ev, delay, fn),
+        threading.Thread(target=_loop, args=(store, ev, delay, fn),
                          daemon=True).start()
