@@ -159,18 +159,25 @@ class Store:
         self.listeners.append((set(resources), ev))
         return ev
 
+    # A stored object is never modified: a write stores a new one (the old
+    # one stays in the history).  So readers copy outside the lock, and
+    # create/update/delete return the stored object itself, which callers
+    # must only read (serialize); that keeps the work a writer does between
+    # its commit and the watch threads' wake-up small.
+
     def get(self, res, ns, name):
         with self.cond:
             o = self.objs[res].get((ns, name))
-            if o is None:
-                raise not_found(res, name)
-            return copy.deepcopy(o)
+        if o is None:
+            raise not_found(res, name)
+        return copy.deepcopy(o)
 
     def list(self, res, ns=None):
         with self.cond:
-            return self.rv, [copy.deepcopy(o) for (n, _), o in
-                             sorted(self.objs[res].items())
-                             if ns is None or n == ns]
+            rv, objs = self.rv, [o for (n, _), o in
+                                 sorted(self.objs[res].items())
+                                 if ns is None or n == ns]
+        return rv, [copy.deepcopy(o) for o in objs]
 
     def _defaults(self, res, obj, ns):
         md = obj.setdefault('metadata', {})
@@ -260,7 +267,7 @@ class Store:
             md.pop('deletionTimestamp', None)
             self.objs[res][key] = obj
             self._record(res, 'ADDED', None, obj)
-            return copy.deepcopy(obj)
+            return obj
 
     def update(self, res, obj, ns=None, check_rv=True, subresource=None):
         with self.cond:
@@ -297,12 +304,12 @@ class Store:
                 obj['spec']['clusterIPs'] = old['spec']['clusterIPs']
             md['resourceVersion'] = old['metadata']['resourceVersion']
             if obj == old:
-                return copy.deepcopy(old)
+                return old
             self.rv += 1
             md['resourceVersion'] = str(self.rv)
             self.objs[res][key] = obj
             self._record(res, 'MODIFIED', old, obj)
-            return copy.deepcopy(obj)
+            return obj
 
     def delete(self, res, ns, name, grace=None):
         with self.cond:
@@ -314,7 +321,7 @@ class Store:
             if res == 'pods' and grace != 0 and node and \
                     (None, node) in self.objs['nodes']:
                 if old['metadata'].get('deletionTimestamp'):
-                    return copy.deepcopy(old)
+                    return old
                 new = copy.deepcopy(old)
                 new['metadata']['deletionTimestamp'] = now_iso()
                 new['metadata']['deletionGracePeriodSeconds'] = \
@@ -323,7 +330,7 @@ class Store:
                 new['metadata']['resourceVersion'] = str(self.rv)
                 self.objs[res][key] = new
                 self._record(res, 'MODIFIED', old, new)
-                return copy.deepcopy(new)
+                return new
             self.rv += 1
             del self.objs[res][key]
             gone = copy.deepcopy(old)
@@ -891,7 +898,7 @@ class Handler(BaseHTTPRequestHandler):
             initial = []
             if rvq in ('', '0') or q.get('sendInitialEvents') == 'true':
                 cursor = STORE.rv
-                initial = [copy.deepcopy(o) for (n, _), o in
+                initial = [o for (n, _), o in
                            sorted(STORE.objs[res].items())
                            if (ns is None or n == ns) and match(o)]
                 expired = False
@@ -968,9 +975,9 @@ class Handler(BaseHTTPRequestHandler):
                         continue
                     was, now_m = match(old), match(new)
                     if typ == 'MODIFIED' and was and not now_m:
-                        o = copy.deepcopy(old)
-                        o['metadata']['resourceVersion'] = str(rv)
-                        typ, new = 'DELETED', o
+                        # stored objects are read-only: copy what changes
+                        typ, new = 'DELETED', dict(old, metadata=dict(
+                            old['metadata'], resourceVersion=str(rv)))
                     elif typ == 'MODIFIED' and not was and now_m:
                         typ = 'ADDED'
                     elif typ == 'DELETED' and not was:
