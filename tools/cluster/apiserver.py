@@ -1040,15 +1040,18 @@ class Handler(BaseHTTPRequestHandler):
         if path == '/_sim/history':
             # When each write was committed, so tests and the demo can time
             # from the server's PATCH rather than from kubectl's start-up.
+            # Asked right after a PATCH, while the watches deliver it: take
+            # the slice under the lock (bisect), build the answer outside.
             since = int(q.get('since') or 0)
             with STORE.cond:
-                out = [{'rv': rv, 't_ns': t, 'resource': res, 'type': typ,
-                        'namespace': (new or old or {}).get('metadata', {})
-                        .get('namespace'),
-                        'name': (new or old or {}).get('metadata', {})
-                        .get('name')}
-                       for (rv, res, typ, old, new), t in
-                       zip(STORE.history, STORE.history_ns) if rv > since]
+                i = bisect.bisect_right(STORE.history_rvs, since)
+                evs, ts = STORE.history[i:], STORE.history_ns[i:]
+            out = [{'rv': rv, 't_ns': t, 'resource': res, 'type': typ,
+                    'namespace': (new or old or {}).get('metadata', {})
+                    .get('namespace'),
+                    'name': (new or old or {}).get('metadata', {})
+                    .get('name')}
+                   for (rv, res, typ, old, new), t in zip(evs, ts)]
             return self.send_json(200, {'items': out})
         if path == '/_sim/objects' and method == 'POST':
             b = self.body() or {}
