@@ -108,6 +108,9 @@ class Store:
         self.watchers = {}
         self.last_rv = {r: 0 for r in RESOURCES}
         self.served = threading.Condition(lock)
+        # Encoded watch event lines, (rv, type, format) -> bytes: each event
+        # is serialized once, whatever the number of watchers.
+        self.enc = {}
         self.next_ip = 10
         self.cut_gen = 0
         self.expire_gen = 0
@@ -124,6 +127,11 @@ class Store:
             del self.history_rvs[:drop]
             del self.history_ns[:drop]
         self.last_rv[res] = self.rv
+        if len(self.enc) > 4096:
+            floor = self.rv - 512   # <= 6 lines per rv: stays < 4096
+            for k in list(self.enc):  # list(): one C call, safe vs. inserts
+                if k[0] < floor:
+                    self.enc.pop(k, None)
         self.rconds[res].notify_all()
         for resset, ev in self.listeners:
             if res in resset:
@@ -984,7 +992,17 @@ class Handler(BaseHTTPRequestHandler):
                         continue
                     elif typ != 'DELETED' and not now_m:
                         continue
-                    emit(self.watch_event(res, typ, new, fmt, first))
+                    # Table rows carry an Age and a first-only header:
+                    # those stay per watch.  The rest is shared.
+                    key = None if fmt == 'Table' else \
+                        (rv, typ, 'json' if fmt == 'json' else 'Partial')
+                    line = STORE.enc.get(key) if key else None
+                    if line is None:
+                        line = json.dumps(self.watch_event(
+                            res, typ, new, fmt, first)).encode() + b'\n'
+                        if key:
+                            STORE.enc[key] = line
+                    self.chunk(line)
                     first = False
                 cursor = max(cursor, head) if not evs else cursor
                 if evs:
