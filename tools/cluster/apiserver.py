@@ -596,6 +596,22 @@ class Tokens:
         return tok in self.tokens
 
 
+def watch_priority():
+    """Give this (watch) thread a CPU head start over the box's other
+    processes.  The simulator shares two cores with kube-proxy's
+    iptables-restore, the load client and the rest; a real apiserver runs on
+    its own control-plane node and is not queued behind them.  Linux nice
+    values are per thread, so the controllers and other requests keep the
+    default; the thread ends with its connection.  Needs root (the box runs
+    as root); without it the default priority stays."""
+    if ARGS.watch_nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           ARGS.watch_nice)
+        except OSError:
+            pass
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     server_version = 'steer-apisim/1'
@@ -894,6 +910,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def watch(self, res, ns, q):
+        watch_priority()
         match = self.filters(q)
         fmt = self.accept()
         bookmarks = q.get('allowWatchBookmarks') in ('true', '1')
@@ -1202,6 +1219,8 @@ def main():
                     help='watch history window in events')
     ap.add_argument('--bookmark-interval', type=float, default=1.0)
     ap.add_argument('--eps-delay-ms', type=int, default=0)
+    ap.add_argument('--watch-nice', type=int, default=-10,
+                    help='nice value of watch threads (0: leave as is)')
     ap.add_argument('--fake-nodes', type=int, default=0,
                     help='create N nodes whose pods become Ready at once')
     ap.add_argument('--fake-terminate-ms', type=int, default=500)
