@@ -131,29 +131,35 @@ int maps_quar_del(const struct steer_maps *m, __be32 addr)
 	return err;
 }
 
-int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum)
+/*
+ * Sums a per-CPU value made of nfields __u64 counters (a struct steer_stat,
+ * a struct steer_qstat) over every possible CPU.
+ */
+static int percpu_sum(int fd, const void *key, uint64_t *sum, int nfields)
 {
-	struct steer_quar_key k = { .addr = addr };
-	struct steer_qstat *vals;
+	uint64_t *vals;
 	int ncpu, err;
 
-	memset(sum, 0, sizeof(*sum));
+	memset(sum, 0, nfields * sizeof(*sum));
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu < 0)
 		return ncpu;
-	vals = calloc(ncpu, sizeof(*vals));
+	vals = calloc((size_t)ncpu * nfields, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	err = ret_errno(bpf_map_lookup_elem(m->qstats, &k, vals));
-	if (err)
-		goto cleanup;
-	for (int i = 0; i < ncpu; i++) {
-		sum->packets += vals[i].packets;
-		sum->bytes += vals[i].bytes;
-	}
-cleanup:
+	err = ret_errno(bpf_map_lookup_elem(fd, key, vals));
+	for (int i = 0; !err && i < ncpu * nfields; i++)
+		sum[i % nfields] += vals[i];
 	free(vals);
 	return err;
+}
+
+int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum)
+{
+	struct steer_quar_key k = { .addr = addr };
+
+	_Static_assert(sizeof(*sum) == 2 * sizeof(__u64), "qstat is two counters");
+	return percpu_sum(m->qstats, &k, (uint64_t *)sum, 2);
 }
 
 static int backend_del_rev(const struct steer_maps *m, const struct steer_svc_key *key,
@@ -327,24 +333,6 @@ int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen)
 	return ret_errno(bpf_map_delete_elem(m->exempt, &k));
 }
 
-static int percpu_sum(int fd, const void *key, uint64_t *sum)
-{
-	uint64_t *vals;
-	int ncpu, err;
-
-	*sum = 0;
-	ncpu = libbpf_num_possible_cpus();
-	if (ncpu < 0)
-		return ncpu;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	err = ret_errno(bpf_map_lookup_elem(fd, key, vals));
-	for (int i = 0; !err && i < ncpu; i++)
-		*sum += vals[i];
-	free(vals);
-	return err;
-}
 
 int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t *sum)
 {
@@ -352,7 +340,7 @@ int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t
 
 	if (reason >= STEER_R_MAX)
 		return -EINVAL;
-	return percpu_sum(m->stats, &k, sum);
+	return percpu_sum(m->stats, &k, sum, 1);
 }
 
 int maps_latency_add(const struct steer_maps *m, uint64_t ns)

@@ -256,12 +256,8 @@ static void build(struct pkt_buf *b, enum kind k, const char *src, const char *d
 	fix_csums(b);
 }
 
-/*
- * What the sender should get back for a V_RST row (reflected through the
- * ingress of the test_run device): the pod's answer, i.e. MACs, addresses
- * and ports swapped, seq = the segment's ack_seq, RST alone, payload kept.
- */
-static void expect_reflected(struct pkt_buf *b)
+/* A reply from the pod: MACs, addresses and ports swapped. Returns its TCP header. */
+static struct tcphdr *reflect(struct pkt_buf *b)
 {
 	struct ethhdr *eth = (void *)b->data;
 	struct iphdr *ip = (void *)(b->data + ETH_HLEN);
@@ -277,6 +273,18 @@ static void expect_reflected(struct pkt_buf *b)
 	ip->daddr = a;
 	th->source = th->dest;
 	th->dest = port;
+	return th;
+}
+
+/*
+ * What the sender should get back for a V_RST row (reflected through the
+ * ingress of the test_run device): the pod's answer, seq = the segment's
+ * ack_seq, RST alone, payload kept.
+ */
+static void expect_reflected(struct pkt_buf *b)
+{
+	struct tcphdr *th = reflect(b);
+
 	th->seq = th->ack_seq;
 	th->ack_seq = 0;
 	th->fin = th->syn = th->psh = th->urg = th->ack = 0;
@@ -293,21 +301,11 @@ static void expect_reflected(struct pkt_buf *b)
  */
 static void expect_refused(struct pkt_buf *b)
 {
-	struct ethhdr *eth = (void *)b->data;
 	struct iphdr *ip = (void *)(b->data + ETH_HLEN);
 	struct tcphdr *th = (void *)(b->data + ETH_HLEN + sizeof(struct iphdr));
 	unsigned int payload = ntohs(ip->tot_len) - ip->ihl * 4 - th->doff * 4;
-	unsigned char mac[ETH_ALEN];
-	__be32 a = ip->saddr;
-	__be16 port = th->source;
 
-	memcpy(mac, eth->h_dest, ETH_ALEN);
-	memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	memcpy(eth->h_source, mac, ETH_ALEN);
-	ip->saddr = ip->daddr;
-	ip->daddr = a;
-	th->source = th->dest;
-	th->dest = port;
+	reflect(b);
 	th->ack_seq = htonl(ntohl(th->seq) + 1 + th->fin + payload);
 	th->seq = 0;
 	th->doff = 5;
