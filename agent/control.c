@@ -15,6 +15,7 @@
 #include "kube/config.h"
 #include "kube/events.h"
 #include "kube/reflector.h"
+#include "datapath/addr.h"
 #include "log.h"
 #include "model/labels.h"
 #include "model/model.h"
@@ -148,7 +149,7 @@ static void on_transition(void *arg, const char *key, const char *uid, uint32_t 
 	if (on)
 		snprintf(msg, sizeof(msg),
 			 "steer quarantined the pod on node %s: action %s, steered away from %u service(s)",
-			 ctl->opts.node_name, action_name(action), nsvc);
+			 ctl->opts.node_name, addr_action_name(action), nsvc);
 	else
 		snprintf(msg, sizeof(msg), "steer released the pod on node %s", ctl->opts.node_name);
 	kube_events_pod(ctl->events, key, uid, on ? "Warning" : "Normal",
@@ -249,7 +250,7 @@ int control_start_ops(struct control **out, struct loop *loop,
 			goto cleanup;
 	}
 	pr_info("control plane: watching %s (quarantine selector '%s', default action %s, departure %s)",
-		ctl->cfg.server, ctl->opts.quarantine_selector, action_name(ctl->opts.default_action),
+		ctl->cfg.server, ctl->opts.quarantine_selector, addr_action_name(ctl->opts.default_action),
 		ctl->opts.no_departure ? "off" : "on");
 	*out = ctl;
 	return 0;

@@ -5,6 +5,8 @@
 #include <bpf/bpf.h>
 #include <string.h>
 
+#include "datapath/addr.h"
+
 struct agent_metrics agent_metrics;
 
 const char *const metrics_resource_names[RES_MAX] = {
@@ -16,8 +18,6 @@ const char *const metrics_resource_names[RES_MAX] = {
 };
 
 static const char *const reason_names[STEER_R_MAX] = STEER_REASON_NAMES;
-static const char *const action_names[STEER_ACT_MAX] = { "drain", "drop", "reset" };
-static const char *const origin_names[STEER_ORIGIN_MAX] = { "api", "manual" };
 
 static void header(struct strbuf *out, const char *name, const char *type, const char *help)
 {
@@ -33,11 +33,11 @@ static void per_resource(struct strbuf *out, const char *name, const char *help,
 			  metrics_resource_names[r], (unsigned long long)v[r]);
 }
 
+/* One walk of steer_quar fills the gauge and both per-address counters. */
 struct quar_walk {
 	const struct steer_maps *maps;
-	struct strbuf *out;
+	struct strbuf packets, bytes;
 	uint64_t by_action[STEER_ACT_MAX][STEER_ORIGIN_MAX];
-	int pass;
 };
 
 static int quar_visit(__be32 addr, const struct steer_quar_val *val, void *arg)
@@ -48,15 +48,13 @@ static int quar_visit(__be32 addr, const struct steer_quar_val *val, void *arg)
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
 		return 0;
-	if (w->pass == 0) {
-		w->by_action[val->action][val->origin]++;
-		return 0;
-	}
+	w->by_action[val->action][val->origin]++;
 	inet_ntop(AF_INET, &addr, ip, sizeof(ip));
 	maps_qstat_get(w->maps, addr, &st);
-	sb_printf(w->out, "steer_quarantined_%s_total{address=\"%s\",action=\"%s\"} %llu\n",
-		  w->pass == 1 ? "packets" : "bytes", ip, action_names[val->action],
-		  (unsigned long long)(w->pass == 1 ? st.packets : st.bytes));
+	sb_printf(&w->packets, "steer_quarantined_packets_total{address=\"%s\",action=\"%s\"} %llu\n",
+		  ip, addr_action_name(val->action), (unsigned long long)st.packets);
+	sb_printf(&w->bytes, "steer_quarantined_bytes_total{address=\"%s\",action=\"%s\"} %llu\n",
+		  ip, addr_action_name(val->action), (unsigned long long)st.bytes);
 	return 0;
 }
 
@@ -96,7 +94,7 @@ static void latency(const struct steer_maps *maps, struct strbuf *out)
 void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 {
 	struct agent_metrics *m = &agent_metrics;
-	struct quar_walk w = { .maps = maps, .out = out };
+	struct quar_walk w = { .maps = maps };
 	uint64_t svcs[2] = {};
 
 	maps_quar_foreach(maps, quar_visit, &w);
@@ -105,7 +103,7 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	for (int a = 0; a < STEER_ACT_MAX; a++)
 		for (int o = 0; o < STEER_ORIGIN_MAX; o++)
 			sb_printf(out, "steer_quarantined_pods{action=\"%s\",origin=\"%s\"} %llu\n",
-				  action_names[a], origin_names[o],
+				  addr_action_name(a), addr_origin_name(o),
 				  (unsigned long long)w.by_action[a][o]);
 
 	maps_svc_foreach(maps, svc_count, svcs);
@@ -127,12 +125,14 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 
 	header(out, "steer_quarantined_packets_total", "counter",
 	       "Packets sent toward each quarantined address, any verdict.");
-	w.pass = 1;
-	maps_quar_foreach(maps, quar_visit, &w);
+	if (w.packets.len)
+		sb_printf(out, "%.*s", (int)w.packets.len, w.packets.buf);
 	header(out, "steer_quarantined_bytes_total", "counter",
 	       "Bytes sent toward each quarantined address, any verdict.");
-	w.pass = 2;
-	maps_quar_foreach(maps, quar_visit, &w);
+	if (w.bytes.len)
+		sb_printf(out, "%.*s", (int)w.bytes.len, w.bytes.buf);
+	sb_free(&w.packets);
+	sb_free(&w.bytes);
 
 	per_resource(out, "steer_watches_total", "Watch requests started.", m->watches);
 	per_resource(out, "steer_relists_total", "Full lists, at start and after 410 Gone.",

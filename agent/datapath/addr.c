@@ -134,6 +134,11 @@ const char *addr_action_name(__u8 action)
 	return action < STEER_ACT_MAX ? action_names[action] : "?";
 }
 
+const char *addr_origin_name(__u8 origin)
+{
+	return origin == STEER_ORIGIN_API ? "api" : origin == STEER_ORIGIN_MANUAL ? "manual" : "?";
+}
+
 int addr_parse_action(const char *s, __u8 *action)
 {
 	for (int i = 0; i < STEER_ACT_MAX; i++) {

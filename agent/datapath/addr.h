@@ -18,6 +18,7 @@ int addr_parse_backend(const char *s, struct steer_backend_val *be);
 
 const char *addr_proto_name(__u8 proto);
 const char *addr_action_name(__u8 action);
+const char *addr_origin_name(__u8 origin);
 int addr_parse_action(const char *s, __u8 *action);
 
 #endif /* STEER_DATAPATH_ADDR_H */

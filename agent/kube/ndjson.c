@@ -89,11 +89,6 @@ int ndjson_feed(struct ndjson *nj, const char *data, size_t len)
 	return 0;
 }
 
-void ndjson_reset(struct ndjson *nj)
-{
-	nj->len = 0;
-	nj->overflow = 0;
-}
 
 void ndjson_free(struct ndjson *nj)
 {

@@ -25,8 +25,6 @@ struct ndjson {
 
 void ndjson_init(struct ndjson *nj, size_t max, ndjson_line_cb cb, void *arg);
 int ndjson_feed(struct ndjson *nj, const char *data, size_t len);
-/* Forgets a partial line (the stream ended or restarted). */
-void ndjson_reset(struct ndjson *nj);
 void ndjson_free(struct ndjson *nj);
 
 #endif /* STEER_KUBE_NDJSON_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "datapath/addr.h"
 #include "log.h"
 #include "model/labels.h"
 #include "model/objects.h"
@@ -649,7 +650,7 @@ static int pod_recompute(struct model *m, struct pod *p)
 	if (on && !was_on) {
 		p->q_since = realtime_ns();
 		pr_info("component=model decision=quarantine object=pod/%s ip=%s action=%s services=%u origin=%s",
-			p->key, inet_ntoa((struct in_addr){ ip }), action_name(action), nq,
+			p->key, inet_ntoa((struct in_addr){ ip }), addr_action_name(action), nq,
 			p->explicit_q ? "selector" : "departure");
 	} else if (!on && was_on) {
 		pr_info("component=model decision=release object=pod/%s ip=%s", p->key,

@@ -10,28 +10,8 @@
 #include <string.h>
 #include <steer/abi.h>
 
+#include "datapath/addr.h"
 #include "log.h"
-
-static const char *const action_names[] = {
-	[STEER_ACT_DRAIN] = "drain",
-	[STEER_ACT_DROP] = "drop",
-	[STEER_ACT_RESET] = "reset",
-};
-
-int action_parse(const char *s)
-{
-	int i;
-
-	for (i = 0; i < STEER_ACT_MAX; i++)
-		if (!strcmp(s, action_names[i]))
-			return i;
-	return -EINVAL;
-}
-
-const char *action_name(int action)
-{
-	return action >= 0 && action < STEER_ACT_MAX ? action_names[action] : "?";
-}
 
 static int bad(const char *kind, const char *key, const char *field, const char *why)
 {
@@ -130,7 +110,10 @@ int pod_parse(struct pod_obj *p, const cJSON *obj)
 	ann = get(md, "annotations");
 	act = get(ann, STEER_ANN_ACTION);
 	if (act) {
-		p->action = cJSON_IsString(act) ? action_parse(act->valuestring) : -EINVAL;
+		__u8 a;
+
+		p->action = cJSON_IsString(act) && !addr_parse_action(act->valuestring, &a) ?
+			    a : -EINVAL;
 		if (p->action < 0)
 			pr_warn("pod %s: annotation %s=%.32s%s is not drain, drop or reset: using the default action",
 				p->meta.key, STEER_ANN_ACTION,

@@ -92,8 +92,5 @@ int node_parse(struct node_obj *n, const struct cJSON *obj);
  */
 uint32_t obj_node_hash(const char *name);
 
-/* "drain", "drop", "reset" -> enum steer_action; -EINVAL otherwise. */
-int action_parse(const char *s);
-const char *action_name(int action);
 
 #endif /* STEER_MODEL_OBJECTS_H */

@@ -22,7 +22,6 @@
 #include "loop.h"
 
 static const char *const reason_names[] = STEER_REASON_NAMES;
-static const char *const origin_names[] = { "api", "manual" };
 
 struct quar_ent {
 	__be32 addr;
@@ -49,11 +48,6 @@ struct mon {
 	const struct monitor_opts *o;
 	char ts[40];
 };
-
-static const char *origin_name(__u8 o)
-{
-	return o < STEER_ORIGIN_MAX ? origin_names[o] : "?";
-}
 
 static void snap_free(struct snap *s)
 {
@@ -252,20 +246,20 @@ static void print_quar_event(struct mon *mo, int ev, const struct quar_ent *q,
 		else
 			printf(" action=%s", addr_action_name(q->v.action));
 		if (old && old->v.origin != q->v.origin)
-			printf(" origin=%s->%s\n", origin_name(old->v.origin),
-			       origin_name(q->v.origin));
+			printf(" origin=%s->%s\n", addr_origin_name(old->v.origin),
+			       addr_origin_name(q->v.origin));
 		else
-			printf(" origin=%s\n", origin_name(q->v.origin));
+			printf(" origin=%s\n", addr_origin_name(q->v.origin));
 		return;
 	}
 	j = line_new(mo, "quarantine");
 	cJSON_AddStringToObject(j, "event", ev_names[ev]);
 	cJSON_AddStringToObject(j, "addr", ip);
 	cJSON_AddStringToObject(j, "action", addr_action_name(q->v.action));
-	cJSON_AddStringToObject(j, "origin", origin_name(q->v.origin));
+	cJSON_AddStringToObject(j, "origin", addr_origin_name(q->v.origin));
 	if (old) {
 		cJSON_AddStringToObject(j, "prev_action", addr_action_name(old->v.action));
-		cJSON_AddStringToObject(j, "prev_origin", origin_name(old->v.origin));
+		cJSON_AddStringToObject(j, "prev_origin", addr_origin_name(old->v.origin));
 	}
 	line_put(j);
 }
@@ -289,14 +283,14 @@ static void print_svc_event(struct mon *mo, int ev, const struct svc_ent *s)
 		cJSON_AddStringToObject(j, "event", ev_names[ev]);
 		cJSON_AddStringToObject(j, "service", name);
 		if (ev != EV_REMOVED) {
-			cJSON_AddStringToObject(j, "origin", origin_name(v.origin));
+			cJSON_AddStringToObject(j, "origin", addr_origin_name(v.origin));
 			cJSON_AddNumberToObject(j, "rev", v.rev);
 			arr = cJSON_AddArrayToObject(j, "backends");
 		}
 	} else {
 		printf("%s service %c %s", mo->ts, ev_marks[ev], name);
 		if (ev != EV_REMOVED)
-			printf(" origin=%s backends=%u%s", origin_name(v.origin), v.count,
+			printf(" origin=%s backends=%u%s", addr_origin_name(v.origin), v.count,
 			       v.count ? ":" : " (refusing)");
 	}
 	for (uint32_t i = 0; i < n; i++) {

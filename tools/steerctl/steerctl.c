@@ -56,7 +56,6 @@ static const char usage_text[] =
 "Exit status: 0 on success, 1 on a runtime failure, 2 on a usage error.\n";
 
 static const char *const reason_names[] = STEER_REASON_NAMES;
-static const char *const origin_names[] = { "api", "manual" };
 
 struct ctl {
 	const char *bpffs;
@@ -120,7 +119,7 @@ static int list_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
 	time_str(v->since, since, sizeof(since));
 	if (!c->json) {
 		printf("%-15s %-6s %-6s %-20s %12llu %14llu\n", ip, addr_action_name(v->action),
-		       v->origin < STEER_ORIGIN_MAX ? origin_names[v->origin] : "?", since,
+		       addr_origin_name(v->origin), since,
 		       (unsigned long long)qs.packets, (unsigned long long)qs.bytes);
 		return 0;
 	}
@@ -128,7 +127,7 @@ static int list_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
 	cJSON_AddStringToObject(o, "addr", ip);
 	cJSON_AddStringToObject(o, "action", addr_action_name(v->action));
 	cJSON_AddStringToObject(o, "origin",
-				v->origin < STEER_ORIGIN_MAX ? origin_names[v->origin] : "?");
+				addr_origin_name(v->origin));
 	cJSON_AddStringToObject(o, "since", since);
 	cJSON_AddNumberToObject(o, "gen", v->gen);
 	cJSON_AddNumberToObject(o, "packets", qs.packets);
@@ -173,14 +172,14 @@ static int svc_cb(const struct steer_svc_key *k, const struct steer_svc_val *v, 
 		cJSON_AddNumberToObject(o, "port", ntohs(k->port));
 		cJSON_AddStringToObject(o, "proto", addr_proto_name(k->proto));
 		cJSON_AddStringToObject(o, "origin",
-					sv.origin < STEER_ORIGIN_MAX ? origin_names[sv.origin] : "?");
+					addr_origin_name(sv.origin));
 		cJSON_AddNumberToObject(o, "rev", sv.rev);
 		bes = cJSON_AddArrayToObject(o, "backends");
 		cJSON_AddItemToArray(arr, o);
 	} else {
 		printf("%s:%u/%s origin=%s rev=%u backends=%u%s", ip, ntohs(k->port),
 		       addr_proto_name(k->proto),
-		       sv.origin < STEER_ORIGIN_MAX ? origin_names[sv.origin] : "?", sv.rev,
+		       addr_origin_name(sv.origin), sv.rev,
 		       sv.count, sv.count ? ":" : " (refusing)");
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -216,7 +215,7 @@ static int exempt_cb(__be32 addr, uint32_t plen, const struct steer_exempt_val *
 	struct ctl *c = ((void **)arg)[0];
 	cJSON *arr = ((void **)arg)[1], *o;
 	char ip[INET_ADDRSTRLEN], cidr[INET_ADDRSTRLEN + 4];
-	const char *origin = v->origin < STEER_ORIGIN_MAX ? origin_names[v->origin] : "?";
+	const char *origin = addr_origin_name(v->origin);
 
 	snprintf(cidr, sizeof(cidr), "%s/%u", ip_str(addr, ip), plen);
 	if (!c->json) {
