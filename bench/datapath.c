@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "datapath/datapath.h"
-#include "log.h"
-#include "loop.h"
+#include "lib/log.h"
+#include "lib/loop.h"
 
 #define TC_REPEAT	2000000
 #define CONNECTS	4000

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "harness.h"
-#include "log.h"
+#include "lib/log.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -432,7 +432,7 @@ static int run(struct env *e, const struct pkt_buf *in, __u32 ingress_ifindex,
 	return o.retval;
 }
 
-static const char *const action_names[] = { "drain", "drop", "reset" };
+static const char *const action_names[] = STEER_ACTION_NAMES;
 static const char *const reason_names[] = STEER_REASON_NAMES;
 
 enum exempt_mode { EX_NONE, EX_HOST, EX_CIDR, EX_MAX };
