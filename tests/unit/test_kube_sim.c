@@ -208,6 +208,8 @@ static bool steered_without(void *arg)
 	return false;
 }
 
+static int pods_on_nodes(char names[][64], char ips[][20], char nodes[][64], int max);
+
 static int svc_without(const struct steer_svc_key *k, const struct steer_svc_val *v, void *arg)
 {
 	struct steer_backend_val be[16];
@@ -232,6 +234,11 @@ static bool steered_real(void *arg)
 
 static int ready_pods(char names[][64], char ips[][20], int max)
 {
+	return pods_on_nodes(names, ips, NULL, max);
+}
+
+static int pods_on_nodes(char names[][64], char ips[][20], char nodes[][64], int max)
+{
 	cJSON *l = api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dnginx", NULL, NULL);
 	const cJSON *it;
 	int n = 0;
@@ -239,10 +246,13 @@ static int ready_pods(char names[][64], char ips[][20], int max)
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(l, "items")) {
 		const cJSON *ip = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "status"), "podIP");
 		const cJSON *nm = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "metadata"), "name");
+		const cJSON *node = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "spec"), "nodeName");
 
 		if (n < max && cJSON_IsString(ip) && cJSON_IsString(nm)) {
 			snprintf(names[n], 64, "%s", nm->valuestring);
 			snprintf(ips[n], 20, "%s", ip->valuestring);
+			if (nodes)
+				snprintf(nodes[n], 64, "%s", cJSON_IsString(node) ? node->valuestring : "");
 			n++;
 		}
 	}
@@ -418,5 +428,108 @@ cleanup:
 	recon_free(c.recon);
 	loop_free(loop);
 	datapath_close(dp);
+	stop_sim();
+}
+
+/* Events with reason on pod name, as kubectl describe would list them. */
+static int count_events(const char *name, const char *reason)
+{
+	cJSON *l = api("GET", "/api/v1/namespaces/default/events", NULL, NULL);
+	const cJSON *it;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(l, "items")) {
+		const cJSON *io = cJSON_GetObjectItem(it, "involvedObject");
+		const cJSON *nm = cJSON_GetObjectItem(io, "name");
+		const cJSON *rs = cJSON_GetObjectItem(it, "reason");
+
+		if (cJSON_IsString(nm) && cJSON_IsString(rs) && !strcmp(nm->valuestring, name) &&
+		    !strcmp(rs->valuestring, reason))
+			n++;
+	}
+	cJSON_Delete(l);
+	return n;
+}
+
+struct evwait {
+	const char *a, *b;
+};
+
+static bool both_events(void *arg)
+{
+	struct evwait *w = arg;
+
+	return count_events(w->a, "Quarantined") && count_events(w->b, "Released");
+}
+
+static bool never(void *arg)
+{
+	return false;
+}
+
+/*
+ * A quarantine that starts, and one that ends, while no steerd runs: the
+ * steerd that finds them at its first sync posts their Events. One that an
+ * earlier steerd already enforced (and reported) gets none again.
+ */
+TEST(events_for_changes_while_no_steerd_ran)
+{
+	struct control_opts o = {
+		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+	};
+	struct steer_quar_val earlier = { .origin = STEER_ORIGIN_API, .gen = 1, .since = 1 };
+	char names[8][64], ips[8][20], nodes[8][64];
+	struct evwait w = {};
+	struct memmaps mm = {};
+	struct ctx c = { .mm = &mm };
+	struct loop *loop = NULL;
+	int a = -1, b = -1, n;
+
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	if (!ASSERT_EQ(nginx_pods(names, ips), 3, "three pods"))
+		goto cleanup;
+	n = pods_on_nodes(names, ips, nodes, 8);
+	/* Three pods on two nodes: two of them share one, whose steerd reports both. */
+	for (int i = 0; i < n && b < 0; i++)
+		for (int j = i + 1; j < n && b < 0; j++)
+			if (nodes[i][0] && !strcmp(nodes[i], nodes[j]))
+				a = i, b = j;
+	if (!ASSERT_TRUE(b >= 0, "two pods on one node"))
+		goto cleanup;
+	o.node_name = nodes[a];
+	o.kubeconfig = kubeconfig();
+	w.a = names[a];
+	w.b = names[b];
+	/* While no steerd ran: a was labelled into quarantine, b was let go. */
+	patch_pod(names[a], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
+	mem_ops.quar_set(&mm, inet_addr(ips[b]), &earlier);
+
+	loop = loop_new();
+	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+		goto cleanup;
+	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced");
+	ASSERT_OK_PTR(memmaps_quar(&mm, ips[a]), "a enforced");
+	ASSERT_TRUE(memmaps_quar(&mm, ips[b]) == NULL, "b released");
+	ASSERT_TRUE(run_until(loop, both_events, &w, 3000), "Quarantined on a, Released on b");
+
+	/* The next steerd finds a enforced already: no second Quarantined. */
+	control_stop(c.ctl);
+	recon_free(c.recon);
+	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start again"))
+		goto cleanup;
+	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced again");
+	run_until(loop, never, NULL, 600);	/* room for a wrong Event to arrive */
+	ASSERT_EQ(count_events(names[a], "Quarantined"), 1, "a reported once");
+	ASSERT_EQ(count_events(names[b], "Released"), 1, "b reported once");
+cleanup:
+	control_stop(c.ctl);
+	recon_free(c.recon);
+	loop_free(loop);
+	memmaps_free(&mm);
 	stop_sim();
 }
