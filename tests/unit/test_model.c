@@ -935,3 +935,63 @@ TEST(node_address_is_never_quarantined)
 	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.1") != NULL, "still quarantined");
 	env_fini(&e);
 }
+
+/* --------------------------------- the decision log, a documented stream */
+
+static struct env *log_env;
+
+static void decisions(void)
+{
+	struct env *e = log_env;
+
+	feed(e, PS_POD_META, PE_MODIFIED, META("nginx-1", OFF_LABELS, "{\"steer.dev/action\":\"drop\"}"));
+	feed(e, PS_POD_QUAR, PE_ADDED,
+	     POD("nginx-2", "10.0.0.2", "{\"steer.dev/quarantine\":\"\"}", "{}"));
+	feed(e, PS_POD_META, PE_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
+	feed(e, PS_POD_QUAR, PE_DELETED, POD("nginx-2", "10.0.0.2", "{}", "{}"));
+	fake_now += 61ULL * 1000000000;
+	plan_tick(e->m);
+}
+
+/*
+ * The README documents steerd's decision lines as a stable interface (the
+ * benchmark reads them): these are their fields, in this order, for every
+ * kind of decision.
+ */
+TEST(decision_lines_keep_their_documented_fields)
+{
+	static const char *const want[] = {
+		"level=info component=model decision=quarantine object=pod/default/nginx-1 "
+		"ip=10.0.0.1 action=drop services=1 origin=departure",
+		"level=info component=model decision=steer object=service/default/nginx",
+		"level=info component=model decision=quarantine object=pod/default/nginx-2 "
+		"ip=10.0.0.2 action=drain services=1 origin=selector",
+		"level=info component=model decision=release object=pod/default/nginx-1 ip=10.0.0.1",
+		"level=info component=model decision=release object=pod/default/nginx-2 ip=10.0.0.2",
+		"level=info component=model decision=unsteer object=service/default/nginx settled=true",
+	};
+	char *out, *line, *save = NULL;
+	size_t n = 0;
+	struct env e;
+
+	env_init(&e, true);
+	seed(&e);
+	log_env = &e;
+	out = harness_capture(decisions);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *rest = strchr(line, ' ');
+
+		if (!strstr(line, " component=model decision="))
+			continue;
+		/* ts=RFC 3339 UTC with microseconds, then the fields. */
+		CHECK_(!strncmp(line, "ts=", 3) && rest && rest - line == 30 && rest[-1] == 'Z',
+		       "timestamp of \"%s\"", line);
+		if (CHECK_(n < sizeof(want) / sizeof(want[0]), "extra line \"%s\"", line))
+			CHECK_(rest && !strcmp(rest + 1, want[n]), "line %zu: \"%s\", expected \"%s\"",
+			       n, rest ? rest + 1 : line, want[n]);
+		n++;
+	}
+	ASSERT_EQ(n, sizeof(want) / sizeof(want[0]), "one line per decision");
+	free(out);
+	env_fini(&e);
+}

@@ -134,7 +134,7 @@ static int list_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
 	struct out *out = arg;
 	struct ctl *c = out->c;
 	bool stats = c->maps.qstats >= 0;
-	char ip[INET_ADDRSTRLEN], since[32];
+	char ip[INET_ADDRSTRLEN], since[32], ns[24];
 	struct steer_qstat qs = {};
 	cJSON *o;
 
@@ -157,7 +157,9 @@ static int list_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
 	cJSON_AddStringToObject(o, "action", addr_action_name(v->action));
 	cJSON_AddStringToObject(o, "origin", addr_origin_name(v->origin));
 	cJSON_AddStringToObject(o, "since", since);
-	cJSON_AddNumberToObject(o, "since_ns", (double)v->since);
+	/* Exact: a double would round nanoseconds since 1970. */
+	snprintf(ns, sizeof(ns), "%llu", (unsigned long long)v->since);
+	cJSON_AddRawToObject(o, "since_ns", ns);
 	cJSON_AddNumberToObject(o, "gen", v->gen);
 	if (stats) {
 		cJSON_AddNumberToObject(o, "packets", qs.packets);
@@ -492,10 +494,17 @@ static int parse_svc_del(struct ctl *c)
 	return err;
 }
 
+/* Over a manual set already there, only the slots that differ are written. */
 static int cmd_svc_set(struct ctl *c)
 {
-	int err = maps_svc_set(&c->maps, &c->sk, c->be, c->nbe, STEER_ORIGIN_MANUAL, 0);
+	static struct steer_backend_val cur[STEER_MAX_BACKENDS_PER_SVC];
+	struct steer_svc_val v;
+	uint32_t n = 0;
+	int err;
 
+	err = maps_svc_get(&c->maps, &c->sk, &v, cur, STEER_MAX_BACKENDS_PER_SVC, &n);
+	err = maps_svc_patch(&c->maps, &c->sk, err || n != v.count ? NULL : cur, n, c->be, c->nbe,
+			     STEER_ORIGIN_MANUAL, 0);
 	return err ? runtime_err("set service", c->args[0], err) : 0;
 }
 
