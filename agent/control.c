@@ -228,10 +228,6 @@ static const struct reflector_ops rops = {
 static int add_watch(struct control *ctl, enum plan_src src, const char *name,
 		     const char *path, const char *sel, const char *accept)
 {
-	static const enum kube_kind kinds[PS_MAX] = {
-		[PS_POD_META] = KUBE_POD, [PS_POD_QUAR] = KUBE_POD, [PS_SVC] = KUBE_SERVICE,
-		[PS_EPS] = KUBE_SLICE, [PS_NODE] = KUBE_NODE,
-	};
 	struct reflector_cfg cfg = {
 		.name = name, .path = path, .label_selector = sel, .accept = accept,
 	};
@@ -239,7 +235,7 @@ static int add_watch(struct control *ctl, enum plan_src src, const char *name,
 
 	w->ctl = ctl;
 	w->src = src;
-	w->kind = kinds[src];
+	w->kind = plan_src_kind(src);
 	w->r = reflector_new(ctl->client, &cfg, &rops, w);
 	return w->r ? 0 : -ENOMEM;
 }

@@ -62,14 +62,10 @@ static long rss_kib(void)
 
 static void feed(struct plan *m, enum plan_src src, enum plan_ev ev)
 {
-	static const enum kube_kind kinds[PS_MAX] = {
-		[PS_POD_META] = KUBE_POD, [PS_POD_QUAR] = KUBE_POD, [PS_SVC] = KUBE_SERVICE,
-		[PS_EPS] = KUBE_SLICE, [PS_NODE] = KUBE_NODE,
-	};
 	cJSON *json = cJSON_Parse(buf);
 	struct kube_object o;
 
-	if (!kube_object_parse(&o, kinds[src], ev == PE_DELETED, json))
+	if (!kube_object_parse(&o, plan_src_kind(src), ev == PE_DELETED, json))
 		plan_object(m, src, ev, &o);
 	kube_object_free(&o);
 	cJSON_Delete(json);

@@ -67,12 +67,6 @@ bool svcset_del(struct svcset *set, struct svc *s)
 	return false;
 }
 
-void svcset_free(struct svcset *set)
-{
-	free(set->v);
-	memset(set, 0, sizeof(*set));
-}
-
 /* ------------------------------------------------------------- objects */
 
 struct svc *svc_get(struct plan *m, const char *key, bool create)
@@ -94,10 +88,8 @@ struct svc *svc_get(struct plan *m, const char *key, bool create)
 	return s;
 }
 
-void svc_maybe_free(struct plan *m, struct svc *s)
+void svc_free(struct plan *m, struct svc *s)
 {
-	if (s->exists || s->nslices || s->refs || s->steered || s->nkeys || s->dirty)
-		return;
 	table_del(&m->svcs, s->key, strlen(s->key));
 	labels_free(&s->sel_labels);
 	selector_free(&s->sel);
@@ -106,6 +98,12 @@ void svc_maybe_free(struct plan *m, struct svc *s)
 	free(s->keys);
 	free(s->key);
 	free(s);
+}
+
+void svc_maybe_free(struct plan *m, struct svc *s)
+{
+	if (!s->exists && !s->nslices && !s->refs && !s->steered && !s->nkeys && !s->dirty)
+		svc_free(m, s);
 }
 
 void svc_mark(struct plan *m, struct svc *s)
@@ -551,6 +549,16 @@ int plan_node(struct plan *m, enum plan_ev ev, const struct node_obj *o)
 	}
 	node_ips(m, &n->obj, +1);
 	return 0;
+}
+
+enum kube_kind plan_src_kind(enum plan_src src)
+{
+	static const enum kube_kind kinds[PS_MAX] = {
+		[PS_POD_META] = KUBE_POD, [PS_POD_QUAR] = KUBE_POD, [PS_SVC] = KUBE_SERVICE,
+		[PS_EPS] = KUBE_SLICE, [PS_NODE] = KUBE_NODE,
+	};
+
+	return kinds[src < PS_MAX ? src : PS_POD_META];
 }
 
 int plan_object(struct plan *m, enum plan_src src, enum plan_ev ev, struct kube_object *o)

@@ -114,6 +114,7 @@ struct plan {
 /* cache.c */
 struct svc *svc_get(struct plan *m, const char *key, bool create);
 void svc_mark(struct plan *m, struct svc *s);
+void svc_free(struct plan *m, struct svc *s);
 void svc_maybe_free(struct plan *m, struct svc *s);
 struct pod *pod_get(struct plan *m, const char *key, bool create);
 void pod_mark(struct plan *m, struct pod *p);
@@ -122,7 +123,6 @@ void pod_free(struct plan *m, struct pod *p);
 int svcset_add(struct svcset *set, struct svc *s);
 bool svcset_has(const struct svcset *set, const struct svc *s);
 bool svcset_del(struct svcset *set, struct svc *s);
-void svcset_free(struct svcset *set);
 __be32 pod_ip(const struct pod *p);
 
 /* decide.c */

@@ -28,17 +28,8 @@ void plan_free(struct plan *m)
 	while ((e = table_iter_next(&it)))
 		pod_free(m, e->val);
 	table_iter_init(&it, &m->svcs);
-	while ((e = table_iter_next(&it))) {
-		struct svc *s = e->val;
-
-		labels_free(&s->sel_labels);
-		selector_free(&s->sel);
-		free(s->ports);
-		free(s->slices);
-		free(s->keys);
-		free(s->key);
-		free(s);
-	}
+	while ((e = table_iter_next(&it)))
+		svc_free(m, e->val);
 	table_iter_init(&it, &m->slices);
 	while ((e = table_iter_next(&it))) {
 		struct slice *sl = e->val;

@@ -100,6 +100,8 @@ int plan_service(struct plan *p, enum plan_ev ev, struct svc_obj *o);
 int plan_slice(struct plan *p, enum plan_ev ev, struct eps_obj *o);
 int plan_node(struct plan *p, enum plan_ev ev, const struct node_obj *o);
 
+/* The kind of object each watch hands up. */
+enum kube_kind plan_src_kind(enum plan_src src);
 /* Any of the above, by o->kind; src tells the two pod watches apart. */
 int plan_object(struct plan *p, enum plan_src src, enum plan_ev ev, struct kube_object *o);
 

@@ -26,10 +26,6 @@ static uint64_t clk(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const enum kube_kind kinds[PS_MAX] = {
-		[PS_POD_META] = KUBE_POD, [PS_POD_QUAR] = KUBE_POD, [PS_SVC] = KUBE_SERVICE,
-		[PS_EPS] = KUBE_SLICE, [PS_NODE] = KUBE_NODE,
-	};
 	struct plan_opts o = { .departure = true, .settle_ns = 3000000000ULL, .clock = clk };
 	struct kube_object obj;
 	enum plan_src src;
@@ -49,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ev = (data[0] >> 2) % 3;
 	json = cJSON_ParseWithLength((const char *)data + 1, size - 1);
 	if (json) {
-		if (!kube_object_parse(&obj, kinds[src], ev == PE_DELETED, json))
+		if (!kube_object_parse(&obj, plan_src_kind(src), ev == PE_DELETED, json))
 			plan_object(m, src, ev, &obj);
 		kube_object_free(&obj);
 		cJSON_Delete(json);

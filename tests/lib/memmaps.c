@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,54 @@ static int del(struct memmaps *mm, struct table *t, const void *key, size_t klen
 	return 0;
 }
 
+/*
+ * Like the map layer's walks, the callback may delete the entry it is
+ * given: it gets copies of the key and value.
+ */
+typedef int (*visit_fn)(const void *key, const void *val, const void *cb, void *arg);
+
+static int walk(const struct table *t, size_t voff, size_t vlen, visit_fn visit,
+		const void *cb, void *arg)
+{
+	struct table_iter it;
+	struct tent *e;
+	int err;
+
+	table_iter_init(&it, t);
+	while ((e = table_iter_next(&it))) {
+		char k[64], v[64];
+
+		memcpy(k, e->key, e->klen);
+		memcpy(v, (char *)e->val + voff, vlen);
+		err = visit(k, v, cb, arg);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int visit_quar(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_quar_cb)cb)(*(const __be32 *)k, v, arg);
+}
+
+static int visit_svc(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_svc_cb)cb)(k, v, arg);
+}
+
+static int visit_member(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_member_cb)cb)(k, v, arg);
+}
+
+static int visit_exempt(const void *k, const void *v, const void *cb, void *arg)
+{
+	const struct steer_exempt_key *key = k;
+
+	return ((maps_exempt_cb)cb)(key->addr, key->prefixlen, v, arg);
+}
+
 static int q_set(void *ctx, __be32 addr, const struct steer_quar_val *val)
 {
 	struct memmaps *mm = ctx;
@@ -87,18 +136,8 @@ static int q_del(void *ctx, __be32 addr)
 
 static int q_each(void *ctx, maps_quar_cb cb, void *arg)
 {
-	struct memmaps *mm = ctx;
-	struct table_iter it;
-	struct tent *e;
-	int err;
-
-	table_iter_init(&it, &mm->quar);
-	while ((e = table_iter_next(&it))) {
-		err = cb(*(__be32 *)e->key, e->val, arg);
-		if (err)
-			return err;
-	}
-	return 0;
+	return walk(&((struct memmaps *)ctx)->quar, 0, sizeof(struct steer_quar_val), visit_quar,
+		    cb, arg);
 }
 
 static int s_patch(void *ctx, const struct steer_svc_key *key,
@@ -166,19 +205,8 @@ static int s_del(void *ctx, const struct steer_svc_key *key)
 
 static int s_each(void *ctx, maps_svc_cb cb, void *arg)
 {
-	struct memmaps *mm = ctx;
-	struct table_iter it;
-	struct tent *e;
-	int err;
-
-	table_iter_init(&it, &mm->svc);
-	while ((e = table_iter_next(&it))) {
-		err = cb((const struct steer_svc_key *)e->key,
-			 &((struct memsvc *)e->val)->val, arg);
-		if (err)
-			return err;
-	}
-	return 0;
+	return walk(&((struct memmaps *)ctx)->svc, offsetof(struct memsvc, val),
+		    sizeof(struct steer_svc_val), visit_svc, cb, arg);
 }
 
 static int m_set(void *ctx, const struct steer_member_key *key,
@@ -198,18 +226,8 @@ static int m_del(void *ctx, const struct steer_member_key *key)
 
 static int m_each(void *ctx, maps_member_cb cb, void *arg)
 {
-	struct memmaps *mm = ctx;
-	struct table_iter it;
-	struct tent *e;
-	int err;
-
-	table_iter_init(&it, &mm->member);
-	while ((e = table_iter_next(&it))) {
-		err = cb((const struct steer_member_key *)e->key, e->val, arg);
-		if (err)
-			return err;
-	}
-	return 0;
+	return walk(&((struct memmaps *)ctx)->member, 0, sizeof(struct steer_member_val),
+		    visit_member, cb, arg);
 }
 
 static int e_set(void *ctx, __be32 addr, uint32_t plen, uint8_t origin)
@@ -231,20 +249,8 @@ static int e_del(void *ctx, __be32 addr, uint32_t plen)
 
 static int e_each(void *ctx, maps_exempt_cb cb, void *arg)
 {
-	struct memmaps *mm = ctx;
-	struct table_iter it;
-	struct tent *e;
-	int err;
-
-	table_iter_init(&it, &mm->exempt);
-	while ((e = table_iter_next(&it))) {
-		const struct steer_exempt_key *k = (const void *)e->key;
-
-		err = cb(k->addr, k->prefixlen, e->val, arg);
-		if (err)
-			return err;
-	}
-	return 0;
+	return walk(&((struct memmaps *)ctx)->exempt, 0, sizeof(struct steer_exempt_val),
+		    visit_exempt, cb, arg);
 }
 
 static int lat_add(void *ctx, uint64_t ns)

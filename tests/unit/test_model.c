@@ -71,11 +71,6 @@ static void env_fini(struct env *e)
 	memmaps_free(&e->mm);
 }
 
-static const enum kube_kind kinds[PS_MAX] = {
-	[PS_POD_META] = KUBE_POD, [PS_POD_QUAR] = KUBE_POD, [PS_SVC] = KUBE_SERVICE,
-	[PS_EPS] = KUBE_SLICE, [PS_NODE] = KUBE_NODE,
-};
-
 /* One watch event, as control.c hands it on: parsed by kube/, given to the planner. */
 static int event(struct env *e, enum plan_src src, enum plan_ev ev, const char *json)
 {
@@ -87,7 +82,7 @@ static int event(struct env *e, enum plan_src src, enum plan_ev ev, const char *
 		fprintf(stderr, "bad test JSON: %s\n", json);
 		return -999;
 	}
-	err = kube_object_parse(&o, kinds[src], ev == PE_DELETED, obj);
+	err = kube_object_parse(&o, plan_src_kind(src), ev == PE_DELETED, obj);
 	if (!err)
 		err = plan_object(e->m, src, ev, &o);
 	kube_object_free(&o);

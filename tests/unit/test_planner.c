@@ -67,7 +67,8 @@ static void rec_svc(void *arg, const struct steer_svc_key *key,
 		if (addr_backend_cmp(&set[i - 1], &set[i]) >= 0)
 			d->bad++;	/* promised sorted, without duplicates */
 	s->n = n;
-	memcpy(s->b, set, n * sizeof(*set));
+	if (n)
+		memcpy(s->b, set, n * sizeof(*set));
 	free(table_get(&d->svc, key, sizeof(*key)));
 	table_put(&d->svc, key, sizeof(*key), s);
 }
