@@ -812,6 +812,67 @@ cleanup:
 	env_fini(&e);
 }
 
+/*
+ * An upgrade: the steerd before UID keys remembered pods by "namespace/name".
+ * The new one matches such an entry by name once, keeps the departed pod
+ * quarantined, and leaves its memory under the UID only.
+ */
+TEST(upgrade_keeps_memory_written_under_the_pod_name)
+{
+	struct steer_member_key uid_key = {
+		.pod = plan_pod_hash("u-nginx-1", NULL), .svc = plan_svc_hash("default/nginx"),
+	}, name_key = uid_key;
+	struct steer_member_val v = { .gen = 1, .addr = inet_addr("10.0.0.1") };
+	struct env e;
+
+	env_init(&e, true);
+	departed_and_dropped(&e);
+	name_key.pod = plan_pod_hash(NULL, "default/nginx-1");
+	ASSERT_NEQ(name_key.pod, uid_key.pod, "the two keys differ");
+	/* What the older steerd left instead: the name-keyed entry. */
+	ASSERT_OK(mem_ops.member_del(&e.mm, &uid_key), "drop the uid entry");
+	ASSERT_OK(mem_ops.member_set(&e.mm, &name_key, &v), "as an older steerd wrote it");
+	restart(&e, OFF_LABELS);
+	resync(&e);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "still quarantined after the upgrade");
+	ASSERT_OK_PTR(table_get(&e.mm.member, &uid_key, sizeof(uid_key)), "remembered by uid");
+	ASSERT_TRUE(table_get(&e.mm.member, &name_key, sizeof(name_key)) == NULL,
+		    "the name-keyed entry swept");
+	/* And from now on by uid alone: another restart still has it. */
+	restart(&e, OFF_LABELS);
+	resync(&e);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined after the next restart");
+	env_fini(&e);
+}
+
+/* A pod deleted and recreated under its name while steerd was down: a new uid, no memory. */
+TEST(recreated_pod_does_not_inherit_departure_memory)
+{
+	struct env e;
+	char buf[512];
+
+	env_init(&e, true);
+	departed_and_dropped(&e);
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "quarantined");
+	env_stop(&e);
+	fake_now += 5ULL * 1000000000;
+	env_start(&e);
+	list_one(&e, PS_SVC, NGINX_SVC);
+	list_one(&e, PS_EPS, SLICE_WITHOUT_1);
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"nginx-1\",\"namespace\":\"default\","
+		 "\"uid\":\"u-nginx-1-again\",\"labels\":%s}}", OFF_LABELS);
+	list_one(&e, PS_POD_META, buf);
+	list_one(&e, PS_POD_META, META("nginx-2", NGINX_LABELS, "{}"));
+	list_one(&e, PS_POD_META, META("nginx-3", NGINX_LABELS, "{}"));
+	resync(&e);
+	ASSERT_TRUE(memmaps_quar(&e.mm, "10.0.0.1") == NULL, "the new pod is not quarantined");
+	ASSERT_TRUE(memmaps_member(&e.mm, "u-nginx-1", "default/nginx") == NULL,
+		    "the old pod's memory swept");
+	ASSERT_TRUE(pod_quarantined(&e, "default/nginx-1", NULL) == false, "planner agrees");
+	env_fini(&e);
+}
+
 TEST(restart_sweeps_memory_of_pod_deleted_while_down)
 {
 	struct env e;
