@@ -655,6 +655,22 @@ void plan_list_end(struct plan *m, enum plan_src src)
  * (DESIGN §4). Entries of pods or Services gone since are left to the
  * reconciler's sweep.
  */
+/* The pods by their steer_members key, or by the name key of a steerd before UIDs. */
+static void pods_by_hash(struct plan *m, struct table *t, bool by_name)
+{
+	struct table_iter it;
+	struct tent *e;
+
+	table_iter_init(&it, &m->pods);
+	while ((e = table_iter_next(&it))) {
+		struct pod *p = e->val;
+		uint64_t h = by_name ? plan_pod_hash(NULL, p->key) : p->mem.hkey;
+
+		if (!by_name || p->api.uid[0])
+			table_put(t, &h, sizeof(h), p);
+	}
+}
+
 void plan_remember(struct plan *m, const struct steer_member_key *k,
 		   const struct steer_member_val *val)
 {
@@ -664,20 +680,11 @@ void plan_remember(struct plan *m, const struct steer_member_key *k,
 	struct tent *e;
 	int ret;
 
-	if (!m->opts.departure)
+	if (!m->opts.departure || !m->svcs.n)
 		return;
 	/* Lookups by hash, built on the first entry. */
-	if (!m->svcbyhash.n && m->svcs.n) {
-		table_iter_init(&it, &m->pods);
-		while ((e = table_iter_next(&it))) {
-			p = e->val;
-			table_put(&m->byhash[0], &p->mem.hkey, sizeof(p->mem.hkey), p);
-			if (p->api.uid[0]) {
-				uint64_t h = plan_pod_hash(NULL, p->key);
-
-				table_put(&m->byhash[1], &h, sizeof(h), p);
-			}
-		}
+	if (!m->svcbyhash.n) {
+		pods_by_hash(m, &m->byhash[0], false);
 		table_iter_init(&it, &m->svcs);
 		while ((e = table_iter_next(&it))) {
 			s = e->val;
@@ -686,9 +693,16 @@ void plan_remember(struct plan *m, const struct steer_member_key *k,
 	}
 	s = table_get(&m->svcbyhash, &k->svc, sizeof(k->svc));
 	p = table_get(&m->byhash[0], &k->pod, sizeof(k->pod));
-	/* Written under the name by a steerd before UID keys: the next sync rewrites it. */
-	if (!p)
+	/*
+	 * Written under the name by a steerd before UID keys: the sync rewrites
+	 * it under the UID. Only an upgrade pays for this second lookup.
+	 */
+	if (!p && s) {
+		if (!m->byname_built)
+			pods_by_hash(m, &m->byhash[1], true);
+		m->byname_built = true;
 		p = table_get(&m->byhash[1], &k->pod, sizeof(k->pod));
+	}
 	if (!p || !s || !p->api.meta_seen || !s->exists || !s->has_selector)
 		return;
 	ret = svcset_add(&p->mem.svcs, s);
@@ -712,4 +726,5 @@ void plan_remember_done(struct plan *m)
 	table_free(&m->byhash[0]);
 	table_free(&m->byhash[1]);
 	table_free(&m->svcbyhash);
+	m->byname_built = false;
 }
