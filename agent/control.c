@@ -365,10 +365,6 @@ void control_get_stats(const struct control *ctl, struct control_stats *st)
 	*st = ctl->st;
 }
 
-const struct plan *control_plan(const struct control *ctl)
-{
-	return ctl->plan;
-}
 
 void control_stop(struct control *ctl)
 {

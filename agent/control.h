@@ -24,7 +24,6 @@ struct control_opts {
 };
 
 struct control;
-struct plan;
 struct recon;
 
 struct control_stats {
@@ -44,7 +43,6 @@ void control_stop(struct control *ctl);
 /* All initial lists done and the maps taken over. */
 bool control_synced(const struct control *ctl);
 void control_get_stats(const struct control *ctl, struct control_stats *st);
-const struct plan *control_plan(const struct control *ctl);
 /* Copies watch, planner and Event counters into am for a scrape. */
 void control_fill_metrics(const struct control *ctl, struct agent_metrics *am);
 

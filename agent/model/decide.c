@@ -436,20 +436,6 @@ bool plan_pod_at(const struct plan *m, __be32 addr, struct plan_pod *out)
 	return true;
 }
 
-void plan_foreach_quarantined(const struct plan *m,
-			      void (*cb)(void *arg, const struct plan_pod *pod), void *arg)
-{
-	struct table_iter it;
-	struct plan_pod info;
-	struct tent *e;
-
-	table_iter_init(&it, &m->qdesired);
-	while ((e = table_iter_next(&it))) {
-		pod_info(e->val, &info);
-		cb(arg, &info);
-	}
-}
-
 bool plan_svc_steered(const struct plan *m, const char *key)
 {
 	const struct svc *s = table_gets(&m->svcs, key);

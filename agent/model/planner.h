@@ -132,9 +132,6 @@ void plan_get_stats(const struct plan *p, struct plan_stats *st);
 bool plan_pod_get(const struct plan *p, const char *key, struct plan_pod *out);
 bool plan_pod_at(const struct plan *p, __be32 addr, struct plan_pod *out);
 bool plan_svc_steered(const struct plan *p, const char *key);
-/* Calls cb for every quarantined pod. */
-void plan_foreach_quarantined(const struct plan *p,
-			      void (*cb)(void *arg, const struct plan_pod *pod), void *arg);
 
 /* The steer_members key of a pod: FNV-1a 64 of its uid, or of "ns/name". */
 uint64_t plan_pod_hash(const char *uid, const char *key);
