@@ -332,7 +332,7 @@ static int svc_apply(struct recon *r, const struct steer_svc_key *key,
 int recon_svc(struct recon *r, const struct steer_svc_key *key,
 	      const struct steer_backend_val *set, uint32_t n)
 {
-	struct steer_backend_val *s;
+	struct steer_backend_val *s = NULL;
 	uint32_t i, w = 0;
 	int err;
 
@@ -340,17 +340,24 @@ int recon_svc(struct recon *r, const struct steer_svc_key *key,
 		return 0;
 	if (n > STEER_MAX_BACKENDS_PER_SVC)
 		return -E2BIG;
-	s = malloc((n ? n : 1) * sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		s[i] = (struct steer_backend_val){ .addr = set[i].addr, .port = set[i].port };
-	qsort(s, n, sizeof(*s), addr_backend_cmp);
-	for (i = 0; i < n; i++)
-		if (!w || addr_backend_cmp(&s[i], &s[w - 1]))
-			s[w++] = s[i];
-	err = settle(r, P_SVC, key, sizeof(*key), svc_apply(r, key, s, w, false), false,
-		     NULL, 0, s, w);
+	for (i = 1; i < n && addr_backend_cmp(&set[i - 1], &set[i]) < 0; i++)
+		;
+	/* The planner's sets come sorted and without duplicates; others are made so. */
+	if (i < n) {
+		s = malloc(n * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		for (i = 0; i < n; i++)
+			s[i] = (struct steer_backend_val){ .addr = set[i].addr, .port = set[i].port };
+		qsort(s, n, sizeof(*s), addr_backend_cmp);
+		for (i = 0; i < n; i++)
+			if (!w || addr_backend_cmp(&s[i], &s[w - 1]))
+				s[w++] = s[i];
+		set = s;
+		n = w;
+	}
+	err = settle(r, P_SVC, key, sizeof(*key), svc_apply(r, key, set, n, false), false,
+		     NULL, 0, set, n);
 	free(s);
 	return err;
 }
