@@ -11,14 +11,26 @@ ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
 PKGS     := libbpf libelf zlib libcurl libcjson yaml-0.1
+# steerctl: the ABI, the map layer and agent/lib only, so no libcurl or libyaml.
+CTL_PKGS := libbpf libelf zlib libcjson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CTL_LIBS   = $(shell pkg-config --libs $(CTL_PKGS) 2>/dev/null) -lm
 
 CFLAGS   ?= -g -O2
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 INCLUDES := -Iinclude -Iagent -I$(OUTPUT)
-ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS)
+# Every object records the headers it read (-MMD), so a header change
+# rebuilds exactly what includes it.
+DEPFLAGS  = -MMD -MP
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE $(DEFINES) $(INCLUDES) $(PKG_CFLAGS)
 LDLIBS   = $(PKG_LIBS) -lm
+
+# HAVE_LIBBPF_* for the optional libbpf functions (tools/configure.sh).
+CONFIG   := $(OUTPUT)/config.mk
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+-include $(CONFIG)
+endif
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # System includes go after the BPF target's, so asm/types.h resolves on
@@ -31,22 +43,33 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 BPF_SRCS  := $(wildcard bpf/*.bpf.c) $(wildcard tests/bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst %.bpf.c,$(OUTPUT)/%.bpf.o,$(notdir $(BPF_SRCS)))
 SKELS     := $(patsubst %.bpf.c,$(OUTPUT)/%.skel.h,$(notdir $(BPF_SRCS)))
-BPF_HDRS  := $(wildcard bpf/lib/*.h tests/bpf/*.h) $(wildcard include/steer/*.h)
 
 LIB_SRCS  := $(wildcard agent/*.c agent/*/*.c)
 LIB_SRCS  := $(filter-out agent/main.c,$(LIB_SRCS))
-AGENT_HDRS := $(wildcard agent/*.h agent/*/*.h include/steer/*.h tests/bpf/*.h bpf/lib/sock_types.h)
 LIB_OBJS  := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 ASAN_OBJS := $(patsubst %.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS))
-CTL_SRCS  := $(wildcard tools/steerctl/*.c)
+# steerctl's whole world: its own files, the shared plumbing, the map layer.
+CTL_SRCS  := $(wildcard tools/steerctl/*.c) $(wildcard agent/lib/*.c) \
+	     agent/datapath/maps.c agent/datapath/cleanup.c
+CTL_OBJS  := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CTL_SRCS))
+
+# The test double and other helpers of the unit tests and the benchmark.
+TLIB_SRCS := $(wildcard tests/lib/*.c)
+TLIB_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(TLIB_SRCS))
+TLIB_ASAN := $(patsubst %.c,$(OUTPUT)/asan/%.o,$(TLIB_SRCS))
 
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TESTS     := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 ASAN_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/asan/tests/%,$(TEST_SRCS))
-HARNESS   := tests/unit/harness.c
 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS   := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_OBJS := $(patsubst %.c,$(OUTPUT)/fuzzobj/%.o,$(LIB_SRCS))
+FUZZ_CFLAGS = -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE $(DEFINES) $(INCLUDES) $(PKG_CFLAGS)
+FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined
+
+DEPS := $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+-include $(DEPS)
 
 ifeq ($(V),1)
 	Q =
@@ -81,27 +104,41 @@ $(OUTPUT)/.deps: tools/bootstrap.sh | $(OUTPUT)
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/tests $(OUTPUT)/asan/tests $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/.deps | $(OUTPUT)
-	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(CONFIG): tools/configure.sh $(OUTPUT)/.deps | $(OUTPUT)
+	$(call msg,CONFIG,$@)
+	$(Q)tools/configure.sh $@ "$(CC)" "$(shell pkg-config --cflags libbpf)" \
+		"$(shell pkg-config --libs libbpf)"
 
-$(OUTPUT)/%.bpf.o: tests/bpf/%.bpf.c $(BPF_HDRS) $(OUTPUT)/.deps | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(OUTPUT)/.deps | $(OUTPUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.bpf.o: tests/bpf/%.bpf.c $(OUTPUT)/.deps | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/obj/%.o: %.c $(AGENT_HDRS) $(SKELS) $(OUTPUT)/.deps
+# The skeletons exist before the first compile; after it, -MMD knows who needs them.
+$(OUTPUT)/obj/tests/%.o $(OUTPUT)/obj/bench/%.o $(OUTPUT)/asan/tests/%.o \
+	$(OUTPUT)/fuzzobj/tests/%.o: INCLUDES += -Itests/lib
+
+$(OUTPUT)/obj/%.o: %.c $(CONFIG) | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-$(OUTPUT)/asan/%.o: %.c $(AGENT_HDRS) $(SKELS) $(OUTPUT)/.deps
+$(OUTPUT)/asan/%.o: %.c $(CONFIG) | $(SKELS)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $(DEPFLAGS) -c $< -o $@
+
+$(OUTPUT)/fuzzobj/%.o: %.c $(CONFIG) | $(SKELS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SAN) $(DEPFLAGS) -c $< -o $@
 
 $(OUTPUT)/libsteer.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -115,33 +152,33 @@ $(OUTPUT)/steerd: $(OUTPUT)/obj/agent/main.o $(OUTPUT)/libsteer.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/steerctl: $(patsubst %.c,$(OUTPUT)/obj/%.o,$(CTL_SRCS)) $(OUTPUT)/libsteer.a
+$(OUTPUT)/steerctl: $(CTL_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(CTL_LIBS) -o $@
 
 $(OUTPUT)/tests/%: $(OUTPUT)/obj/tests/unit/%.o $(OUTPUT)/obj/tests/unit/harness.o \
-		$(OUTPUT)/libsteer.a | $(OUTPUT)/tests
+		$(TLIB_OBJS) $(OUTPUT)/libsteer.a | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUTPUT)/asan/tests/%: $(OUTPUT)/asan/tests/unit/%.o $(OUTPUT)/asan/tests/unit/harness.o \
-		$(OUTPUT)/libsteer-asan.a | $(OUTPUT)/asan/tests
+		$(TLIB_ASAN) $(OUTPUT)/libsteer-asan.a | $(OUTPUT)/asan/tests
 	$(call msg,LINK-SAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(LDLIBS) -o $@
 
-# libFuzzer targets link the library sources rebuilt with the fuzzer runtime.
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(AGENT_HDRS) $(SKELS) | $(OUTPUT)/fuzz
+# libFuzzer targets link the library objects built with the fuzzer's instrumentation.
+$(OUTPUT)/fuzz/%: $(OUTPUT)/fuzzobj/tests/fuzz/%.o $(FUZZ_OBJS) \
+		$(patsubst %.c,$(OUTPUT)/fuzzobj/%.o,$(TLIB_SRCS)) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -std=gnu11 \
-		-D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS) $< $(LIB_SRCS) $(LDLIBS) -o $@
+	$(Q)$(CLANG) -g -fsanitize=fuzzer,address,undefined $^ $(LDLIBS) -o $@
 
 # Control-plane benchmark: bench_control OUT.jsonl [MAX_PODS].
-$(OUTPUT)/bench_control: bench/bench_control.c $(OUTPUT)/libsteer.a
+$(OUTPUT)/bench_control: $(OUTPUT)/obj/bench/bench_control.o $(TLIB_OBJS) $(OUTPUT)/libsteer.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Only the datapath objects: the benchmark does not depend on the control plane.
-BENCH_DP_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(wildcard agent/datapath/*.c) agent/log.c agent/loop.c)
+BENCH_DP_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(wildcard agent/datapath/*.c agent/lib/*.c))
 $(OUTPUT)/bench_datapath: $(OUTPUT)/obj/bench/datapath.o $(BENCH_DP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -162,7 +199,7 @@ bench: all $(OUTPUT)/bench_control
 
 format:
 	$(Q)clang-format -i $(wildcard agent/*.[ch] agent/*/*.[ch] bpf/*.c bpf/lib/*.h \
-		include/steer/*.h tools/steerctl/*.[ch] tests/unit/*.[ch])
+		include/steer/*.h tools/steerctl/*.[ch] tests/unit/*.[ch] tests/lib/*.[ch])
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The control plane: one reflector per watched collection feeds the model;
- * after every event the model writes what changed, and the time from the
+ * The control plane: one reflector per watched collection; each event is
+ * parsed into a typed object (kube/objects.h) for the planner, whose desired
+ * state goes to the reconciler at once (apply.h), and the time from the
  * event's bytes arriving to the maps being updated goes to the histogram.
  */
 #include "control.h"
@@ -11,83 +12,173 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/events.h"
+#include "kube/labels.h"
+#include "kube/objects.h"
 #include "kube/reflector.h"
-#include "datapath/addr.h"
-#include "log.h"
-#include "model/labels.h"
-#include "model/model.h"
-#include "model/objects.h"
+#include "lib/addr.h"
+#include "lib/log.h"
 
 #define META_ACCEPT "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 struct watch {
 	struct control *ctl;
-	enum model_kind kind;
+	enum plan_src src;
+	enum kube_kind kind;
 	struct reflector *r;
+};
+
+/* An API quarantine the first sync started or ended: an Event to post. */
+struct change {
+	__be32 addr;
+	bool on;
 };
 
 struct control {
 	struct loop *loop;
 	struct control_opts opts;
-	const struct steer_maps *maps;
+	struct recon *recon;
 	struct kube_config cfg;
 	struct kube_client *client;
 	struct kube_events *events;
 	uint32_t node_hash;	/* obj_node_hash(node_name), 0 if none */
-	struct model *model;
-	struct watch w[MK_MAX];
+	struct plan *plan;
+	bool synced;
+	struct watch w[PS_MAX];
 	struct loop_timer *resync;
 	struct loop_timer *settle;
-	struct loop_timer *retry;
 	uint64_t armed_deadline;
 	uint64_t last_sync_wall_ns;
+	struct control_stats st;
+	struct change *changes;	/* during the first sync */
+	uint32_t nchanges, capchanges;
 };
 
-static void after_flush(struct control *ctl, int err)
+static void after_flush(struct control *ctl)
 {
-	uint64_t d = model_next_deadline(ctl->model), now = now_ns();
+	uint64_t d = plan_next_deadline(ctl->plan), now = now_ns();
 
 	if (d && d != ctl->armed_deadline) {
 		ctl->armed_deadline = d;
 		loop_timer_arm(ctl->settle, d > now ? (d - now) / 1000000 + 1 : 0);
 	}
-	/* A failed map write is repaired by a resync soon, not in 5 minutes. */
-	if (err && model_synced(ctl->model))
-		loop_timer_arm(ctl->retry, 1000);
+}
+
+/* Only the pod's own node reports, so N nodes make one Event, not N. */
+static void post_event(struct control *ctl, const struct plan_pod *pod, bool on)
+{
+	char msg[256];
+
+	if (!ctl->events || !pod->node || pod->node != ctl->node_hash)
+		return;
+	if (on)
+		snprintf(msg, sizeof(msg),
+			 "steer quarantined the pod on node %s: action %s, steered away from %u service(s)",
+			 ctl->opts.node_name, addr_action_name(pod->action), pod->nsvc);
+	else
+		snprintf(msg, sizeof(msg), "steer released the pod on node %s", ctl->opts.node_name);
+	kube_events_pod(ctl->events, pod->key, pod->uid, on ? "Warning" : "Normal",
+			on ? "Quarantined" : "Released", msg);
+}
+
+static void on_transition(void *arg, const struct plan_pod *pod, bool on)
+{
+	struct control *ctl = arg;
+
+	/*
+	 * Before the first sync the planner rebuilds what the maps already
+	 * hold; the first sync reports what really changed (on_enforce).
+	 */
+	if (ctl->synced)
+		post_event(ctl, pod, on);
+}
+
+static void on_enforce(void *arg, __be32 addr, bool on)
+{
+	struct control *ctl = arg;
+	struct change *c;
+
+	if (ctl->nchanges == ctl->capchanges) {
+		uint32_t cap = ctl->capchanges ? 2 * ctl->capchanges : 16;
+
+		c = realloc(ctl->changes, cap * sizeof(*c));
+		if (!c)
+			return;
+		ctl->changes = c;
+		ctl->capchanges = cap;
+	}
+	ctl->changes[ctl->nchanges++] = (struct change){ .addr = addr, .on = on };
+}
+
+/*
+ * The first sync against what a previous steerd left: a quarantine that
+ * started or ended while no steerd ran gets its Event from this one.
+ */
+static void first_sync_events(struct control *ctl)
+{
+	struct plan_pod pod;
+
+	for (uint32_t i = 0; i < ctl->nchanges; i++) {
+		const struct change *c = &ctl->changes[i];
+
+		if (plan_pod_at(ctl->plan, c->addr, &pod) && pod.quarantined == c->on)
+			post_event(ctl, &pod, c->on);
+	}
+	free(ctl->changes);
+	ctl->changes = NULL;
+	ctl->nchanges = ctl->capchanges = 0;
 }
 
 static void resync(struct control *ctl)
 {
-	int err = model_resync(ctl->model);
+	bool first = !ctl->synced;
+	int err;
 
+	if (first)
+		recon_on_enforce(ctl->recon, on_enforce, ctl);
+	err = apply_sync(ctl->plan, ctl->recon);
+	ctl->st.resyncs++;
+	if (first) {
+		recon_on_enforce(ctl->recon, NULL, NULL);
+		ctl->synced = true;
+		first_sync_events(ctl);
+	}
 	if (!err)
 		ctl->last_sync_wall_ns = wall_ns();
-	after_flush(ctl, err);
+	after_flush(ctl);
 }
 
-static void on_event(void *arg, enum watch_type t, const struct cJSON *obj, uint64_t rx_ns)
+static void on_event(void *arg, enum watch_type t, const struct cJSON *json, uint64_t rx_ns)
 {
 	struct watch *w = arg;
 	struct control *ctl = w->ctl;
-	enum model_ev ev = t == WT_ADDED ? MEV_ADDED : t == WT_MODIFIED ? MEV_MODIFIED :
-			   MEV_DELETED;
-	int err;
+	enum plan_ev ev = t == WT_ADDED ? PE_ADDED : t == WT_MODIFIED ? PE_MODIFIED :
+			  PE_DELETED;
+	struct kube_object o;
 
-	model_event(ctl->model, w->kind, ev, obj);
-	err = model_flush(ctl->model);
-	if (model_synced(ctl->model) && ctl->maps)
-		maps_latency_add(ctl->maps, now_ns() - rx_ns);
-	after_flush(ctl, err);
+	ctl->st.events++;
+	if (kube_object_parse(&o, w->kind, ev == PE_DELETED, json)) {
+		/* Skipped: caches and maps keep their previous state. */
+		ctl->st.bad_objects++;
+		kube_object_free(&o);
+		return;
+	}
+	plan_object(ctl->plan, w->src, ev, &o);
+	kube_object_free(&o);
+	plan_flush(ctl->plan);
+	if (ctl->synced)
+		recon_latency(ctl->recon, now_ns() - rx_ns);
+	after_flush(ctl);
 }
 
 static void on_list_begin(void *arg)
 {
 	struct watch *w = arg;
 
-	model_list_begin(w->ctl->model, w->kind);
+	plan_list_begin(w->ctl->plan, w->src);
 }
 
 static void on_list_end(void *arg)
@@ -96,12 +187,13 @@ static void on_list_end(void *arg)
 	struct control *ctl = w->ctl;
 	int i;
 
-	model_list_end(ctl->model, w->kind);
-	if (model_synced(ctl->model)) {
-		after_flush(ctl, model_flush(ctl->model));
+	plan_list_end(ctl->plan, w->src);
+	if (ctl->synced) {
+		plan_flush(ctl->plan);
+		after_flush(ctl);
 		return;
 	}
-	for (i = 0; i < MK_MAX; i++)
+	for (i = 0; i < PS_MAX; i++)
 		if (ctl->w[i].r && !reflector_synced(ctl->w[i].r) && &ctl->w[i] != w)
 			return;
 	/* Every initial list is in: only now may anything be swept. */
@@ -113,14 +205,9 @@ static void on_resync(struct loop *loop, void *arg)
 {
 	struct control *ctl = arg;
 
-	if (model_synced(ctl->model))
+	if (ctl->synced)
 		resync(ctl);
 	loop_timer_arm(ctl->resync, ctl->opts.resync_s * 1000ULL);
-}
-
-static void on_retry(struct loop *loop, void *arg)
-{
-	resync(arg);
 }
 
 static void on_settle(struct loop *loop, void *arg)
@@ -128,32 +215,8 @@ static void on_settle(struct loop *loop, void *arg)
 	struct control *ctl = arg;
 
 	ctl->armed_deadline = 0;
-	after_flush(ctl, model_tick(ctl->model));
-}
-
-/* Only the pod's own node reports, so N nodes make one Event, not N. */
-static void on_transition(void *arg, const char *key, const char *uid, uint32_t node,
-			  bool on, int action, uint32_t nsvc)
-{
-	struct control *ctl = arg;
-	char msg[256];
-
-	if (!ctl->events || !node || node != ctl->node_hash)
-		return;
-	/*
-	 * Before the first sync the model is rebuilding what an earlier steerd
-	 * already reported; an Event then would repeat itself on every restart.
-	 */
-	if (!model_synced(ctl->model))
-		return;
-	if (on)
-		snprintf(msg, sizeof(msg),
-			 "steer quarantined the pod on node %s: action %s, steered away from %u service(s)",
-			 ctl->opts.node_name, addr_action_name(action), nsvc);
-	else
-		snprintf(msg, sizeof(msg), "steer released the pod on node %s", ctl->opts.node_name);
-	kube_events_pod(ctl->events, key, uid, on ? "Warning" : "Normal",
-			on ? "Quarantined" : "Released", msg);
+	plan_tick(ctl->plan);
+	after_flush(ctl);
 }
 
 static const struct reflector_ops rops = {
@@ -162,25 +225,25 @@ static const struct reflector_ops rops = {
 	.list_end = on_list_end,
 };
 
-static int add_watch(struct control *ctl, enum model_kind kind, const char *name,
+static int add_watch(struct control *ctl, enum plan_src src, const char *name,
 		     const char *path, const char *sel, const char *accept)
 {
 	struct reflector_cfg cfg = {
 		.name = name, .path = path, .label_selector = sel, .accept = accept,
 	};
-	struct watch *w = &ctl->w[kind];
+	struct watch *w = &ctl->w[src];
 
 	w->ctl = ctl;
-	w->kind = kind;
+	w->src = src;
+	w->kind = plan_src_kind(src);
 	w->r = reflector_new(ctl->client, &cfg, &rops, w);
 	return w->r ? 0 : -ENOMEM;
 }
 
-int control_start_ops(struct control **out, struct loop *loop,
-		      const struct apply_ops *ops, void *ops_ctx,
-		      const struct steer_maps *maps, const struct control_opts *opts)
+int control_start(struct control **out, struct loop *loop, struct recon *recon,
+		  const struct control_opts *opts)
 {
-	struct model_opts mo = {};
+	struct plan_opts po = {};
 	struct control *ctl;
 	struct selector sel;
 	int err, i;
@@ -191,7 +254,7 @@ int control_start_ops(struct control **out, struct loop *loop,
 		return -ENOMEM;
 	ctl->loop = loop;
 	ctl->opts = *opts;
-	ctl->maps = maps;
+	ctl->recon = recon;
 	if (!ctl->opts.quarantine_selector)
 		ctl->opts.quarantine_selector = "steer.dev/quarantine";
 	if (!ctl->opts.resync_s)
@@ -212,13 +275,14 @@ int control_start_ops(struct control **out, struct loop *loop,
 				 kube_config_in_cluster(&ctl->cfg, NULL);
 	if (err)
 		goto cleanup;
-	mo.default_action = ctl->opts.default_action;
-	mo.departure = !ctl->opts.no_departure;
-	mo.settle_ns = ctl->opts.settle_s * 1000000000ULL;
-	mo.clock = now_ns;
-	mo.on_transition = on_transition;
-	mo.transition_arg = ctl;
-	ctl->model = model_new(&mo, ops, ops_ctx);
+	po.default_action = ctl->opts.default_action;
+	po.departure = !ctl->opts.no_departure;
+	po.settle_ns = ctl->opts.settle_s * 1000000000ULL;
+	po.clock = now_ns;
+	po.sink = apply_sink(recon);
+	po.on_transition = on_transition;
+	po.transition_arg = ctl;
+	ctl->plan = plan_new(&po);
 	ctl->client = kube_client_new(loop, &ctl->cfg, NULL);
 	if (ctl->client && ctl->opts.node_name && ctl->opts.node_name[0]) {
 		ctl->node_hash = obj_node_hash(ctl->opts.node_name);
@@ -226,23 +290,22 @@ int control_start_ops(struct control **out, struct loop *loop,
 	}
 	ctl->resync = loop_timer_new(loop, on_resync, ctl);
 	ctl->settle = loop_timer_new(loop, on_settle, ctl);
-	ctl->retry = loop_timer_new(loop, on_retry, ctl);
-	if (!ctl->model || !ctl->client || !ctl->resync || !ctl->settle || !ctl->retry) {
+	if (!ctl->plan || !ctl->client || !ctl->resync || !ctl->settle) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = add_watch(ctl, MK_SVC, "services", "/api/v1/services", NULL, NULL);
-	err = err ?: add_watch(ctl, MK_EPS, "endpointslices",
+	err = add_watch(ctl, PS_SVC, "services", "/api/v1/services", NULL, NULL);
+	err = err ?: add_watch(ctl, PS_EPS, "endpointslices",
 			       "/apis/discovery.k8s.io/v1/endpointslices", NULL, NULL);
-	err = err ?: add_watch(ctl, MK_NODE, "nodes", "/api/v1/nodes", NULL, NULL);
-	err = err ?: add_watch(ctl, MK_POD_QUAR, "quarantined pods", "/api/v1/pods",
+	err = err ?: add_watch(ctl, PS_NODE, "nodes", "/api/v1/nodes", NULL, NULL);
+	err = err ?: add_watch(ctl, PS_POD_QUAR, "quarantined pods", "/api/v1/pods",
 			       ctl->opts.quarantine_selector, NULL);
 	if (!ctl->opts.no_departure)
-		err = err ?: add_watch(ctl, MK_POD_META, "pod metadata", "/api/v1/pods", NULL,
+		err = err ?: add_watch(ctl, PS_POD_META, "pod metadata", "/api/v1/pods", NULL,
 				       META_ACCEPT);
 	if (err)
 		goto cleanup;
-	for (i = 0; i < MK_MAX; i++) {
+	for (i = 0; i < PS_MAX; i++) {
 		if (!ctl->w[i].r)
 			continue;
 		err = reflector_start(ctl->w[i].r, loop);
@@ -259,23 +322,17 @@ cleanup:
 	return err;
 }
 
-int control_start(struct control **ctl, struct loop *loop,
-		  const struct steer_maps *maps, const struct control_opts *opts)
-{
-	return control_start_ops(ctl, loop, &apply_maps_ops, (void *)maps, maps, opts);
-}
-
 void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 {
-	static const enum metrics_resource res[MK_MAX] = {
-		[MK_POD_META] = RES_PODS, [MK_POD_QUAR] = RES_QPODS,
-		[MK_SVC] = RES_SERVICES, [MK_EPS] = RES_SLICES, [MK_NODE] = RES_NODES,
+	static const enum metrics_resource res[PS_MAX] = {
+		[PS_POD_META] = RES_PODS, [PS_POD_QUAR] = RES_QPODS,
+		[PS_SVC] = RES_SERVICES, [PS_EPS] = RES_SLICES, [PS_NODE] = RES_NODES,
 	};
-	struct model_stats ms;
+	struct plan_stats ps;
 
 	if (!ctl)
 		return;
-	for (int i = 0; i < MK_MAX; i++) {
+	for (int i = 0; i < PS_MAX; i++) {
 		struct reflector_stats st = {};
 
 		if (!ctl->w[i].r)
@@ -286,20 +343,28 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		am->watch_errors[res[i]] = st.errors;
 		am->events[res[i]] = st.events;
 	}
-	model_get_stats(ctl->model, &ms);
-	am->bad_objects = ms.skipped;
+	plan_get_stats(ctl->plan, &ps);
+	am->bad_objects = ctl->st.bad_objects;
+	am->restored_memberships = ps.restored;
+	am->resyncs = ctl->st.resyncs;
 	if (ctl->events) {
 		am->k8s_events_posted = kube_events_posted(ctl->events);
 		am->k8s_events_dropped = kube_events_dropped(ctl->events);
 	}
-	am->synced = model_synced(ctl->model);
+	am->synced = ctl->synced;
 	am->last_sync_wall_ns = ctl->last_sync_wall_ns;
 }
 
 bool control_synced(const struct control *ctl)
 {
-	return ctl && model_synced(ctl->model);
+	return ctl && ctl->synced;
 }
+
+void control_get_stats(const struct control *ctl, struct control_stats *st)
+{
+	*st = ctl->st;
+}
+
 
 void control_stop(struct control *ctl)
 {
@@ -308,15 +373,15 @@ void control_stop(struct control *ctl)
 	if (!ctl)
 		return;
 	/* The maps stay as they are: enforcement outlives the agent. */
-	for (i = 0; i < MK_MAX; i++)
+	for (i = 0; i < PS_MAX; i++)
 		reflector_free(ctl->w[i].r);
 	/* The client first: it drops in-flight Event posts that point at events. */
 	kube_client_free(ctl->client);
 	kube_events_free(ctl->events);
 	loop_timer_free(ctl->resync);
 	loop_timer_free(ctl->settle);
-	loop_timer_free(ctl->retry);
-	model_free(ctl->model);
+	plan_free(ctl->plan);
+	free(ctl->changes);
 	kube_config_free(&ctl->cfg);
 	free(ctl);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The control plane: watches the API server and drives the maps.
- * steerd's main parses the flags into control_opts and starts it on the loop.
+ * The control plane: watches the API server, feeds the planner and hands its
+ * desired state to the reconciler. steerd's main parses the flags into
+ * control_opts and starts it on the loop.
  */
 #ifndef STEER_CONTROL_H
 #define STEER_CONTROL_H
@@ -9,8 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "datapath/maps.h"
-#include "loop.h"
+#include "lib/loop.h"
 #include "metrics.h"
 
 struct control_opts {
@@ -24,23 +24,26 @@ struct control_opts {
 };
 
 struct control;
+struct recon;
 
-/* Starts the watches; enforcement already in the maps is never dropped. */
-int control_start(struct control **ctl, struct loop *loop,
-		  const struct steer_maps *maps, const struct control_opts *opts);
+struct control_stats {
+	uint64_t events;	/* watch and list items */
+	uint64_t bad_objects;	/* skipped as malformed */
+	uint64_t resyncs;	/* full mark-and-sweep syncs */
+};
+
+/*
+ * Starts the watches; every map write goes through recon, and enforcement
+ * already in the maps is never dropped.
+ */
+int control_start(struct control **ctl, struct loop *loop, struct recon *recon,
+		  const struct control_opts *opts);
 void control_stop(struct control *ctl);
 
-struct apply_ops;
-/*
- * The same over any apply_ops (tests: an in-memory map). maps may be NULL;
- * it is only used for the event -> map latency histogram then.
- */
-int control_start_ops(struct control **ctl, struct loop *loop,
-		      const struct apply_ops *ops, void *ops_ctx,
-		      const struct steer_maps *maps, const struct control_opts *opts);
 /* All initial lists done and the maps taken over. */
 bool control_synced(const struct control *ctl);
-/* Copies watch, model and Event counters into am for a scrape. */
+void control_get_stats(const struct control *ctl, struct control_stats *st);
+/* Copies watch, planner and Event counters into am for a scrape. */
 void control_fill_metrics(const struct control *ctl, struct agent_metrics *am);
 
 #endif /* STEER_CONTROL_H */

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 #define REQ_MAX 4096
 #define MAX_CONNS 64

@@ -6,7 +6,7 @@
 #ifndef STEER_HTTPD_H
 #define STEER_HTTPD_H
 
-#include "loop.h"
+#include "lib/loop.h"
 
 struct httpd;
 

@@ -13,11 +13,13 @@
 #include <string.h>
 
 #include "control.h"
-#include "datapath/addr.h"
+#include "datapath/cleanup.h"
 #include "datapath/datapath.h"
+#include "datapath/reconcile.h"
 #include "httpd.h"
-#include "log.h"
-#include "loop.h"
+#include "lib/addr.h"
+#include "lib/log.h"
+#include "lib/loop.h"
 #include "metrics.h"
 
 #define MAX_EXEMPT 64
@@ -30,11 +32,8 @@ struct steerd_opts {
 	const char *metrics_addr;
 	bool standalone;
 	bool cleanup;
-	struct {
-		__be32 addr;
-		uint32_t plen;
-	} exempt[MAX_EXEMPT];
-	int n_exempt;
+	struct steer_exempt_key exempt[MAX_EXEMPT];
+	uint32_t n_exempt;
 };
 
 static const char usage_text[] =
@@ -146,7 +145,7 @@ static void parse_args(int argc, char **argv, struct steerd_opts *o)
 			if (o->n_exempt == MAX_EXEMPT)
 				usage_error("--exempt-cidr: more than %s given", "64");
 			if (addr_parse_cidr(optarg, &o->exempt[o->n_exempt].addr,
-					    &o->exempt[o->n_exempt].plen))
+					    &o->exempt[o->n_exempt].prefixlen))
 				usage_error("--exempt-cidr: \"%s\" is not an IPv4 CIDR", optarg);
 			o->n_exempt++;
 			break;
@@ -179,43 +178,9 @@ static void parse_args(int argc, char **argv, struct steerd_opts *o)
 		usage_error("%s: needed (or $NODE_NAME), unless --standalone", "--node-name");
 }
 
-struct sweep_ctx {
-	const struct steer_maps *maps;
-	const struct steerd_opts *o;
-};
-
-/* API-origin exempt entries not on the command line any more are stale. */
-static int sweep_exempt(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
-{
-	struct sweep_ctx *s = arg;
-
-	if (v->origin != STEER_ORIGIN_API)
-		return 0;
-	for (int i = 0; i < s->o->n_exempt; i++)
-		if (s->o->exempt[i].addr == addr && s->o->exempt[i].plen == plen)
-			return 0;
-	maps_exempt_del(s->maps, addr, plen);
-	return 0;
-}
-
-static int sync_exempt(const struct steer_maps *maps, const struct steerd_opts *o)
-{
-	struct sweep_ctx s = { .maps = maps, .o = o };
-	int err;
-
-	for (int i = 0; i < o->n_exempt; i++) {
-		err = maps_exempt_set(maps, o->exempt[i].addr, o->exempt[i].plen,
-				      STEER_ORIGIN_API);
-		if (err) {
-			pr_warn("write exempt CIDR: %s", strerror(-err));
-			return err;
-		}
-	}
-	return maps_exempt_foreach(maps, sweep_exempt, &s);
-}
-
 struct scrape {
 	struct datapath *dp;
+	struct recon *recon;
 	struct control *ctl;
 };
 
@@ -228,6 +193,7 @@ static int serve_metrics(const char *path, struct strbuf *body, const char **cty
 	agent_metrics.sock_detail = agent_metrics.sock_attached ? NULL :
 				    "socket steering off: no cgroup v2 (see --cgroup)";
 	control_fill_metrics(s->ctl, &agent_metrics);
+	metrics_fill_recon(&agent_metrics, s->recon);
 	/* --standalone has no API to sync with: ready once attached. */
 	if (!s->ctl)
 		agent_metrics.synced = true;
@@ -246,6 +212,7 @@ int main(int argc, char **argv)
 	struct steerd_opts o = {};
 	struct control *ctl = NULL;
 	struct datapath *dp = NULL;
+	struct recon *recon = NULL;
 	struct httpd *httpd = NULL;
 	struct loop *loop = NULL;
 	struct scrape scrape;
@@ -275,17 +242,23 @@ int main(int argc, char **argv)
 		.bpffs = o.bpffs, .cgroup = o.cgroup, .iface_glob = o.iface_glob });
 	if (err)
 		goto cleanup;
-	err = datapath_attach(dp, loop);
+	/* The one writer of the maps, from here on. */
+	recon = recon_new(&recon_maps_ops, (void *)datapath_maps(dp),
+			  &(struct recon_opts){ .loop = loop });
+	if (!recon) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = datapath_attach(dp, loop, recon);
 	if (err)
 		goto cleanup;
 	if (!datapath_sock_active(dp))
 		pr_warn("socket steering is off: only tc enforcement on pod veths is active");
-	err = sync_exempt(datapath_maps(dp), &o);
-	if (err)
-		goto cleanup;
+	/* A failed write is retried; the flags' CIDRs are not worth a failed start. */
+	recon_exempt(recon, o.exempt, o.n_exempt);
 
 	if (!o.standalone) {
-		err = control_start(&ctl, loop, datapath_maps(dp), &o.ctl);
+		err = control_start(&ctl, loop, recon, &o.ctl);
 		if (err) {
 			/* Fail-static: what is in the maps keeps being enforced. */
 			pr_warn("start control plane: %s; enforcing the current maps only",
@@ -294,7 +267,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (o.metrics_addr) {
-		scrape = (struct scrape){ .dp = dp, .ctl = ctl };
+		scrape = (struct scrape){ .dp = dp, .recon = recon, .ctl = ctl };
 		err = httpd_start(&httpd, loop, o.metrics_addr, serve_metrics, &scrape);
 		if (err) {
 			pr_warn("metrics on %s: %s; running without them", o.metrics_addr,
@@ -311,6 +284,7 @@ cleanup:
 	httpd_stop(httpd);
 	if (ctl)
 		control_stop(ctl);
+	recon_free(recon);
 	datapath_close(dp);
 	loop_free(loop);
 	return err ? 1 : 0;

@@ -2,12 +2,22 @@
 #include "metrics.h"
 
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <string.h>
 
-#include "datapath/addr.h"
+#include "datapath/reconcile.h"
+#include "lib/addr.h"
 
 struct agent_metrics agent_metrics;
+
+void metrics_fill_recon(struct agent_metrics *am, const struct recon *r)
+{
+	struct recon_stats st;
+
+	recon_get_stats(r, &st);
+	am->map_write_errors = st.write_errors;
+	am->map_retried = st.retried;
+	am->map_pending = st.pending;
+}
 
 const char *const metrics_resource_names[RES_MAX] = {
 	[RES_PODS] = "pods",
@@ -70,19 +80,16 @@ static int svc_count(const struct steer_svc_key *key, const struct steer_svc_val
 static void latency(const struct steer_maps *maps, struct strbuf *out)
 {
 	const char *name = "steer_event_to_map_seconds";
-	uint64_t cum = 0;
+	uint64_t counts[STEER_LAT_SLOTS] = {}, cum = 0;
 	double sum = 0;
 
 	header(out, name, "histogram",
 	       "Time from a watch event's arrival to the maps being updated.");
+	maps_latency_get(maps, counts);
 	for (__u32 i = 0; i < STEER_LAT_SLOTS; i++) {
-		struct steer_lat_slot slot = {};
-
-		if (maps->latency >= 0)
-			bpf_map_lookup_elem(maps->latency, &i, &slot);
-		cum += slot.count;
+		cum += counts[i];
 		/* Slot i holds [2^i, 2^(i+1)) us: its upper edge is the bucket bound. */
-		sum += (double)slot.count * (double)(1u << i) * 1.5e-6;
+		sum += (double)counts[i] * (double)(1u << i) * 1.5e-6;
 		sb_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
 			  (double)(2u << i) * 1e-6, (unsigned long long)cum);
 	}
@@ -155,6 +162,22 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	       "Wall-clock time of the last successful full resync.");
 	sb_printf(out, "steer_last_sync_timestamp_seconds %.3f\n",
 		  (double)m->last_sync_wall_ns / 1e9);
+	header(out, "steer_resyncs_total", "counter", "Full mark-and-sweep resyncs.");
+	sb_printf(out, "steer_resyncs_total %llu\n", (unsigned long long)m->resyncs);
+	header(out, "steer_restored_memberships", "gauge",
+	       "Departure memberships taken back from steer_members at start.");
+	sb_printf(out, "steer_restored_memberships %llu\n",
+		  (unsigned long long)m->restored_memberships);
+	header(out, "steer_map_write_errors_total", "counter",
+	       "Map writes that failed; each failed key is retried.");
+	sb_printf(out, "steer_map_write_errors_total %llu\n",
+		  (unsigned long long)m->map_write_errors);
+	header(out, "steer_map_write_retries_total", "counter",
+	       "Failed keys that a retry wrote.");
+	sb_printf(out, "steer_map_write_retries_total %llu\n",
+		  (unsigned long long)m->map_retried);
+	header(out, "steer_map_writes_pending", "gauge", "Keys waiting for a retry.");
+	sb_printf(out, "steer_map_writes_pending %llu\n", (unsigned long long)m->map_pending);
 	header(out, "steer_datapath_attached", "gauge",
 	       "1 when the hook is attached and enforcing.");
 	sb_printf(out, "steer_datapath_attached{hook=\"tc\"} %d\n"

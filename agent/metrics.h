@@ -13,6 +13,8 @@
 #include "datapath/maps.h"
 #include "httpd.h"
 
+struct recon;
+
 enum metrics_resource {
 	RES_PODS = 0,		/* all pods, metadata only (departures) */
 	RES_QPODS,		/* pods matching the quarantine selector */
@@ -32,6 +34,11 @@ struct agent_metrics {
 	uint64_t k8s_events_posted;
 	uint64_t k8s_events_dropped;	/* by the rate limit or a failed post */
 	uint64_t last_sync_wall_ns;	/* last full resync that succeeded */
+	uint64_t resyncs;		/* full mark-and-sweep syncs */
+	uint64_t restored_memberships;	/* taken back from steer_members at start */
+	uint64_t map_write_errors;	/* reconciler writes that failed */
+	uint64_t map_retried;		/* failed keys a retry wrote */
+	uint64_t map_pending;		/* keys waiting for a retry */
 	bool synced;			/* initial lists done and applied */
 	bool tc_attached;
 	bool sock_attached;
@@ -39,6 +46,9 @@ struct agent_metrics {
 };
 
 extern struct agent_metrics agent_metrics;
+
+/* Copies the reconciler's write counters into am. */
+void metrics_fill_recon(struct agent_metrics *am, const struct recon *r);
 extern const char *const metrics_resource_names[RES_MAX];
 
 /* Renders every metric in the Prometheus text format (version 0.0.4). */

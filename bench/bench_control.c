@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Control-plane benchmark: a generator feeds Services, EndpointSlices and
- * pod metadata through the same path as watch events (JSON parse -> model ->
- * maps). Reports initial sync time and memory at 10k/50k/150k pods with 10k
+ * pod metadata through the same path as watch events (JSON parse -> typed
+ * object -> planner -> reconciler -> maps). Reports initial sync time and memory at 10k/50k/150k pods with 10k
  * Services and 150k endpoints, event -> map latency (p50/p99) and events/s
  * on one core. Real BPF maps when they can be loaded (root), else in-memory.
  *
@@ -15,11 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "apply.h"
 #include "datapath/datapath.h"
-#include "log.h"
-#include "loop.h"
-#include "model/memmaps.h"
-#include "model/model.h"
+#include "kube/objects.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "memmaps.h"
 
 #define NSVC 10000
 #define EPS_PER_SVC 15		/* 150k endpoints */
@@ -59,12 +60,15 @@ static long rss_kib(void)
 	return v;
 }
 
-static void feed(struct model *m, enum model_kind k, enum model_ev ev)
+static void feed(struct plan *m, enum plan_src src, enum plan_ev ev)
 {
-	cJSON *o = cJSON_Parse(buf);
+	cJSON *json = cJSON_Parse(buf);
+	struct kube_object o;
 
-	model_event(m, k, ev, o);
-	cJSON_Delete(o);
+	if (!kube_object_parse(&o, plan_src_kind(src), ev == PE_DELETED, json))
+		plan_object(m, src, ev, &o);
+	kube_object_free(&o);
+	cJSON_Delete(json);
 }
 
 static const char *pod_ip(int p)
@@ -85,22 +89,22 @@ static void gen_pod(int p, const char *enabled)
 		 p, p, p, p % NSVC, enabled);
 }
 
-static void sync_all(struct model *m, int npods)
+static void sync_all(struct plan *m, struct recon *r, int npods)
 {
 	int i, j;
 	char *p;
 
-	model_list_begin(m, MK_SVC);
+	plan_list_begin(m, PS_SVC);
 	for (i = 0; i < NSVC; i++) {
 		snprintf(buf, sizeof(buf),
 			 "{\"metadata\":{\"name\":\"svc-%d\",\"namespace\":\"default\"},\"spec\":"
 			 "{\"selector\":{\"app\":\"svc-%d\",\"enabled\":\"true\"},\"clusterIP\":"
 			 "\"10.96.%d.%d\",\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":\"http\"}]}}",
 			 i, i, i / 256, i % 256);
-		feed(m, MK_SVC, MEV_ADDED);
+		feed(m, PS_SVC, PE_ADDED);
 	}
-	model_list_end(m, MK_SVC);
-	model_list_begin(m, MK_EPS);
+	plan_list_end(m, PS_SVC);
+	plan_list_begin(m, PS_EPS);
 	for (i = 0; i < NSVC; i++) {
 		p = buf + snprintf(buf, sizeof(buf),
 			"{\"metadata\":{\"name\":\"svc-%d-x\",\"namespace\":\"default\",\"labels\":"
@@ -115,18 +119,18 @@ static void sync_all(struct model *m, int npods)
 				     j ? "," : "", pod_ip(pod), pod);
 		}
 		strcpy(p, "]}");
-		feed(m, MK_EPS, MEV_ADDED);
+		feed(m, PS_EPS, PE_ADDED);
 	}
-	model_list_end(m, MK_EPS);
-	model_list_begin(m, MK_POD_META);
+	plan_list_end(m, PS_EPS);
+	plan_list_begin(m, PS_POD_META);
 	for (i = 0; i < npods; i++) {
 		gen_pod(i, "true");
-		feed(m, MK_POD_META, MEV_ADDED);
+		feed(m, PS_POD_META, PE_ADDED);
 	}
-	model_list_end(m, MK_POD_META);
-	model_list_begin(m, MK_POD_QUAR);
-	model_list_end(m, MK_POD_QUAR);
-	model_resync(m);
+	plan_list_end(m, PS_POD_META);
+	plan_list_begin(m, PS_POD_QUAR);
+	plan_list_end(m, PS_POD_QUAR);
+	apply_sync(m, r);
 }
 
 static int cmp64(const void *a, const void *b)
@@ -139,10 +143,10 @@ static int cmp64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	static const int sizes[] = { 10000, 50000, 150000 };
-	struct model_opts mo = { .departure = true, .settle_ns = 60000000000ULL, .clock = now_ns };
+	struct plan_opts po = { .departure = true, .settle_ns = 60000000000ULL, .clock = now_ns };
 	struct datapath_opts dopts = {};
 	struct datapath *dp = NULL;
-	const struct apply_ops *ops = &apply_mem_ops;
+	const struct recon_ops *ops = &mem_ops;
 	struct memmaps mm = {};
 	void *ctx = &mm;
 	int max = argc > 2 ? atoi(argv[2]) : 150000, s, i;
@@ -157,7 +161,7 @@ int main(int argc, char **argv)
 		return 1;
 	log_set_level(LOG_WARN);
 	if (!datapath_open(&dp, &dopts)) {
-		ops = &apply_maps_ops;
+		ops = &recon_maps_ops;
 		ctx = (void *)datapath_maps(dp);
 		printf("control-plane benchmark (real BPF maps)\n");
 	} else {
@@ -167,10 +171,13 @@ int main(int argc, char **argv)
 		int npods = sizes[s];
 		long rss0 = rss_kib();
 		uint64_t t0 = now_ns(), c0 = cpu_ns(), *lat;
-		struct model *m = model_new(&mo, ops, ctx);
+		struct recon *r = recon_new(ops, ctx, NULL);
+		struct plan *m;
 		int n = 2000;
 
-		sync_all(m, npods);
+		po.sink = apply_sink(r);
+		m = plan_new(&po);
+		sync_all(m, r, npods);
 		snprintf(name, sizeof(name), "initial_sync_%dk_pods", npods / 1000);
 		result(name, (now_ns() - t0) / 1e6, "ms");
 		snprintf(name, sizeof(name), "initial_sync_%dk_pods_cpu", npods / 1000);
@@ -180,13 +187,14 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "rss_total_%dk_pods", npods / 1000);
 		result(name, rss_kib() / 1024.0, "MiB");
 		if (npods != sizes[s] || (s + 1 < 3 && sizes[s + 1] <= max)) {
-			model_free(m);
+			plan_free(m);
+			recon_free(r);
 			continue;
 		}
 		/* A periodic resync with nothing changed: it holds up the event loop. */
 		t0 = now_ns();
 		c0 = cpu_ns();
-		model_resync(m);
+		apply_sync(m, r);
 		snprintf(name, sizeof(name), "resync_%dk_pods", npods / 1000);
 		result(name, (now_ns() - t0) / 1e6, "ms");
 		snprintf(name, sizeof(name), "resync_%dk_pods_cpu", npods / 1000);
@@ -199,8 +207,8 @@ int main(int argc, char **argv)
 
 			gen_pod(p, i % 2 ? "true" : "false");
 			a = now_ns();
-			feed(m, MK_POD_META, MEV_MODIFIED);
-			model_flush(m);
+			feed(m, PS_POD_META, PE_MODIFIED);
+			plan_flush(m);
 			lat[i] = now_ns() - a;
 		}
 		qsort(lat, n, sizeof(*lat), cmp64);
@@ -217,8 +225,8 @@ int main(int argc, char **argv)
 				 "{\"metadata\":{\"name\":\"pod-%d\",\"namespace\":\"default\","
 				 "\"resourceVersion\":\"%d\",\"labels\":{\"app\":\"svc-%d\",\"enabled\":"
 				 "\"true\",\"rev\":\"%d\"}}}", p, i, p % NSVC, i);
-			feed(m, MK_POD_META, MEV_MODIFIED);
-			model_flush(m);
+			feed(m, PS_POD_META, PE_MODIFIED);
+			plan_flush(m);
 		}
 		result("events_per_s_label_churn", 100000 / ((now_ns() - t0) / 1e9), "events/s");
 		result("events_per_s_label_churn_cpu", 100000 / ((cpu_ns() - c0) / 1e9), "events/s");
@@ -226,13 +234,14 @@ int main(int argc, char **argv)
 		c0 = cpu_ns();
 		for (i = 0; i < 20000; i++) {
 			gen_pod((i / 2 * 104729) % npods, i % 2 ? "true" : "false");
-			feed(m, MK_POD_META, MEV_MODIFIED);
-			model_flush(m);
+			feed(m, PS_POD_META, PE_MODIFIED);
+			plan_flush(m);
 		}
 		result("events_per_s_quarantine_toggle", 20000 / ((now_ns() - t0) / 1e9), "events/s");
 		result("events_per_s_quarantine_toggle_cpu", 20000 / ((cpu_ns() - c0) / 1e9),
 		       "events/s");
-		model_free(m);
+		plan_free(m);
+		recon_free(r);
 	}
 	datapath_close(dp);
 	memmaps_free(&mm);

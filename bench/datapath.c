@@ -31,8 +31,8 @@
 
 #include "datapath/datapath.h"
 #include "datapath/internal.h"
-#include "log.h"
-#include "loop.h"
+#include "lib/log.h"
+#include "lib/loop.h"
 #include "steer_tc.skel.h"
 
 #define TC_REPEAT	2000000

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Loading the skeletons, pinning under bpffs, cgroup links, cleanup. */
+/* Loading the skeletons, pinning under bpffs, cgroup links. */
 #include "datapath/internal.h"
 
 #include <bpf/bpf.h>
@@ -17,7 +17,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "lib/log.h"
 #include "steer_sock.skel.h"
 #include "steer_tc.skel.h"
 
@@ -25,16 +25,7 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-static const char *const link_pins[] = {
-	STEER_LINK_CONNECT4, STEER_LINK_SENDMSG4, STEER_LINK_RECVMSG4,
-	STEER_LINK_GETPEER4,
-};
-
-static const char *const map_names[] = {
-	STEER_MAP_QUAR, STEER_MAP_QSTATS, STEER_MAP_STATS, STEER_MAP_EXEMPT,
-	STEER_MAP_SVC, STEER_MAP_BACKEND, STEER_MAP_REVNAT, STEER_MAP_LATENCY,
-	STEER_MAP_IFACES, STEER_MAP_MEMBERS,
-};
+static const char *const link_pins[] = STEER_LINK_PINS;
 
 int datapath_netns_cookie(uint64_t *cookie)
 {
@@ -155,9 +146,9 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		goto cleanup;
 	}
 	if (dp->bpffs) {
-		for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
-			map = bpf_object__find_map_by_name(dp->tc->obj, map_names[i]);
-			snprintf(path, sizeof(path), "%s/%s", dp->bpffs, map_names[i]);
+		for (int i = 0; i < MAP_NR; i++) {
+			map = bpf_object__find_map_by_name(dp->tc->obj, maps_name(i));
+			snprintf(path, sizeof(path), "%s/%s", dp->bpffs, maps_name(i));
 			err = map ? bpf_map__set_pin_path(map, path) : -ENOENT;
 			if (err) {
 				pr_warn("set pin path %s: %s", path, strerror(-err));
@@ -186,14 +177,13 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		pr_warn("read host netns cookie: %s; pod sockets are not told apart", strerror(-err));
 	dp->sock->rodata->host_netns_cookie = cookie;
 	/* One map set in the kernel: the socket object borrows the tc object's. */
-	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
-		map = bpf_object__find_map_by_name(dp->sock->obj, map_names[i]);
+	for (int i = 0; i < MAP_NR; i++) {
+		map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
 		if (!map)
 			continue;
-		err = bpf_map__reuse_fd(map, bpf_map__fd(
-			bpf_object__find_map_by_name(dp->tc->obj, map_names[i])));
+		err = bpf_map__reuse_fd(map, maps_fd(&dp->maps, i));
 		if (err) {
-			pr_warn("share map %s: %s", map_names[i], strerror(-err));
+			pr_warn("share map %s: %s", maps_name(i), strerror(-err));
 			goto cleanup;
 		}
 	}
@@ -328,12 +318,13 @@ cleanup:
 	return err;
 }
 
-int datapath_attach(struct datapath *dp, struct loop *loop)
+int datapath_attach(struct datapath *dp, struct loop *loop, struct recon *recon)
 {
 	int err, n;
 
-	if (!dp->bpffs)
+	if (!dp->bpffs || !recon)
 		return -EINVAL;
+	dp->recon = recon;
 	if (loop) {
 		/* Subscribe before the scan, so a veth born in between is not missed. */
 		err = links_watch(dp, loop);
@@ -369,48 +360,4 @@ void datapath_close(struct datapath *dp)
 	free(dp->cgroup);
 	free(dp->iface_glob);
 	free(dp);
-}
-
-int datapath_cleanup(const char *bpffs)
-{
-	char path[PATH_MAX];
-	int fd, err = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", bpffs, STEER_MAP_IFACES);
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		__u32 key, next, *prev = NULL;
-		struct steer_iface_val v;
-
-		while (!bpf_map_get_next_key(fd, prev, &next)) {
-			key = next;
-			prev = &key;
-			if (bpf_map_lookup_elem(fd, &key, &v))
-				continue;
-			if (tc_detach_ifindex(key, v.own_qdisc) == 0)
-				pr_info("removed tc filter from %.16s%s", v.name,
-					v.own_qdisc ? " and its clsact qdisc" : "");
-		}
-		close(fd);
-	}
-	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", bpffs, link_pins[i]);
-		/* The pin holds the last reference: unlinking detaches the program. */
-		if (unlink(path) && errno != ENOENT) {
-			err = -errno;
-			pr_warn("remove %s: %s", path, strerror(-err));
-		}
-	}
-	for (size_t i = 0; i < sizeof(map_names) / sizeof(map_names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", bpffs, map_names[i]);
-		if (unlink(path) && errno != ENOENT) {
-			err = -errno;
-			pr_warn("remove %s: %s", path, strerror(-err));
-		}
-	}
-	if (rmdir(bpffs) && errno != ENOENT) {
-		err = -errno;
-		pr_warn("remove %s: %s", bpffs, strerror(-err));
-	}
-	return err;
 }

@@ -11,7 +11,10 @@
  * datapath_attach() then attaches tc egress on matching veths (and on veths
  * created later, through netlink events on the loop) and the socket
  * programs to the cgroup v2 root, pinning the links. Closing never detaches:
- * enforcement outlives steerd. Only datapath_cleanup() removes it.
+ * enforcement outlives steerd. Only datapath_cleanup() (datapath/cleanup.h)
+ * removes it. The maps themselves are written by the reconciler alone
+ * (datapath/reconcile.h); the attach code records its attach points in
+ * steer_ifaces through it.
  */
 #ifndef STEER_DATAPATH_H
 #define STEER_DATAPATH_H
@@ -20,7 +23,9 @@
 #include <stdint.h>
 
 #include "datapath/maps.h"
-#include "loop.h"
+#include "lib/loop.h"
+
+struct recon;
 
 struct datapath_opts {
 	const char *bpffs;	/* NULL: load only, no pin, no attach */
@@ -47,17 +52,15 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog);
  * Attaches everything. Socket steering that cannot attach (no cgroup2) is
  * logged and left off, tc still enforces: returns 0 then, and
  * datapath_sock_active() says false. loop may be NULL (no netlink watch).
+ * recon records the tc attach points in steer_ifaces.
  */
-int datapath_attach(struct datapath *dp, struct loop *loop);
+int datapath_attach(struct datapath *dp, struct loop *loop, struct recon *recon);
 bool datapath_sock_active(const struct datapath *dp);
 /* Attaches tc to the matching veths that exist now; returns how many. */
 int datapath_scan_links(struct datapath *dp);
 
 /* Frees user-space state; pinned maps, links and tc filters stay. */
 void datapath_close(struct datapath *dp);
-
-/* Removes every pin, link, tc filter and qdisc steer made under bpffs. */
-int datapath_cleanup(const char *bpffs);
 
 /* The cgroup v2 mount point from /proc/mounts, into buf. */
 int datapath_find_cgroup2(char *buf, size_t len);

@@ -17,13 +17,13 @@ struct datapath {
 	char *cgroup;
 	char *iface_glob;
 	struct loop *loop;
+	struct recon *recon;	/* records attach points in steer_ifaces */
 	int nl_fd;		/* RTNLGRP_LINK events, -1 if not watching */
 	struct bpf_link *links[4];
 	bool sock_active;
 };
 
 int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name);
-int tc_detach_ifindex(int ifindex, bool own_qdisc);
 int links_watch(struct datapath *dp, struct loop *loop);
 void links_unwatch(struct datapath *dp);
 

@@ -18,8 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "loop.h"
+#include "datapath/reconcile.h"
+#include "lib/log.h"
+#include "lib/loop.h"
 #include "steer_tc.skel.h"
 
 struct link_msg {
@@ -74,7 +75,7 @@ int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name)
 	 * After a restart the clsact we recorded is still there: skip the
 	 * create, whose EEXIST libbpf would log as a kernel error.
 	 */
-	known = !bpf_map_lookup_elem(dp->maps.ifaces, &key, &v) && v.ifindex == (__u32)ifindex &&
+	known = !maps_iface_get(&dp->maps, key, &v) && v.ifindex == (__u32)ifindex &&
 		!strncmp(v.name, name, sizeof(v.name));
 	err = known ? -EEXIST : bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
@@ -100,32 +101,14 @@ int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name)
 	}
 	v.own_qdisc = own;
 	snprintf(v.name, sizeof(v.name), "%s", name);
-	if (bpf_map_update_elem(dp->maps.ifaces, &key, &v, BPF_ANY)) {
-		err = -errno;
+	err = recon_iface_set(dp->recon, key, &v);
+	if (err) {
 		pr_warn("record attach point %s: %s", name, strerror(-err));
 		return err;
 	}
 	pr_debug("tc egress attached on %s (ifindex %d%s)", name, ifindex,
 		 own ? ", own clsact" : "");
 	return 0;
-}
-
-int tc_detach_ifindex(int ifindex, bool own_qdisc)
-{
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = STEER_TC_HANDLE,
-		    .priority = STEER_TC_PRIORITY);
-	int err;
-
-	err = bpf_tc_detach(&hook, &opts);
-	if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
-		pr_warn("detach tc egress from ifindex %d: %s", ifindex, strerror(-err));
-	if (own_qdisc) {
-		/* Destroying clsact takes both hooks; only when steer created it. */
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
-	return err;
 }
 
 static int nl_open(unsigned int groups)
@@ -155,13 +138,13 @@ static void handle_link_msg(struct datapath *dp, struct nlmsghdr *nh, int *n)
 	key = lm.ifindex;
 	if (nh->nlmsg_type == RTM_DELLINK) {
 		/* The qdisc and filter died with the link; forget the record. */
-		bpf_map_delete_elem(dp->maps.ifaces, &key);
+		recon_iface_del(dp->recon, key);
 		return;
 	}
 	if (nh->nlmsg_type != RTM_NEWLINK || !link_matches(dp, &lm))
 		return;
 	/* Events repeat for every flag change; attach once per link. */
-	if (!n && !bpf_map_lookup_elem(dp->maps.ifaces, &key, &v) &&
+	if (!n && !maps_iface_get(&dp->maps, key, &v) &&
 	    !strncmp(v.name, lm.name, sizeof(v.name)))
 		return;
 	if (!tc_attach_ifindex(dp, lm.ifindex, lm.name) && n)

@@ -12,49 +12,86 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 static const struct {
 	const char *name;
 	size_t off;
-} map_fds[] = {
-	{ STEER_MAP_QUAR, offsetof(struct steer_maps, quar) },
-	{ STEER_MAP_QSTATS, offsetof(struct steer_maps, qstats) },
-	{ STEER_MAP_STATS, offsetof(struct steer_maps, stats) },
-	{ STEER_MAP_EXEMPT, offsetof(struct steer_maps, exempt) },
-	{ STEER_MAP_SVC, offsetof(struct steer_maps, svc) },
-	{ STEER_MAP_BACKEND, offsetof(struct steer_maps, backend) },
-	{ STEER_MAP_REVNAT, offsetof(struct steer_maps, revnat) },
-	{ STEER_MAP_LATENCY, offsetof(struct steer_maps, latency) },
-	{ STEER_MAP_IFACES, offsetof(struct steer_maps, ifaces) },
-	{ STEER_MAP_MEMBERS, offsetof(struct steer_maps, members) },
+	uint32_t max;
+} map_info[MAP_NR] = {
+	[MAP_QUAR] = { STEER_MAP_QUAR, offsetof(struct steer_maps, quar), STEER_MAX_QUAR },
+	[MAP_QSTATS] = { STEER_MAP_QSTATS, offsetof(struct steer_maps, qstats), STEER_MAX_QUAR },
+	[MAP_STATS] = { STEER_MAP_STATS, offsetof(struct steer_maps, stats), STEER_R_MAX },
+	[MAP_EXEMPT] = { STEER_MAP_EXEMPT, offsetof(struct steer_maps, exempt), STEER_MAX_EXEMPT },
+	[MAP_SVC] = { STEER_MAP_SVC, offsetof(struct steer_maps, svc), STEER_MAX_SVC },
+	[MAP_BACKEND] = { STEER_MAP_BACKEND, offsetof(struct steer_maps, backend),
+			  STEER_MAX_BACKEND },
+	[MAP_REVNAT] = { STEER_MAP_REVNAT, offsetof(struct steer_maps, revnat), STEER_MAX_REVNAT },
+	[MAP_LATENCY] = { STEER_MAP_LATENCY, offsetof(struct steer_maps, latency),
+			  STEER_LAT_SLOTS },
+	[MAP_IFACES] = { STEER_MAP_IFACES, offsetof(struct steer_maps, ifaces), STEER_MAX_IFACES },
+	[MAP_MEMBERS] = { STEER_MAP_MEMBERS, offsetof(struct steer_maps, members),
+			  STEER_MAX_MEMBERS },
 };
 
-#define MAP_FD(m, i) (*(int *)((char *)(m) + map_fds[i].off))
+#define MAP_FD(m, i) (*(int *)((char *)(m) + map_info[i].off))
+
+const char *maps_name(enum steer_map_id id)
+{
+	return id < MAP_NR ? map_info[id].name : "?";
+}
+
+uint32_t maps_max_entries(enum steer_map_id id)
+{
+	return id < MAP_NR ? map_info[id].max : 0;
+}
+
+int maps_fd(const struct steer_maps *m, enum steer_map_id id)
+{
+	return id < MAP_NR ? MAP_FD(m, id) : -1;
+}
 
 static void maps_reset(struct steer_maps *m)
 {
-	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++)
+	for (int i = 0; i < MAP_NR; i++)
 		MAP_FD(m, i) = -1;
 }
 
-int maps_open_pinned(struct steer_maps *m, const char *bpffs)
+static int obj_get(const char *path, bool rdonly)
+{
+#ifdef HAVE_LIBBPF_BPF_OBJ_GET_OPTS
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = rdonly ? BPF_F_RDONLY : 0);
+
+	return bpf_obj_get_opts(path, &opts);
+#else
+	return bpf_obj_get(path);
+#endif
+}
+
+int maps_open_pinned(struct steer_maps *m, const char *bpffs, bool rdonly, uint32_t *missing)
 {
 	char path[PATH_MAX];
-	int err = 0;
+	int err = 0, found = 0;
 
 	maps_reset(m);
-	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", bpffs, map_fds[i].name);
-		MAP_FD(m, i) = bpf_obj_get(path);
-		if (MAP_FD(m, i) < 0) {
-			err = -errno;
+	*missing = 0;
+	for (int i = 0; i < MAP_NR; i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, map_info[i].name);
+		MAP_FD(m, i) = obj_get(path, rdonly);
+		if (MAP_FD(m, i) >= 0) {
+			found++;
+			continue;
+		}
+		err = -errno;
+		if (err != -ENOENT) {
 			pr_warn("open pinned map %s: %s", path, strerror(-err));
 			goto cleanup;
 		}
+		*missing |= 1u << i;
 	}
-	return 0;
-
+	if (found)
+		return 0;
+	err = -ENOENT;
 cleanup:
 	maps_close(m);
 	return err;
@@ -65,8 +102,8 @@ int maps_from_object(struct steer_maps *m, const struct bpf_object *obj)
 	const struct bpf_map *map;
 
 	maps_reset(m);
-	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
-		map = bpf_object__find_map_by_name(obj, map_fds[i].name);
+	for (int i = 0; i < MAP_NR; i++) {
+		map = bpf_object__find_map_by_name(obj, map_info[i].name);
 		if (!map || bpf_map__fd(map) < 0)
 			return -ENOENT;
 		MAP_FD(m, i) = bpf_map__fd(map);
@@ -91,7 +128,7 @@ int maps_count(int fd, uint32_t *n)
 
 void maps_close(struct steer_maps *m)
 {
-	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++)
+	for (int i = 0; i < MAP_NR; i++)
 		if (MAP_FD(m, i) >= 0)
 			close(MAP_FD(m, i));
 	maps_reset(m);
@@ -360,6 +397,33 @@ int maps_latency_add(const struct steer_maps *m, uint64_t ns)
 	return ret_errno(bpf_map_update_elem(m->latency, &slot, &v, BPF_ANY));
 }
 
+int maps_latency_get(const struct steer_maps *m, uint64_t *counts)
+{
+	for (__u32 i = 0; i < STEER_LAT_SLOTS; i++) {
+		struct steer_lat_slot v;
+
+		if (bpf_map_lookup_elem(m->latency, &i, &v))
+			return -errno;
+		counts[i] = v.count;
+	}
+	return 0;
+}
+
+int maps_iface_get(const struct steer_maps *m, __u32 ifindex, struct steer_iface_val *val)
+{
+	return ret_errno(bpf_map_lookup_elem(m->ifaces, &ifindex, val));
+}
+
+int maps_iface_set(const struct steer_maps *m, __u32 ifindex, const struct steer_iface_val *val)
+{
+	return ret_errno(bpf_map_update_elem(m->ifaces, &ifindex, val, BPF_ANY));
+}
+
+int maps_iface_del(const struct steer_maps *m, __u32 ifindex)
+{
+	return ret_errno(bpf_map_delete_elem(m->ifaces, &ifindex));
+}
+
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,
 		    const struct steer_member_val *val)
 {
@@ -456,6 +520,11 @@ static int visit_member(const void *k, const void *v, const void *cb, void *arg)
 	return ((maps_member_cb)cb)(k, v, arg);
 }
 
+static int visit_iface(const void *k, const void *v, const void *cb, void *arg)
+{
+	return ((maps_iface_cb)cb)(*(const __u32 *)k, v, arg);
+}
+
 int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg)
 {
 	struct steer_quar_val v;
@@ -475,6 +544,13 @@ int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg
 	struct steer_exempt_val v;
 
 	return walk(m->exempt, sizeof(struct steer_exempt_key), &v, visit_exempt, cb, arg);
+}
+
+int maps_iface_foreach(const struct steer_maps *m, maps_iface_cb cb, void *arg)
+{
+	struct steer_iface_val v;
+
+	return walk(m->ifaces, sizeof(__u32), &v, visit_iface, cb, arg);
 }
 
 #ifndef ENOTSUPP

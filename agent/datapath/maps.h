@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Typed access to steer's maps, shared by steerd (reconciler) and steerctl.
- * Every function returns 0 or a negative errno (libbpf 1.0 conventions).
- * Addresses and ports are in network byte order, as in include/steer/abi.h.
+ * The map layer: typed access to steer's maps over their file descriptors,
+ * shared by steerd and steerctl. In steerd only the reconciler
+ * (datapath/reconcile.h) calls the functions that write; steerctl writes
+ * origin=manual entries with them. Every function returns 0 or a negative
+ * errno (libbpf 1.0 conventions). Addresses and ports are in network byte
+ * order, as in include/steer/abi.h.
  */
 #ifndef STEER_DATAPATH_MAPS_H
 #define STEER_DATAPATH_MAPS_H
@@ -10,6 +13,21 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <steer/abi.h>
+
+/* Index of each map in struct steer_maps, in its order. */
+enum steer_map_id {
+	MAP_QUAR,
+	MAP_QSTATS,
+	MAP_STATS,
+	MAP_EXEMPT,
+	MAP_SVC,
+	MAP_BACKEND,
+	MAP_REVNAT,
+	MAP_LATENCY,
+	MAP_IFACES,
+	MAP_MEMBERS,
+	MAP_NR,
+};
 
 /* File descriptors of the maps; -1 where a map is not open. */
 struct steer_maps {
@@ -27,8 +45,19 @@ struct steer_maps {
 
 struct bpf_object;
 
-/* Opens every map pinned under bpffs (e.g. /sys/fs/bpf/steer). */
-int maps_open_pinned(struct steer_maps *m, const char *bpffs);
+/* The pin name (STEER_MAP_*) and capacity of map id. */
+const char *maps_name(enum steer_map_id id);
+uint32_t maps_max_entries(enum steer_map_id id);
+int maps_fd(const struct steer_maps *m, enum steer_map_id id);
+
+/*
+ * Opens the maps pinned under bpffs (e.g. /sys/fs/bpf/steer). A map that is
+ * not pinned there (pins of an older steerd) stays -1, with bit 1 << id set
+ * in *missing; returns -ENOENT if none is, or another error of bpf_obj_get.
+ * rdonly: the fds cannot write (BPF_F_RDONLY), where libbpf has
+ * bpf_obj_get_opts (HAVE_LIBBPF_BPF_OBJ_GET_OPTS, tools/configure.sh).
+ */
+int maps_open_pinned(struct steer_maps *m, const char *bpffs, bool rdonly, uint32_t *missing);
 /*
  * Borrows the fds of a loaded object's steer maps (tests, the loader);
  * maps_close() must not be called on the result.
@@ -77,6 +106,13 @@ int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t
 
 /* Adds one sample to the event -> map-updated latency histogram. */
 int maps_latency_add(const struct steer_maps *m, uint64_t ns);
+/* Reads the histogram: counts[i] for slot i (STEER_LAT_SLOTS of them). */
+int maps_latency_get(const struct steer_maps *m, uint64_t *counts);
+
+/* tc attach points (steer_ifaces), keyed by ifindex. */
+int maps_iface_get(const struct steer_maps *m, __u32 ifindex, struct steer_iface_val *val);
+int maps_iface_set(const struct steer_maps *m, __u32 ifindex, const struct steer_iface_val *val);
+int maps_iface_del(const struct steer_maps *m, __u32 ifindex);
 
 /* Departure memory (steer_members): steerd's alone, no program reads it. */
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,
@@ -95,9 +131,11 @@ typedef int (*maps_exempt_cb)(__be32 addr, uint32_t prefixlen,
 			      const struct steer_exempt_val *val, void *arg);
 typedef int (*maps_member_cb)(const struct steer_member_key *key,
 			      const struct steer_member_val *val, void *arg);
+typedef int (*maps_iface_cb)(__u32 ifindex, const struct steer_iface_val *val, void *arg);
 int maps_quar_foreach(const struct steer_maps *m, maps_quar_cb cb, void *arg);
 int maps_svc_foreach(const struct steer_maps *m, maps_svc_cb cb, void *arg);
 int maps_exempt_foreach(const struct steer_maps *m, maps_exempt_cb cb, void *arg);
 int maps_member_foreach(const struct steer_maps *m, maps_member_cb cb, void *arg);
+int maps_iface_foreach(const struct steer_maps *m, maps_iface_cb cb, void *arg);
 
 #endif /* STEER_DATAPATH_MAPS_H */

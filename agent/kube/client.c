@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 #define BODY_MAX (1u << 30)	/* a 150k-pod list page is far below */
 #define ERR_BODY_MAX 65536

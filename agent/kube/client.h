@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "kube/config.h"
-#include "loop.h"
+#include "lib/loop.h"
 
 struct kube_client;
 struct kube_req;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 static int read_file(const char *path, char **out, size_t *len)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 struct pending {
 	char path[300];

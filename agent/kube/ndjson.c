@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 void ndjson_init(struct ndjson *nj, size_t max, ndjson_line_cb cb, void *arg)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "log.h"
+#include "lib/log.h"
 
 #define LINE_MAX_BYTES (64u << 20)
 

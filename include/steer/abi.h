@@ -43,6 +43,8 @@
 #define STEER_LINK_SENDMSG4	"link_sendmsg4"
 #define STEER_LINK_RECVMSG4	"link_recvmsg4"
 #define STEER_LINK_GETPEER4	"link_getpeername4"
+#define STEER_LINK_PINS { STEER_LINK_CONNECT4, STEER_LINK_SENDMSG4,	\
+			  STEER_LINK_RECVMSG4, STEER_LINK_GETPEER4 }
 
 /* tc filter identity on every pod veth: replaced in place on upgrade. */
 #define STEER_TC_HANDLE		0x57ee
@@ -60,6 +62,18 @@ enum steer_origin {
 	STEER_ORIGIN_MANUAL = 1,/* made by steerctl; the reconciler never touches it */
 	STEER_ORIGIN_MAX,
 };
+
+/* The names flags, annotations, steerctl, logs and metrics use. */
+#define STEER_ACTION_NAMES {					\
+	[STEER_ACT_DRAIN] = "drain",				\
+	[STEER_ACT_DROP] = "drop",				\
+	[STEER_ACT_RESET] = "reset",				\
+}
+
+#define STEER_ORIGIN_NAMES {					\
+	[STEER_ORIGIN_API] = "api",				\
+	[STEER_ORIGIN_MANUAL] = "manual",			\
+}
 
 /* Why a packet or socket operation got its verdict; index of steer_stats. */
 enum steer_reason {
@@ -291,9 +305,14 @@ struct steer_iface_val {
  * steer_members: hash, written and read by steerd only. One entry per
  * (pod, Service) where the pod was a matching member, so a restarted steerd
  * still knows which Services a departed pod left after its EndpointSlices
- * dropped it (DESIGN §2, §4). Keys are FNV-1a 64 of "namespace/name": 64 bits
- * keep 150,000 pods apart. The pod's address rides along because a departed
- * pod is in no slice any more and the metadata watch carries no IP.
+ * dropped it (DESIGN §2, §4). pod is FNV-1a 64 of the pod's metadata.uid (of
+ * "namespace/name" when it has none), so a pod recreated under the same name
+ * starts with no memory; svc is FNV-1a 64 of the Service's "namespace/name".
+ * 64 bits keep 150,000 pods apart. steerd before UID keys wrote "namespace/
+ * name" for pods too: the first sync of a newer steerd matches such entries by
+ * name once and rewrites them under the UID. The pod's address rides along
+ * because a departed pod is in no slice any more and the metadata watch
+ * carries no IP.
  */
 struct steer_member_key {
 	__u64 pod;

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: MIT
 """Helpers for the end-to-end tests: one cluster in a box with steerd per
-test file, real kubectl, the load client in pod `client`, steerd's log and the
-simulator's commit times as clocks.  Every box is torn down, even on failure
-or SIGTERM (tests/run's timeout)."""
-import calendar
+test file, real kubectl, the load client in pod `client`, and the simulator's
+commit times as a clock.  steerd's state is read through its interfaces:
+`steerctl -o json` (the maps, and when each quarantine began) and /metrics
+(sync, relists, watch errors, restored memory), never its log lines.  Every
+box is torn down, even on failure or SIGTERM (tests/run's timeout)."""
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -59,18 +59,6 @@ def need_root():
             raise Skip('%s not built (run make)' % b)
     if not os.path.exists('/usr/bin/kubectl'):
         raise Skip('no kubectl')
-
-
-LOG_TS = re.compile(r'^ts=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d+)Z ')
-
-
-def log_ts_ns(line):
-    m = LOG_TS.match(line)
-    if not m:
-        return None
-    secs = calendar.timegm(time.strptime(m.group(1), '%Y-%m-%dT%H:%M:%S'))
-    frac = m.group(2)
-    return secs * 10**9 + int(frac.ljust(9, '0')[:9])
 
 
 CONNECT = """
@@ -126,7 +114,7 @@ class Box:
             self.reload()
             if self.steerd:
                 for n in self.box['nodes']:
-                    self.wait_log(n, 'initial sync complete', timeout=15)
+                    self.wait_synced(n, timeout=15)
         except BaseException:
             self.__exit__(*sys.exc_info())
             raise
@@ -266,25 +254,46 @@ class Box:
     def services(self, node):
         return self.steerctl(node, 'services') or []
 
+    def quarantine_since(self, node, ip):
+        """When node's quarantine of ip began (wall ns, steer_quar's since), or None."""
+        for e in self.steerctl(node, 'list') or []:
+            if e.get('addr') == ip:
+                return e.get('since_ns')
+        return None
+
+    def wait_quarantined(self, node, ip, since_ns=0, timeout=10):
+        """The since of node's quarantine of ip, once there and not older than since_ns."""
+        def got():
+            t = self.quarantine_since(node, ip)
+            return t if t is not None and t >= since_ns else None
+        return wait(got, '%s quarantines %s' % (node, ip), timeout)
+
+    def wait_released(self, node, ip, timeout=10):
+        wait(lambda: self.quarantine_since(node, ip) is None,
+             '%s releases %s' % (node, ip), timeout)
+
+    # -- steerd's /metrics ---------------------------------------------------
+    def metrics(self, node):
+        """{'name{labels}': value} from node's steerd, {} if it does not answer."""
+        text = self.curl(node, 'http://127.0.0.1:9767/metrics', node=True) or ''
+        out = {}
+        for ln in text.splitlines():
+            if ln and not ln.startswith('#'):
+                k, _, v = ln.rpartition(' ')
+                out[k] = float(v)
+        return out
+
+    def metric(self, node, name):
+        return self.metrics(node).get(name)
+
+    def wait_synced(self, node, since_ns=0, timeout=15):
+        """Wall ns of node's steerd's last full sync, once it is after since_ns."""
+        def got():
+            t = self.metric(node, 'steer_last_sync_timestamp_seconds')
+            return int(t * 1e9) if t and t * 1e9 >= since_ns - 1e6 else None
+        return wait(got, 'steerd on %s synced' % node, timeout)
+
     # -- steerd -----------------------------------------------------------
-    def steerd_log(self, node):
-        try:
-            with open(os.path.join(self.state, 'steerd-%s.log' % node)) as f:
-                return f.read().splitlines()
-        except OSError:
-            return []
-
-    def log_lines(self, node, pattern, since_ns=0):
-        rx = re.compile(pattern)
-        return [(log_ts_ns(ln), ln) for ln in self.steerd_log(node)
-                if rx.search(ln) and (log_ts_ns(ln) or 0) >= since_ns]
-
-    def wait_log(self, node, pattern, since_ns=0, timeout=10):
-        """Timestamp of the first steerd log line matching pattern."""
-        got = wait(lambda: self.log_lines(node, pattern, since_ns),
-                   'steerd-%s log /%s/' % (node, pattern), timeout)
-        return got[0][0]
-
     def steerd_pid(self, node):
         return self.reload()['pids'].get('steerd-' + node)
 

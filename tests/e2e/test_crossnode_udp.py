@@ -64,10 +64,8 @@ def body():
             st['ip'] = b.pod_ip(victim)
             c0 = b.counters('node1')['sock_steered']
             t = b.label(victim, 'enabled=false')
-            t_apply = b.wait_log('node1', 'decision=quarantine object=pod/default/%s '
-                                 % victim, t - 10**9)
-            b.wait_log('node2', 'decision=quarantine object=pod/default/%s ' % victim,
-                       t - 10**9)
+            t_apply = b.wait_quarantined('node1', st['ip'], t - 10**9)
+            b.wait_quarantined('node2', st['ip'], t - 10**9)
             recs = b.load(b.vip() + ':80', rate=200, duration=1.5).wait()
             got = backends(recs)
             log('TCP from node1 after the quarantine: %r', got)

@@ -45,8 +45,7 @@ def restart(b):
     t_start = time.time_ns()
     subprocess.run([BOX, 'steerd', '--state', b.state, 'start', '--binary',
                     b.steerd_bin], check=True, timeout=30)
-    return t_start, max(b.wait_log(n, 'initial sync complete', t_start)
-                        for n in NODES)
+    return t_start, max(b.wait_synced(n, t_start) for n in NODES)
 
 
 def body():
@@ -73,8 +72,7 @@ def body():
             t_start = time.time_ns()
             subprocess.run([BOX, 'steerd', '--state', b.state, 'start',
                             '--binary', b.steerd_bin], check=True, timeout=30)
-            t_sync = max(b.wait_log(n, 'initial sync complete', t_start)
-                         for n in NODES)
+            t_sync = max(b.wait_synced(n, t_start) for n in NODES)
             log('down %.0f ms; restarted steerd in sync after %.0f ms',
                 (t_start - t_kill) / 1e6, (t_sync - t_start) / 1e6)
             recs = load.wait()
@@ -91,18 +89,16 @@ def body():
                 check(snapshot(b, n) == before[n], '%s maps out of sync '
                       'after the restart: %r != %r' % (n, snapshot(b, n),
                                                       before[n]))
-            t = time.time_ns()
             b.kubectl('label', 'pod', victim, 'steer.dev/quarantine-')
             for n in NODES:
-                b.wait_log(n, 'decision=release object=pod/default/%s ' % victim, t - 10**9)
+                b.wait_released(n, ip)
 
         def departure_survives_restart():
             victim = b.pod_on('node2')
             ip = b.pod_ip(victim)
             t = b.label(victim, 'enabled=false')
             for n in NODES:
-                b.wait_log(n, 'decision=quarantine object=pod/default/%s ' % victim,
-                           t - 10**9)
+                b.wait_quarantined(n, ip, t - 10**9)
             check(b.connect('client', ip, 80) == 'ECONNREFUSED',
                   'direct connect before the restart')
             wait(lambda: len(b.serving()) == 3, 'replacement ready', 15)

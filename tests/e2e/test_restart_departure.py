@@ -52,9 +52,10 @@ def restart(b, how):
     subprocess.run([BOX, 'steerd', '--state', b.state, 'start', '--binary',
                     b.steerd_bin], check=True, timeout=30)
     for n in NODES:
-        b.wait_log(n, 'initial sync complete', t_start, timeout=15)
-        b.wait_log(n, r'restored \d+ pod memberships from steer_members',
-                   t_start, timeout=5)
+        b.wait_synced(n, t_start, timeout=15)
+        got = b.metric(n, 'steer_restored_memberships')
+        check(got and got >= 1, '%s: restored %r memberships from steer_members'
+              % (n, got))
     return t_start
 
 
@@ -70,9 +71,7 @@ def body():
             check(b.connect('client', ip, 80) == 'ok',
                   'direct connect before the relabel')
             t = b.label(victim, 'enabled=false')
-            for n in NODES:
-                b.wait_log(n, 'decision=quarantine object=pod/default/%s ' % victim,
-                           t - 10**9)
+            since = {n: b.wait_quarantined(n, ip, t - 10**9) for n in NODES}
             wait(lambda: victim not in slice_pods(b),
                  'EndpointSlice drops %s' % victim, 15)
             log('%s (%s) departed and is no longer in the slice', victim, ip)
@@ -85,24 +84,22 @@ def body():
                 time.sleep(2)
                 for n in NODES:
                     check(b.steerd_alive(n), 'new steerd on %s exited' % n)
-                    swept = b.log_lines(n, 'decision=release object=pod/default/%s ' % victim,
-                                        t_start)
-                    check(not swept, '%s released %s after the %s restart: %r'
-                          % (n, victim, how, swept))
                     q = b.quarantined(n)
                     check(ip in q, '%s: departed pod %s (%s) not quarantined '
                           'after the %s restart: %r' % (n, victim, ip, how, q))
+                    # A release and a new quarantine would have a new since.
+                    got = b.quarantine_since(n, ip)
+                    check(got == since[n], '%s released %s at the %s restart '
+                          '(since %s, was %s)' % (n, victim, how, got, since[n]))
                 got = b.connect('client', ip, 80)
                 check(got == 'ECONNREFUSED', 'direct connect to the departed '
                       'pod after the %s restart: %s' % (how, got))
                 log('%s restart: %s still quarantined on both nodes', how,
                     victim)
 
-            t = b.label(victim, 'enabled=true')
+            b.label(victim, 'enabled=true')
             for n in NODES:
-                b.wait_log(n, 'decision=release object=pod/default/%s ' % victim, t - 10**9)
-                wait(lambda: ip not in b.quarantined(n),
-                     '%s: %s out of the quarantine map' % (n, ip))
+                b.wait_released(n, ip)
             got = b.connect('client', ip, 80)
             check(got == 'ok', 'direct connect after relabel back: %s' % got)
 

@@ -30,14 +30,15 @@ def body():
 
         def seed_relabel():
             victim = b.pod_on('node1')
+            ip = b.pod_ip(victim)
             before = set(b.serving())
-            st['victim'], st['before'] = victim, before
+            st['victim'], st['before'], st['ip'] = victim, before, ip
             load = b.load(vip + ':80', rate=200, duration=5)
             time.sleep(1.5)
             t_patch = b.label(victim, 'enabled=false')
-            t_apply = max(b.wait_log(n, 'decision=quarantine object=pod/default/%s ' % victim,
-                                     t_patch - 10**9) for n in ('node1',
-                                                                 'node2'))
+            # since: when each steerd decided, in the same turn as its map write
+            t_apply = max(b.wait_quarantined(n, ip, t_patch - 10**9)
+                          for n in ('node1', 'node2'))
             recs = load.wait()
             log('PATCH committed; steerd applied after %.2f ms',
                 (t_apply - t_patch) / 1e6)
@@ -118,9 +119,8 @@ def body():
 
         def relabel_back():
             victim = st['victim']
-            t = b.label(victim, 'enabled=true')
-            b.wait_log('node1', 'decision=release object=pod/default/%s ' % victim,
-                       t - 10**9)
+            b.label(victim, 'enabled=true')
+            b.wait_released('node1', st['ip'])
             wait(lambda: victim in b.serving(), 'victim selected again', 10)
 
             def seen():

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "kube/reflector.h"
-#include "log.h"
+#include "lib/log.h"
 
 static void ev(void *arg, enum watch_type t, const struct cJSON *obj, uint64_t rx)
 {

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * libFuzzer: object parsers and the model. The first byte picks the kind and
- * event type; the rest is the object's JSON. One model lives across inputs,
- * so sequences of events are explored too.
+ * libFuzzer: the object parsers of kube/, the planner and the reconciler
+ * (over its in-memory double). The first byte picks the watch and the event
+ * type; the rest is the object's JSON. One planner and reconciler live
+ * across inputs, so sequences of events are explored too.
  */
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log.h"
-#include "model/memmaps.h"
-#include "model/model.h"
+#include "apply.h"
+#include "kube/objects.h"
+#include "lib/log.h"
+#include "memmaps.h"
 
 static struct memmaps mm;
-static struct model *m;
+static struct recon *r;
+static struct plan *m;
 static uint64_t t;
 
 static uint64_t clk(void)
@@ -23,25 +26,36 @@ static uint64_t clk(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct model_opts o = { .departure = true, .settle_ns = 3000000000ULL, .clock = clk };
-	cJSON *obj;
+	struct plan_opts o = { .departure = true, .settle_ns = 3000000000ULL, .clock = clk };
+	struct kube_object obj;
+	enum plan_src src;
+	enum plan_ev ev;
+	cJSON *json;
 
 	log_set_level(-1);
 	if (!m) {
-		m = model_new(&o, &apply_mem_ops, &mm);
-		model_resync(m);
+		r = recon_new(&mem_ops, &mm, NULL);
+		o.sink = apply_sink(r);
+		m = plan_new(&o);
+		apply_sync(m, r);
 	}
 	if (size < 1)
 		return 0;
-	obj = cJSON_ParseWithLength((const char *)data + 1, size - 1);
-	if (obj) {
-		model_event(m, data[0] % MK_MAX, (data[0] >> 2) % 3, obj);
-		cJSON_Delete(obj);
+	src = data[0] % PS_MAX;
+	ev = (data[0] >> 2) % 3;
+	json = cJSON_ParseWithLength((const char *)data + 1, size - 1);
+	if (json) {
+		if (!kube_object_parse(&obj, plan_src_kind(src), ev == PE_DELETED, json))
+			plan_object(m, src, ev, &obj);
+		kube_object_free(&obj);
+		cJSON_Delete(json);
 	}
-	model_flush(m);
+	plan_flush(m);
 	if (data[0] == 0xff)
-		model_resync(m);
+		apply_sync(m, r);
 	if (data[0] == 0xfe)
-		model_tick(m);
+		plan_tick(m);
+	if (data[0] == 0xfd)
+		recon_retry(r);
 	return 0;
 }

@@ -70,6 +70,9 @@ innode ip link del hlate
 
 out=$(inns $P3 python3 "$client" connect 10.201.1.2 8080)
 check "baseline connect to pod1" [ "${out%% *}" = ok ]
+# The positive control of "drain: udp dropped" below.
+out=$(inns $P2 python3 "$client" udp 10.201.1.2 5353)
+check "baseline: pod1's UDP server answers pod2 ($out)" [ "${out%% *}" = ok ]
 
 # --- drain ---------------------------------------------------------------
 nsenter --net=/run/netns/$P3 python3 "$client" hold 10.201.1.2 8080 "$work/hold1" &

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define MAX_CASES 256
 
@@ -78,4 +79,25 @@ int main(int argc, char **argv)
 	if (failed)
 		return 1;
 	return passed ? 0 : 77;
+}
+
+char *harness_capture(void (*fn)(void))
+{
+	char *buf = NULL, chunk[4096];
+	size_t len = 0, n;
+	FILE *mem = open_memstream(&buf, &len), *tmp = tmpfile();
+	int saved = dup(2);
+
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	while ((n = fread(chunk, 1, sizeof(chunk), tmp)) > 0)
+		fwrite(chunk, 1, n, mem);
+	fclose(tmp);
+	fclose(mem);
+	return buf;
 }

@@ -24,6 +24,8 @@ void harness_register(const char *name, void (*fn)(void));
 void harness_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs fn with stderr (where the logs go) captured; returns it, to be freed. */
+char *harness_capture(void (*fn)(void));
 
 #define TEST(name)							\
 	static void test_##name(void);					\

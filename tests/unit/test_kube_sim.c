@@ -2,11 +2,15 @@
 /*
  * The control plane against the API server simulator (tools/cluster/
  * apiserver.py): real HTTPS list and watch with a bearer token, the seed's
- * relabel, explicit quarantine, and relabel back, landing in an in-memory
- * map. Skips when python3 or the simulator is missing.
+ * relabel, explicit quarantine, and relabel back, landing in the
+ * reconciler's in-memory double; then a quarantine write that the real map
+ * layer refuses once, repaired by the reconciler's retry. Skips when
+ * python3 or the simulator is missing (and the second without root).
  */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,12 +19,13 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "datapath/datapath.h"
 #include "harness.h"
 #include "kube/config.h"
-#include "model/memmaps.h"
+#include "memmaps.h"
 
 static pid_t sim;
-static char state[] = "/tmp/steer-sim.XXXXXX";
+static char state[64];
 static struct kube_config cfg;
 
 struct buf {
@@ -77,6 +82,7 @@ static bool start_sim(void)
 
 	if (access("tools/cluster/apiserver.py", R_OK) || system("python3 -c 1 2>/dev/null"))
 		return false;
+	snprintf(state, sizeof(state), "/tmp/steer-sim.XXXXXX");
 	if (!mkdtemp(state))
 		return false;
 	sim = fork();
@@ -105,9 +111,11 @@ static void stop_sim(void)
 		kill(sim, SIGTERM);
 		waitpid(sim, NULL, 0);
 	}
+	sim = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", state);
 	system(cmd);
 	kube_config_free(&cfg);
+	memset(&cfg, 0, sizeof(cfg));
 }
 
 struct wait {
@@ -144,7 +152,9 @@ static bool run_until(struct loop *loop, bool (*pred)(void *), void *arg, int ms
 
 struct ctx {
 	struct control *ctl;
+	struct recon *recon;
 	struct memmaps *mm;
+	const struct steer_maps *maps;	/* the real ones, instead of mm */
 	const char *ip;
 	uint8_t action;
 };
@@ -157,8 +167,13 @@ static bool synced(void *arg)
 static bool quarantined(void *arg)
 {
 	struct ctx *c = arg;
-	const struct steer_quar_val *q = memmaps_quar(c->mm, c->ip);
+	const struct steer_quar_val *q;
+	struct steer_quar_val v;
 
+	if (c->maps)
+		return !maps_quar_get(c->maps, inet_addr(c->ip), &v) && v.action == c->action &&
+		       v.origin == STEER_ORIGIN_API;
+	q = memmaps_quar(c->mm, c->ip);
 	return q && q->action == c->action;
 }
 
@@ -167,6 +182,14 @@ static bool released(void *arg)
 	struct ctx *c = arg;
 
 	return !memmaps_quar(c->mm, c->ip);
+}
+
+static bool write_failed(void *arg)
+{
+	struct recon_stats st;
+
+	recon_get_stats(((struct ctx *)arg)->recon, &st);
+	return st.write_errors > 0;
 }
 
 static bool steered_without(void *arg)
@@ -185,7 +208,36 @@ static bool steered_without(void *arg)
 	return false;
 }
 
+static int pods_on_nodes(char names[][64], char ips[][20], char nodes[][64], int max);
+
+static int svc_without(const struct steer_svc_key *k, const struct steer_svc_val *v, void *arg)
+{
+	struct steer_backend_val be[16];
+	struct ctx *c = arg;
+	struct steer_svc_val sv;
+	uint32_t n = 0;
+
+	if (v->count < 2 || maps_svc_get(c->maps, k, &sv, be, 16, &n))
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (be[i].addr == inet_addr(c->ip))
+			return 0;
+	return 1;
+}
+
+static bool steered_real(void *arg)
+{
+	struct ctx *c = arg;
+
+	return maps_svc_foreach(c->maps, svc_without, c) == 1;
+}
+
 static int ready_pods(char names[][64], char ips[][20], int max)
+{
+	return pods_on_nodes(names, ips, NULL, max);
+}
+
+static int pods_on_nodes(char names[][64], char ips[][20], char nodes[][64], int max)
 {
 	cJSON *l = api("GET", "/api/v1/namespaces/default/pods?labelSelector=app%3Dnginx", NULL, NULL);
 	const cJSON *it;
@@ -194,10 +246,13 @@ static int ready_pods(char names[][64], char ips[][20], int max)
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(l, "items")) {
 		const cJSON *ip = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "status"), "podIP");
 		const cJSON *nm = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "metadata"), "name");
+		const cJSON *node = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "spec"), "nodeName");
 
 		if (n < max && cJSON_IsString(ip) && cJSON_IsString(nm)) {
 			snprintf(names[n], 64, "%s", nm->valuestring);
 			snprintf(ips[n], 20, "%s", ip->valuestring);
+			if (nodes)
+				snprintf(nodes[n], 64, "%s", cJSON_IsString(node) ? node->valuestring : "");
 			n++;
 		}
 	}
@@ -205,23 +260,11 @@ static int ready_pods(char names[][64], char ips[][20], int max)
 	return n;
 }
 
-TEST(list_watch_quarantine_over_https)
+/* A Deployment of three nginx pods behind Service nginx, in the simulator. */
+static int nginx_pods(char names[][64], char ips[][20])
 {
-	struct control_opts o = {
-		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
-	};
-	char names[8][64], ips[8][20], path[256];
-	struct memmaps mm = {};
-	struct ctx c = { .mm = &mm };
-	struct loop *loop = NULL;
 	int i, n = 0;
 
-	if (!start_sim()) {
-		test_skip("API server simulator not available");
-		goto cleanup;
-	}
-	ASSERT_OK_PTR(strstr(cfg.server, "https://"), "HTTPS");
-	ASSERT_OK_PTR(cfg.token, "bearer token");
 	cJSON_Delete(api("POST", "/apis/apps/v1/namespaces/default/deployments",
 		"{\"metadata\":{\"name\":\"nginx\"},\"spec\":{\"replicas\":3,\"selector\":{\"matchLabels\":"
 		"{\"app\":\"nginx\",\"enabled\":\"true\"}},\"template\":{\"metadata\":{\"labels\":"
@@ -232,53 +275,260 @@ TEST(list_watch_quarantine_over_https)
 		"\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":\"http\"}]}}", NULL));
 	for (i = 0; i < 100 && (n = ready_pods(names, ips, 8)) < 3; i++)
 		usleep(100000);
-	if (!ASSERT_EQ(n, 3, "three pods with IPs"))
-		goto cleanup;
 	usleep(300000);	/* let the slice controller catch up */
+	return n;
+}
+
+static void patch_pod(const char *name, const char *patch)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", name);
+	cJSON_Delete(api("PATCH", path, patch, "application/merge-patch+json"));
+}
+
+static const char *kubeconfig(void)
+{
+	static char kc[300];
+
+	snprintf(kc, sizeof(kc), "%s/kubeconfig", state);
+	return kc;
+}
+
+TEST(list_watch_quarantine_over_https)
+{
+	struct control_opts o = {
+		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+	};
+	char names[8][64], ips[8][20];
+	struct memmaps mm = {};
+	struct ctx c = { .mm = &mm };
+	struct loop *loop = NULL;
+
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	ASSERT_OK_PTR(strstr(cfg.server, "https://"), "HTTPS");
+	ASSERT_OK_PTR(cfg.token, "bearer token");
+	if (!ASSERT_EQ(nginx_pods(names, ips), 3, "three pods with IPs"))
+		goto cleanup;
 
 	loop = loop_new();
-	o.kubeconfig = NULL;
-	{
-		char kc[300];
-
-		snprintf(kc, sizeof(kc), "%s/kubeconfig", state);
-		o.kubeconfig = kc;
-		if (!ASSERT_OK(control_start_ops(&c.ctl, loop, &apply_mem_ops, &mm, NULL, &o),
-			       "control_start"))
-			goto cleanup;
-	}
+	o.kubeconfig = kubeconfig();
+	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+		goto cleanup;
 	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "initial lists over HTTPS");
 	ASSERT_EQ(mm.quar.n, 0, "nothing quarantined");
 
 	/* The seed: kubectl label pod X enabled=false --overwrite */
 	c.ip = ips[0];
 	c.action = STEER_ACT_DRAIN;
-	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", names[0]);
-	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"enabled\":\"false\"}}}",
-			 "application/merge-patch+json"));
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"enabled\":\"false\"}}}");
 	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "departure quarantined via watch");
 	ASSERT_TRUE(run_until(loop, steered_without, &c, 3000), "service steered without it");
 
 	/* Explicit quarantine with an action, on another pod. */
 	c.ip = ips[1];
 	c.action = STEER_ACT_DROP;
-	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", names[1]);
-	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"},"
-			 "\"annotations\":{\"steer.dev/action\":\"drop\"}}}",
-			 "application/merge-patch+json"));
+	patch_pod(names[1], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"},"
+		  "\"annotations\":{\"steer.dev/action\":\"drop\"}}}");
 	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "explicit quarantine entered (ADDED)");
-	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":null}}}",
-			 "application/merge-patch+json"));
+	patch_pod(names[1], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":null}}}");
 	ASSERT_TRUE(run_until(loop, released, &c, 3000), "left the selector (DELETED): released");
 
 	/* Relabel back. */
 	c.ip = ips[0];
-	snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s", names[0]);
-	cJSON_Delete(api("PATCH", path, "{\"metadata\":{\"labels\":{\"enabled\":\"true\"}}}",
-			 "application/merge-patch+json"));
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"enabled\":\"true\"}}}");
 	ASSERT_TRUE(run_until(loop, released, &c, 3000), "relabel back releases");
 cleanup:
 	control_stop(c.ctl);
+	recon_free(c.recon);
+	loop_free(loop);
+	memmaps_free(&mm);
+	stop_sim();
+}
+
+static int count_manual(__be32 addr, const struct steer_quar_val *v, void *arg)
+{
+	*(uint32_t *)arg += v->origin == STEER_ORIGIN_MANUAL;
+	return 0;
+}
+
+/*
+ * The write-failure path end to end, over the real maps of the loaded BPF
+ * objects: steer_quar is full of manual entries, so the kernel refuses the
+ * quarantine a relabel asks for (E2BIG). One entry is then freed: the
+ * reconciler's retry timer writes the quarantine, with no resync, and the
+ * pod ends up enforced.
+ */
+TEST(quarantine_write_refused_once_is_retried)
+{
+	struct control_opts o = {
+		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+	};
+	struct steer_quar_val manual = { .origin = STEER_ORIGIN_MANUAL };
+	char names[8][64], ips[8][20];
+	struct control_stats cs;
+	struct recon_stats rs;
+	struct datapath *dp = NULL;
+	struct ctx c = {};
+	struct loop *loop = NULL;
+	uint32_t i, nmanual = 0;
+
+	if (geteuid()) {
+		test_skip("needs root to load BPF");
+		return;
+	}
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	if (!ASSERT_EQ(nginx_pods(names, ips), 3, "three pods with IPs"))
+		goto cleanup;
+	if (!ASSERT_OK(datapath_open(&dp, &(struct datapath_opts){ .bpffs = NULL }), "load"))
+		goto cleanup;
+	c.maps = datapath_maps(dp);
+	loop = loop_new();
+	o.kubeconfig = kubeconfig();
+	c.recon = recon_new(&recon_maps_ops, (void *)c.maps, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+		goto cleanup;
+	if (!ASSERT_TRUE(run_until(loop, synced, &c, 5000), "initial lists"))
+		goto cleanup;
+	/* 192.168.0.0/16 and on: no pod of the simulator lives there. */
+	for (i = 0; i < STEER_MAX_QUAR; i++)
+		if (maps_quar_set(c.maps, htonl(0xc0a80000 + i), &manual))
+			break;
+	ASSERT_EQ(i, STEER_MAX_QUAR, "steer_quar filled");
+	ASSERT_EQ(maps_quar_set(c.maps, inet_addr("10.99.99.99"), &manual), -E2BIG,
+		  "a full map refuses a new key");
+
+	c.ip = ips[0];
+	c.action = STEER_ACT_DRAIN;
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"enabled\":\"false\"}}}");
+	ASSERT_TRUE(run_until(loop, write_failed, &c, 3000), "the quarantine write failed");
+	ASSERT_FALSE(quarantined(&c), "not enforced yet");
+	recon_get_stats(c.recon, &rs);
+	ASSERT_GE(rs.pending, 1, "pending a retry");
+	ASSERT_OK(maps_quar_del(c.maps, htonl(0xc0a80000)), "room for one");
+
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 5000), "the retry wrote it: enforced");
+	control_get_stats(c.ctl, &cs);
+	ASSERT_EQ(cs.resyncs, 1, "no resync after the initial one");
+	recon_get_stats(c.recon, &rs);
+	ASSERT_GE(rs.retried, 1, "written by a retry");
+	ASSERT_EQ(rs.pending, 0, "nothing pending");
+	ASSERT_TRUE(run_until(loop, steered_real, &c, 1000), "its service steered without it");
+	maps_quar_foreach(c.maps, count_manual, &nmanual);
+	ASSERT_EQ(nmanual, STEER_MAX_QUAR - 1, "manual entries untouched");
+cleanup:
+	control_stop(c.ctl);
+	recon_free(c.recon);
+	loop_free(loop);
+	datapath_close(dp);
+	stop_sim();
+}
+
+/* Events with reason on pod name, as kubectl describe would list them. */
+static int count_events(const char *name, const char *reason)
+{
+	cJSON *l = api("GET", "/api/v1/namespaces/default/events", NULL, NULL);
+	const cJSON *it;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(l, "items")) {
+		const cJSON *io = cJSON_GetObjectItem(it, "involvedObject");
+		const cJSON *nm = cJSON_GetObjectItem(io, "name");
+		const cJSON *rs = cJSON_GetObjectItem(it, "reason");
+
+		if (cJSON_IsString(nm) && cJSON_IsString(rs) && !strcmp(nm->valuestring, name) &&
+		    !strcmp(rs->valuestring, reason))
+			n++;
+	}
+	cJSON_Delete(l);
+	return n;
+}
+
+struct evwait {
+	const char *a, *b;
+};
+
+static bool both_events(void *arg)
+{
+	struct evwait *w = arg;
+
+	return count_events(w->a, "Quarantined") && count_events(w->b, "Released");
+}
+
+static bool never(void *arg)
+{
+	return false;
+}
+
+/*
+ * A quarantine that starts, and one that ends, while no steerd runs: the
+ * steerd that finds them at its first sync posts their Events. One that an
+ * earlier steerd already enforced (and reported) gets none again.
+ */
+TEST(events_for_changes_while_no_steerd_ran)
+{
+	struct control_opts o = {
+		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+	};
+	struct steer_quar_val earlier = { .origin = STEER_ORIGIN_API, .gen = 1, .since = 1 };
+	char names[8][64], ips[8][20], nodes[8][64];
+	struct evwait w = {};
+	struct memmaps mm = {};
+	struct ctx c = { .mm = &mm };
+	struct loop *loop = NULL;
+	int a = -1, b = -1, n;
+
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	if (!ASSERT_EQ(nginx_pods(names, ips), 3, "three pods"))
+		goto cleanup;
+	n = pods_on_nodes(names, ips, nodes, 8);
+	/* Three pods on two nodes: two of them share one, whose steerd reports both. */
+	for (int i = 0; i < n && b < 0; i++)
+		for (int j = i + 1; j < n && b < 0; j++)
+			if (nodes[i][0] && !strcmp(nodes[i], nodes[j]))
+				a = i, b = j;
+	if (!ASSERT_TRUE(b >= 0, "two pods on one node"))
+		goto cleanup;
+	o.node_name = nodes[a];
+	o.kubeconfig = kubeconfig();
+	w.a = names[a];
+	w.b = names[b];
+	/* While no steerd ran: a was labelled into quarantine, b was let go. */
+	patch_pod(names[a], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
+	mem_ops.quar_set(&mm, inet_addr(ips[b]), &earlier);
+
+	loop = loop_new();
+	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+		goto cleanup;
+	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced");
+	ASSERT_OK_PTR(memmaps_quar(&mm, ips[a]), "a enforced");
+	ASSERT_TRUE(memmaps_quar(&mm, ips[b]) == NULL, "b released");
+	ASSERT_TRUE(run_until(loop, both_events, &w, 3000), "Quarantined on a, Released on b");
+
+	/* The next steerd finds a enforced already: no second Quarantined. */
+	control_stop(c.ctl);
+	recon_free(c.recon);
+	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start again"))
+		goto cleanup;
+	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced again");
+	run_until(loop, never, NULL, 600);	/* room for a wrong Event to arrive */
+	ASSERT_EQ(count_events(names[a], "Quarantined"), 1, "a reported once");
+	ASSERT_EQ(count_events(names[b], "Released"), 1, "b reported once");
+cleanup:
+	control_stop(c.ctl);
+	recon_free(c.recon);
 	loop_free(loop);
 	memmaps_free(&mm);
 	stop_sim();

@@ -1,35 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "harness.h"
-#include "log.h"
+#include "lib/log.h"
 
 #include <stdlib.h>
 #include <unistd.h>
-
-/* Runs fn with stderr captured into a buffer; returns it (caller frees). */
-static char *capture(void (*fn)(void))
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	int saved = dup(2), fd;
-	FILE *tmp = tmpfile();
-	char chunk[4096];
-	size_t n;
-
-	fflush(stderr);
-	fd = fileno(tmp);
-	dup2(fd, 2);
-	fn();
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	while ((n = fread(chunk, 1, sizeof(chunk), tmp)) > 0)
-		fwrite(chunk, 1, n, mem);
-	fclose(tmp);
-	fclose(mem);
-	return buf;
-}
 
 static void plain(void)
 {
@@ -63,7 +37,7 @@ static int count(const char *s, const char *needle)
 
 TEST(logfmt_quotes_plain_messages)
 {
-	char *out = capture(plain);
+	char *out = harness_capture(plain);
 
 	ASSERT_TRUE(strstr(out, " level=info msg=\"attach tc egress on veth1a2b: "
 			   "Operation \\\"not\\\" permitted\"\n") != NULL, "escaped msg");
@@ -73,7 +47,7 @@ TEST(logfmt_quotes_plain_messages)
 
 TEST(logfmt_keeps_key_value_messages)
 {
-	char *out = capture(kv);
+	char *out = harness_capture(kv);
 
 	ASSERT_TRUE(strstr(out, " level=info component=model decision=quarantine "
 			   "object=pod/default/x\n") != NULL, "kept as is");
@@ -82,12 +56,12 @@ TEST(logfmt_keeps_key_value_messages)
 
 TEST(debug_only_with_verbose)
 {
-	char *out = capture(debug_hidden);
+	char *out = harness_capture(debug_hidden);
 
 	ASSERT_STREQ(out, "", "hidden at info level");
 	free(out);
 	log_set_level(LOG_DEBUG);
-	out = capture(debug_hidden);
+	out = harness_capture(debug_hidden);
 	ASSERT_TRUE(strstr(out, "not shown") != NULL, "shown with -v");
 	log_set_level(LOG_INFO);
 	free(out);
@@ -95,7 +69,7 @@ TEST(debug_only_with_verbose)
 
 TEST(storm_is_rate_limited_and_says_so)
 {
-	char *out = capture(storm);
+	char *out = harness_capture(storm);
 	int lines = count(out, "msg=\"line ");
 
 	ASSERT_LE(lines, 201, "at most the burst gets through");
@@ -103,7 +77,7 @@ TEST(storm_is_rate_limited_and_says_so)
 	free(out);
 	/* The next line after the storm reports how many were dropped. */
 	sleep(1);
-	out = capture(plain);
+	out = harness_capture(plain);
 	ASSERT_TRUE(strstr(out, "component=log suppressed=") != NULL, "suppression reported");
 	free(out);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "harness.h"
-#include "loop.h"
+#include "lib/loop.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "datapath/datapath.h"
-#include "model/model.h"
+#include "datapath/reconcile.h"
+#include "model/planner.h"
 
 static struct datapath *open_dp(void)
 {
@@ -205,13 +206,13 @@ static int seen_member(const struct steer_member_key *key,
 	return 0;
 }
 
-/* Through apply_maps_ops, the way the model persists departure memory. */
-TEST(members_persist_through_apply_ops)
+/* Through recon_maps_ops, the way the reconciler persists departure memory. */
+TEST(members_persist_through_recon_ops)
 {
 	struct datapath *dp = open_dp();
 	struct steer_member_key k = {
-		.pod = model_key_hash("default/nginx-1"),
-		.svc = model_key_hash("default/nginx"),
+		.pod = plan_pod_hash("9b2c-uid", "default/nginx-1"),
+		.svc = plan_svc_hash("default/nginx"),
 	};
 	struct steer_member_val v = { .gen = 9, .addr = inet_addr("10.0.0.1") };
 	struct bpf_map_info info = {};
@@ -232,21 +233,21 @@ TEST(members_persist_through_apply_ops)
 		ASSERT_NEQ(info.btf_id, 0, "BTF for bpftool");
 	}
 	ASSERT_NEQ(k.pod, k.svc, "distinct hashes");
-	ASSERT_OK(apply_maps_ops.member_set(ctx, &k, &v), "set");
-	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach");
+	ASSERT_OK(recon_maps_ops.member_set(ctx, &k, &v), "set");
+	ASSERT_OK(recon_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach");
 	ASSERT_EQ(seen.n, 1, "one entry");
 	ASSERT_EQ(seen.key.pod, k.pod, "pod hash");
 	ASSERT_EQ(seen.val.gen, 9, "gen");
 	ASSERT_EQ(seen.val.addr, inet_addr("10.0.0.1"), "address");
-	ASSERT_OK(apply_maps_ops.member_del(ctx, &k), "del");
-	ASSERT_EQ(apply_maps_ops.member_del(ctx, &k), -ENOENT, "del again");
+	ASSERT_OK(recon_maps_ops.member_del(ctx, &k), "del");
+	ASSERT_EQ(recon_maps_ops.member_del(ctx, &k), -ENOENT, "del again");
 	seen.n = 0;
-	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach empty");
+	ASSERT_OK(recon_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach empty");
 	ASSERT_EQ(seen.n, 0, "empty");
 	/* More than one lookup batch: every entry seen once. */
 	for (k.pod = 0; k.pod < 10000; k.pod++)
-		apply_maps_ops.member_set(ctx, &k, &v);
-	ASSERT_OK(apply_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach 10k");
+		recon_maps_ops.member_set(ctx, &k, &v);
+	ASSERT_OK(recon_maps_ops.member_foreach(ctx, seen_member, &seen), "foreach 10k");
 	ASSERT_EQ(seen.n, 10000, "all entries");
 	datapath_close(dp);
 }

@@ -3,7 +3,7 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
-#include "model/labels.h"
+#include "kube/labels.h"
 
 static bool match(const char *sel, const char *labels_json)
 {

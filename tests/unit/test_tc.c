@@ -556,7 +556,7 @@ static bool run_from_pod(struct env *e, const struct pkt_buf *in)
 		      out.len == in->len ? "same length" : "length changed");
 }
 
-static const char *const action_names[] = { "drain", "drop", "reset" };
+static const char *const action_names[] = STEER_ACTION_NAMES;
 static const char *const reason_names[] = STEER_REASON_NAMES;
 
 enum exempt_mode { EX_NONE, EX_HOST, EX_CIDR, EX_MAX };

@@ -6,13 +6,14 @@
 
 Time zero is when the API server committed the relabel (from /_sim/history,
 the first write to the victim pod after RV), not when kubectl was launched.
+When each node's steerd applied the quarantine comes from its map, through
+`steerctl -o json list` (the entry's since), while the quarantine holds.
 """
 import argparse
-import datetime
 import glob
 import json
 import os
-import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,23 +32,23 @@ def patch_time(state, since_rv, victim):
 
 
 def steerd_applied(state, victim, t0):
-    """(node, wall ns) of each steerd's quarantine decision log line after t0."""
+    """(node, wall ns) of each steerd's quarantine of the victim since t0."""
+    with open(os.path.join(state, 'box.json')) as f:
+        box = json.load(f)
+    if not box.get('steerd'):
+        return []
+    steerctl = os.path.join(os.path.dirname(box['steerd']), 'steerctl')
+    pod = kclient.Client(box['api']).get(
+        '/api/v1/namespaces/default/pods/' + victim)
+    ip = pod['status'].get('podIP')
     out = []
-    pat = re.compile(r'^ts=(\S+)Z .*decision=quarantine object=pod/\S+/%s ' %
-                     re.escape(victim))
-    for path in sorted(glob.glob(os.path.join(state, 'steerd-*.log'))):
-        node = os.path.basename(path)[len('steerd-'):-len('.log')]
-        with open(path) as f:
-            for line in f:
-                m = pat.match(line)
-                if not m:
-                    continue
-                t = datetime.datetime.fromisoformat(m.group(1)).replace(
-                    tzinfo=datetime.timezone.utc)
-                ns = int(t.timestamp()) * 10**9 + t.microsecond * 1000
-                if ns >= t0 - 10**9:
-                    out.append((node, ns))
-                    break
+    for node, nd in sorted(box['nodes'].items()):
+        r = subprocess.run([steerctl, '--bpffs', nd['bpffs'], '-o', 'json',
+                            'list'], capture_output=True, text=True,
+                           timeout=10)
+        for e in json.loads(r.stdout or '[]') if r.returncode == 0 else []:
+            if e['addr'] == ip and e['since_ns'] >= t0 - 10**9:
+                out.append((node, e['since_ns']))
     return out
 
 

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "datapath/addr.h"
-#include "loop.h"
+#include "lib/addr.h"
+#include "lib/loop.h"
 
 static const char *const reason_names[] = STEER_REASON_NAMES;
 
@@ -32,6 +32,8 @@ struct quar_ent {
 struct svc_ent {
 	struct steer_svc_key k;
 	struct steer_svc_val v;
+	uint32_t n;			/* slots read: v.count, or fewer if a read failed */
+	struct steer_backend_val *b;
 };
 
 struct snap {
@@ -49,8 +51,16 @@ struct mon {
 	char ts[40];
 };
 
+static void svcs_free(struct snap *s)
+{
+	for (size_t i = 0; i < s->nsvc; i++)
+		free(s->svc[i].b);
+	s->nsvc = 0;
+}
+
 static void snap_free(struct snap *s)
 {
+	svcs_free(s);
 	free(s->quar);
 	free(s->svc);
 	memset(s, 0, sizeof(*s));
@@ -92,6 +102,22 @@ static int svc_cb(const struct steer_svc_key *k, const struct steer_svc_val *v, 
 	return 0;
 }
 
+/*
+ * The slots too: a small change rewrites them in place under the same rev
+ * and count (maps_svc_patch), which only the backends themselves show.
+ */
+static void svc_read_backends(const struct steer_maps *m, struct svc_ent *e)
+{
+	e->b = calloc(e->v.count ? e->v.count : 1, sizeof(*e->b));
+	if (!e->b || maps_svc_get(m, &e->k, &e->v, e->b, e->v.count, &e->n))
+		e->n = 0;
+}
+
+static bool same_backends(const struct svc_ent *x, const struct svc_ent *y)
+{
+	return x->n == y->n && (!x->n || !memcmp(x->b, y->b, x->n * sizeof(*x->b)));
+}
+
 static int cmp_quar(const void *a, const void *b)
 {
 	uint32_t x = ntohl(((const struct quar_ent *)a)->addr);
@@ -110,7 +136,8 @@ static int snap_take(const struct steer_maps *m, struct snap *s)
 {
 	int err;
 
-	s->nquar = s->nsvc = 0;
+	svcs_free(s);
+	s->nquar = 0;
 	s->mono = now_ns();
 	for (int r = 0; r < STEER_R_MAX; r++) {
 		s->stats[r] = 0;
@@ -123,6 +150,8 @@ static int snap_take(const struct steer_maps *m, struct snap *s)
 		return err;
 	for (size_t i = 0; i < s->nquar; i++)
 		maps_qstat_get(m, s->quar[i].addr, &s->quar[i].qs);
+	for (size_t i = 0; i < s->nsvc; i++)
+		svc_read_backends(m, &s->svc[i]);
 	qsort(s->quar, s->nquar, sizeof(*s->quar), cmp_quar);
 	qsort(s->svc, s->nsvc, sizeof(*s->svc), cmp_svc);
 	return 0;
@@ -264,44 +293,77 @@ static void print_quar_event(struct mon *mo, int ev, const struct quar_ent *q,
 	line_put(j);
 }
 
-static void print_svc_event(struct mon *mo, int ev, const struct svc_ent *s)
+static void backend_str(const struct steer_backend_val *b, char *buf, size_t len)
 {
-	static struct steer_backend_val be[STEER_MAX_BACKENDS_PER_SVC];
-	char ip[INET_ADDRSTRLEN], name[INET_ADDRSTRLEN + 16];
-	struct steer_svc_val v = s->v;
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &b->addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%u", ip, ntohs(b->port));
+}
+
+static bool has_backend(const struct svc_ent *s, const struct steer_backend_val *b)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->b[i].addr == b->addr && s->b[i].port == b->port)
+			return true;
+	return false;
+}
+
+/* Backends of a that b lacks, as a JSON array or " +x" / " -x" words. */
+static void backend_diff(const struct svc_ent *a, const struct svc_ent *b, cJSON *arr, char mark)
+{
+	char s[INET_ADDRSTRLEN + 8];
+
+	for (uint32_t i = 0; i < a->n; i++) {
+		if (has_backend(b, &a->b[i]))
+			continue;
+		backend_str(&a->b[i], s, sizeof(s));
+		if (arr)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+		else
+			printf(" %c%s", mark, s);
+	}
+}
+
+/* old: the entry before a change, to show which backends came and went. */
+static void print_svc_event(struct mon *mo, int ev, const struct svc_ent *s,
+			    const struct svc_ent *old)
+{
+	char ip[INET_ADDRSTRLEN], name[INET_ADDRSTRLEN + 16], b[INET_ADDRSTRLEN + 8];
 	cJSON *j = NULL, *arr = NULL;
-	uint32_t n = 0;
 
 	inet_ntop(AF_INET, &s->k.vip, ip, sizeof(ip));
 	snprintf(name, sizeof(name), "%s:%u/%s", ip, ntohs(s->k.port),
 		 addr_proto_name(s->k.proto));
-	/* Backends only for lines that show them, and only on change. */
-	if (ev != EV_REMOVED && maps_svc_get(mo->m, &s->k, &v, be, STEER_MAX_BACKENDS_PER_SVC, &n))
-		n = 0;
 	if (mo->o->json) {
 		j = line_new(mo, "service");
 		cJSON_AddStringToObject(j, "event", ev_names[ev]);
 		cJSON_AddStringToObject(j, "service", name);
 		if (ev != EV_REMOVED) {
-			cJSON_AddStringToObject(j, "origin", addr_origin_name(v.origin));
-			cJSON_AddNumberToObject(j, "rev", v.rev);
+			cJSON_AddStringToObject(j, "origin", addr_origin_name(s->v.origin));
+			cJSON_AddNumberToObject(j, "rev", s->v.rev);
 			arr = cJSON_AddArrayToObject(j, "backends");
 		}
 	} else {
 		printf("%s service %c %s", mo->ts, ev_marks[ev], name);
 		if (ev != EV_REMOVED)
-			printf(" origin=%s backends=%u%s", addr_origin_name(v.origin), v.count,
-			       v.count ? ":" : " (refusing)");
+			printf(" origin=%s backends=%u%s", addr_origin_name(s->v.origin),
+			       s->v.count, s->v.count ? ":" : " (refusing)");
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		char b[INET_ADDRSTRLEN + 8];
-
-		inet_ntop(AF_INET, &be[i].addr, ip, sizeof(ip));
-		snprintf(b, sizeof(b), "%s:%u", ip, ntohs(be[i].port));
+	for (uint32_t i = 0; ev != EV_REMOVED && i < s->n; i++) {
+		backend_str(&s->b[i], b, sizeof(b));
 		if (arr)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(b));
 		else
 			printf(" %s", b);
+	}
+	if (old) {
+		backend_diff(s, old, j ? cJSON_AddArrayToObject(j, "added") : NULL, '+');
+		backend_diff(old, s, j ? cJSON_AddArrayToObject(j, "removed") : NULL, '-');
+		if (j)
+			cJSON_AddBoolToObject(j, "in_place", old->v.rev == s->v.rev);
+		else if (old->v.rev == s->v.rev)
+			printf(" (in place)");
 	}
 	if (j)
 		line_put(j);
@@ -319,7 +381,7 @@ static void diff(struct mon *mo, const struct snap *a, const struct snap *b, boo
 		for (i = 0; i < b->nquar; i++)
 			print_quar_event(mo, EV_PRESENT, &b->quar[i], NULL);
 		for (i = 0; i < b->nsvc; i++)
-			print_svc_event(mo, EV_PRESENT, &b->svc[i]);
+			print_svc_event(mo, EV_PRESENT, &b->svc[i], NULL);
 		return;
 	}
 	secs = (b->mono - a->mono) / 1e9;
@@ -352,16 +414,15 @@ static void diff(struct mon *mo, const struct snap *a, const struct snap *b, boo
 		int c = i >= a->nsvc ? 1 : k >= b->nsvc ? -1 : cmp_svc(&a->svc[i], &b->svc[k]);
 
 		if (c < 0) {
-			print_svc_event(mo, EV_REMOVED, &a->svc[i++]);
+			print_svc_event(mo, EV_REMOVED, &a->svc[i++], NULL);
 		} else if (c > 0) {
-			print_svc_event(mo, EV_ADDED, &b->svc[k++]);
+			print_svc_event(mo, EV_ADDED, &b->svc[k++], NULL);
 		} else {
-			const struct steer_svc_val *x = &a->svc[i++].v, *y = &b->svc[k].v;
+			const struct svc_ent *x = &a->svc[i++], *y = &b->svc[k++];
 
-			/* A new backend set always comes with a new rev. */
-			if (x->rev != y->rev || x->count != y->count || x->origin != y->origin)
-				print_svc_event(mo, EV_CHANGED, &b->svc[k]);
-			k++;
+			if (x->v.rev != y->v.rev || x->v.count != y->v.count ||
+			    x->v.origin != y->v.origin || !same_backends(x, y))
+				print_svc_event(mo, EV_CHANGED, y, x);
 		}
 	}
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One logging module for steerd and steerctl, and libbpf's print hook. */
-#ifndef STEER_LOG_H
-#define STEER_LOG_H
+#ifndef STEER_LIB_LOG_H
+#define STEER_LIB_LOG_H
 
 #include <stdbool.h>
 
@@ -24,4 +24,4 @@ void log_setup_libbpf(void);
 #define pr_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
-#endif /* STEER_LOG_H */
+#endif /* STEER_LIB_LOG_H */

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: MIT
-#include "model/table.h"
+#include "lib/table.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
+
 static uint64_t hash(const void *key, size_t len)
 {
-	const unsigned char *p = key;
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	uint64_t h = fnv1a64(key, len);
 
-	while (len--)
-		h = (h ^ *p++) * 0x100000001b3ULL;
 	return h ^ (h >> 29);
 }
 

@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Parsers for the API objects the model needs: Pods (full or
- * PartialObjectMetadata), Services and EndpointSlices. Each validates what
- * it takes; on bad input it returns -EINVAL after a log line naming the
- * object and the field.
+ * The API objects steer needs, typed: Pods (full or PartialObjectMetadata),
+ * Services, EndpointSlices and Nodes, parsed from the API's JSON. Nothing
+ * above kube/ sees JSON. Each parser validates what it takes; on bad input
+ * it returns -EINVAL after a log line naming the object and the field.
  */
-#ifndef STEER_MODEL_OBJECTS_H
-#define STEER_MODEL_OBJECTS_H
+#ifndef STEER_KUBE_OBJECTS_H
+#define STEER_KUBE_OBJECTS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/types.h>
 
-#include "model/labels.h"
+#include "kube/labels.h"
 
 struct cJSON;
 
@@ -76,6 +76,33 @@ struct node_obj {
 	uint32_t naddrs;
 };
 
+enum kube_kind {
+	KUBE_POD,
+	KUBE_SERVICE,
+	KUBE_SLICE,
+	KUBE_NODE,
+};
+
+struct kube_object {
+	enum kube_kind kind;
+	union {
+		struct obj_meta meta;	/* first member of each */
+		struct pod_obj pod;
+		struct svc_obj svc;
+		struct eps_obj eps;
+		struct node_obj node;
+	};
+};
+
+/*
+ * One object of kind from a list or a watch event; a deletion needs (and
+ * parses) the metadata only. 0 or -EINVAL (logged); free with
+ * kube_object_free() either way.
+ */
+int kube_object_parse(struct kube_object *o, enum kube_kind kind, bool deleted,
+		      const struct cJSON *json);
+void kube_object_free(struct kube_object *o);
+
 /* Fills only metadata (namespace, name, resourceVersion). */
 int obj_meta_parse(struct obj_meta *m, const struct cJSON *obj, const char *kind);
 int pod_parse(struct pod_obj *p, const struct cJSON *obj);
@@ -92,5 +119,4 @@ int node_parse(struct node_obj *n, const struct cJSON *obj);
  */
 uint32_t obj_node_hash(const char *name);
 
-
-#endif /* STEER_MODEL_OBJECTS_H */
+#endif /* STEER_KUBE_OBJECTS_H */

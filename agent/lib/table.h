@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* A chained hash table with byte-string keys, for the model's caches. */
-#ifndef STEER_MODEL_TABLE_H
-#define STEER_MODEL_TABLE_H
+/* A chained hash table with byte-string keys, for the agent's caches. */
+#ifndef STEER_LIB_TABLE_H
+#define STEER_LIB_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -42,4 +42,4 @@ static inline void *table_gets(const struct table *t, const char *key)
 	return table_get(t, key, __builtin_strlen(key));
 }
 
-#endif /* STEER_MODEL_TABLE_H */
+#endif /* STEER_LIB_TABLE_H */

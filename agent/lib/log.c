@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "log.h"
+#include "lib/log.h"
 
 #include <bpf/libbpf.h>
 #include <stdarg.h>

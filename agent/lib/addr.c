@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "datapath/addr.h"
+#include "lib/addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -120,14 +120,22 @@ int addr_parse_backend(const char *s, struct steer_backend_val *be)
 	return 0;
 }
 
+int addr_backend_cmp(const void *x, const void *y)
+{
+	const struct steer_backend_val *a = x, *b = y;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return a->port < b->port ? -1 : a->port > b->port;
+}
+
 const char *addr_proto_name(__u8 proto)
 {
 	return proto == 6 ? "tcp" : proto == 17 ? "udp" : "?";
 }
 
-static const char *const action_names[STEER_ACT_MAX] = {
-	[STEER_ACT_DRAIN] = "drain", [STEER_ACT_DROP] = "drop", [STEER_ACT_RESET] = "reset",
-};
+static const char *const action_names[STEER_ACT_MAX] = STEER_ACTION_NAMES;
+static const char *const origin_names[STEER_ORIGIN_MAX] = STEER_ORIGIN_NAMES;
 
 const char *addr_action_name(__u8 action)
 {
@@ -136,7 +144,7 @@ const char *addr_action_name(__u8 action)
 
 const char *addr_origin_name(__u8 origin)
 {
-	return origin == STEER_ORIGIN_API ? "api" : origin == STEER_ORIGIN_MANUAL ? "manual" : "?";
+	return origin < STEER_ORIGIN_MAX ? origin_names[origin] : "?";
 }
 
 int addr_parse_action(const char *s, __u8 *action)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "model/labels.h"
+#include "kube/labels.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "loop.h"
+#include "lib/loop.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -244,22 +244,4 @@ void loop_stop(struct loop *loop, int code)
 {
 	loop->stop = true;
 	loop->code = code;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
-uint64_t wall_ns(void)
-{
-	return clock_ns(CLOCK_REALTIME);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "model/objects.h"
+#include "kube/objects.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -10,8 +10,9 @@
 #include <string.h>
 #include <steer/abi.h>
 
-#include "datapath/addr.h"
-#include "log.h"
+#include "lib/addr.h"
+#include "lib/hash.h"
+#include "lib/log.h"
 
 static int bad(const char *kind, const char *key, const char *field, const char *why)
 {
@@ -391,10 +392,8 @@ int node_parse(struct node_obj *n, const cJSON *obj)
 
 uint32_t obj_node_hash(const char *name)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	uint32_t h = fnv1a32(name);
 
-	for (; *name; name++)
-		h = (h ^ (uint8_t)*name) * 16777619u;
 	return h ? h : 1;	/* 0 means "unknown" */
 }
 
@@ -405,4 +404,48 @@ void eps_obj_free(struct eps_obj *e)
 	e->eps = NULL;
 	e->ports = NULL;
 	e->neps = e->nports = 0;
+}
+
+int kube_object_parse(struct kube_object *o, enum kube_kind kind, bool deleted,
+		      const cJSON *json)
+{
+	static const char *const names[] = {
+		[KUBE_POD] = "pod", [KUBE_SERVICE] = "service",
+		[KUBE_SLICE] = "endpointslice", [KUBE_NODE] = "node",
+	};
+
+	memset(o, 0, sizeof(*o));
+	o->kind = kind;
+	if (kind == KUBE_POD)
+		o->pod.action = -1;
+	if (deleted)
+		return obj_meta_parse(&o->meta, json, names[kind]);
+	switch (kind) {
+	case KUBE_POD:
+		return pod_parse(&o->pod, json);
+	case KUBE_SERVICE:
+		return svc_parse(&o->svc, json);
+	case KUBE_SLICE:
+		return eps_parse(&o->eps, json);
+	case KUBE_NODE:
+		return node_parse(&o->node, json);
+	}
+	return -EINVAL;
+}
+
+void kube_object_free(struct kube_object *o)
+{
+	switch (o->kind) {
+	case KUBE_POD:
+		pod_obj_free(&o->pod);
+		break;
+	case KUBE_SERVICE:
+		svc_obj_free(&o->svc);
+		break;
+	case KUBE_SLICE:
+		eps_obj_free(&o->eps);
+		break;
+	case KUBE_NODE:
+		break;
+	}
 }

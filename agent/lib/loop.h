@@ -4,11 +4,13 @@
  * (one timerfd each) and signals (signalfd). Callbacks run to completion;
  * there are no locks anywhere in the agent.
  */
-#ifndef STEER_LOOP_H
-#define STEER_LOOP_H
+#ifndef STEER_LIB_LOOP_H
+#define STEER_LIB_LOOP_H
 
 #include <stdint.h>
 #include <sys/epoll.h>
+
+#include "lib/clock.h"
 
 struct loop;
 struct loop_timer;
@@ -38,7 +40,4 @@ int loop_signals(struct loop *loop, const int *sigs, int n, loop_signal_cb cb, v
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop, int code);
 
-uint64_t now_ns(void);		/* CLOCK_MONOTONIC */
-uint64_t wall_ns(void);		/* CLOCK_REALTIME */
-
-#endif /* STEER_LOOP_H */
+#endif /* STEER_LIB_LOOP_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Label sets (sorted key/value arrays) and Kubernetes label selectors. */
-#ifndef STEER_MODEL_LABELS_H
-#define STEER_MODEL_LABELS_H
+#ifndef STEER_KUBE_LABELS_H
+#define STEER_KUBE_LABELS_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,4 +61,4 @@ void selector_free(struct selector *s);
 bool label_key_valid(const char *key, uint32_t len);
 bool label_value_valid(const char *val, uint32_t len);
 
-#endif /* STEER_MODEL_LABELS_H */
+#endif /* STEER_KUBE_LABELS_H */
