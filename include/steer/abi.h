@@ -169,13 +169,14 @@ struct steer_svc_val {
 	__u8 origin;
 	__u8 pad;
 	__u32 gen;		/* reconciler generation, for mark and sweep */
-	__u32 pad2;
+	__u32 prev_count;	/* slots of rev - 1 still in steer_backend */
 };
 
 /*
  * steer_backend: hash, one slot of a steered service. A new set fills the
- * slots of a new rev, then flips steer_svc to it in one update, then deletes
- * the old rev, so a reader always sees a complete backend set. A small change
+ * slots of a new rev, then flips steer_svc to it in one update; the slots of
+ * the rev before stay until the next new set, so a reader that read
+ * steer_svc just before the flip still finds the set it read. A small change
  * rewrites the slots that differ under the same rev (maps_svc_patch): readers
  * skip a missing slot and check steer_quar for every backend anyway.
  */
