@@ -30,10 +30,8 @@
 #include <unistd.h>
 
 #include "datapath/datapath.h"
-#include "datapath/internal.h"
 #include "lib/log.h"
 #include "lib/loop.h"
-#include "steer_tc.skel.h"
 
 #define TC_REPEAT	2000000
 #define CONNECTS	4000
@@ -213,7 +211,7 @@ int main(int argc, char **argv)
 	}
 	progs[TC_EMPTY] = empty_tc;
 	progs[TC_PASS] = progs[TC_QUAR] = datapath_prog_fd(dp, DATAPATH_PROG_TC);
-	progs[TC_IN_SEG] = progs[TC_IN_SYN] = bpf_program__fd(dp->tc->progs.steer_tc_ingress);
+	progs[TC_IN_SEG] = progs[TC_IN_SYN] = datapath_prog_fd(dp, DATAPATH_PROG_TC_INGRESS);
 	/* Alternating rounds, median of each: drift on a shared machine hits all alike. */
 	for (int r = 0; r < ROUNDS; r++) {
 		tc[TC_EMPTY][r] = tc_ns(progs[TC_EMPTY], "10.244.2.3", "10.244.1.8", false);

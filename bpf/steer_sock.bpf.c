@@ -21,9 +21,6 @@
 #define SYS_REJECT	0
 #define SYS_PROCEED	1
 
-/* Kept until steerd stops writing it (it no longer decides anything). */
-const volatile __u64 host_netns_cookie = 0;
-
 /*
  * connect() and sendmsg(): steer a steered VIP. An unconnected UDP socket
  * (sendmsg) keeps the backend it was given for this VIP before.

@@ -21,25 +21,7 @@
 #include "steer_sock.skel.h"
 #include "steer_tc.skel.h"
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
-
 static const char *const link_pins[] = STEER_LINK_PINS;
-
-int datapath_netns_cookie(uint64_t *cookie)
-{
-	socklen_t len = sizeof(*cookie);
-	int fd, err = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
-		err = -errno;
-	close(fd);
-	return err;
-}
 
 int datapath_find_cgroup2(char *buf, size_t len)
 {
@@ -114,7 +96,6 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 	struct datapath *dp;
 	struct bpf_map *map;
 	char path[PATH_MAX];
-	uint64_t cookie = 0;
 	int err;
 
 	dp = calloc(1, sizeof(*dp));
@@ -145,6 +126,16 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		pr_warn("open tc BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
+	/* Unit tests and benchmarks (no bpffs) run as the node unless told. */
+	if (dp->bpffs || opts->pods_cgroup) {
+		struct datapath_pods pods;
+
+		err = datapath_pods_cgroup(opts->pods_cgroup, opts->cgroup, &pods);
+		if (err)
+			goto cleanup;
+		dp->tc->rodata->pods_cgroup_id = pods.id;
+		dp->tc->rodata->pods_cgroup_level = pods.level;
+	}
 	if (dp->bpffs) {
 		for (int i = 0; i < MAP_NR; i++) {
 			map = bpf_object__find_map_by_name(dp->tc->obj, maps_name(i));
@@ -172,10 +163,6 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		pr_warn("open socket BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = datapath_netns_cookie(&cookie);
-	if (err)
-		pr_warn("read host netns cookie: %s; pod sockets are not told apart", strerror(-err));
-	dp->sock->rodata->host_netns_cookie = cookie;
 	/* One map set in the kernel: the socket object borrows the tc object's. */
 	for (int i = 0; i < MAP_NR; i++) {
 		map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
@@ -210,6 +197,8 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 	switch (prog) {
 	case DATAPATH_PROG_TC:
 		return bpf_program__fd(dp->tc->progs.steer_tc_egress);
+	case DATAPATH_PROG_TC_INGRESS:
+		return bpf_program__fd(dp->tc->progs.steer_tc_ingress);
 	case DATAPATH_PROG_CONNECT4:
 		return bpf_program__fd(dp->sock->progs.steer_sock4_connect);
 	case DATAPATH_PROG_SENDMSG4:
@@ -334,7 +323,7 @@ int datapath_attach(struct datapath *dp, struct loop *loop, struct recon *recon)
 	n = datapath_scan_links(dp);
 	if (n < 0)
 		return n;
-	pr_info("tc egress attached on %d veth(s)", n);
+	pr_info("tc attached on %d veth(s)", n);
 	err = sock_attach(dp);
 	if (err)
 		dp->sock_active = false;
