@@ -91,6 +91,60 @@ static int bpffs_prepare(const char *dir)
 	return 0;
 }
 
+/*
+ * Maps whose contents refill on their own (counters, per-socket and per-flow
+ * records, the epoch): a pin of another layout, from an older steer, is
+ * replaced instead of failing the load. The others hold enforcement and
+ * are kept or the load fails, as libbpf decides.
+ */
+static bool map_refills(enum steer_map_id id)
+{
+	switch (id) {
+	case MAP_QSTATS: case MAP_STATS: case MAP_REVNAT: case MAP_LATENCY:
+	case MAP_FLOWS: case MAP_EPOCH: case MAP_AFFINITY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Unpins such a map if its pin does not match this object's definition, so
+ * libbpf creates and pins a new one. Programs still attached keep the old
+ * map until they are swapped, so nothing stops counting meanwhile.
+ */
+static void pins_replace_stale(struct datapath *dp)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < MAP_NR; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(dp->tc->obj, maps_name(i));
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (!map || !map_refills(i))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, maps_name(i));
+		if (access(path, F_OK))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+		     info.value_size != bpf_map__value_size(map) ||
+		     info.max_entries != bpf_map__max_entries(map) ||
+		     info.map_flags != bpf_map__map_flags(map))) {
+			if (unlink(path))
+				pr_warn("replace pinned map %s: %s", path, strerror(errno));
+			else
+				pr_info("pinned map %s has an older layout: replaced, it refills", path);
+		}
+		close(fd);
+	}
+}
+
 int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 {
 	struct datapath *dp;
@@ -147,6 +201,8 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			}
 		}
 	}
+	if (dp->bpffs)
+		pins_replace_stale(dp);
 	err = steer_tc_bpf__load(dp->tc);
 	if (err) {
 		pr_warn("load tc BPF object: %s%s", strerror(-err),

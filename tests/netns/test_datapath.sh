@@ -291,14 +291,33 @@ check "cleanup: no tc filter or clsact qdisc" test $left = 0
 out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080)
 check "cleanup: traffic flows again" [ "${out%% *}" = ok ]
 
-# --- no cgroup2 -----------------------------------------------------------------
+# --- pins of an older steer, no cgroup2 ---------------------------------------------
+# The layouts an older steer pinned: a per-CPU steer_qstats, a steer_stats
+# sized to fewer reasons, a steer_revnat with another key; and a steer_quar
+# it filled (10.201.1.2, drop, manual). The counters are replaced, the
+# quarantine is kept and enforced from the first packet.
+mkdir -p "$BPFFS2"
+bpftool map create "$BPFFS2/steer_qstats" type percpu_hash key 4 value 16 entries 65536 name steer_qstats
+bpftool map create "$BPFFS2/steer_stats" type percpu_array key 4 value 8 entries 13 name steer_stats
+bpftool map create "$BPFFS2/steer_revnat" type lru_hash key 16 value 8 entries 65536 name steer_revnat
+bpftool map create "$BPFFS2/steer_quar" type hash key 4 value 16 entries 65536 name steer_quar
+bpftool map update pinned "$BPFFS2/steer_quar" key 10 201 1 2 value 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0
 nsenter --net=/run/netns/$NODE "$steerd" --standalone --bpffs "$BPFFS2" \
 	--cgroup /nonexistent >"$work/nocg.log" 2>&1 &
 steerd_pid=$!
-sleep 1
+for _ in $(seq 30); do grep -q "steerd running" "$work/nocg.log" && break; sleep 0.1; done
+check "older pins: steerd starts over them ($(grep -c 'older layout' "$work/nocg.log") replaced)" \
+	test "$(grep -c 'older layout: replaced' "$work/nocg.log")" = 3
+check "older pins: steer_qstats is a plain hash now" \
+	test "$(bpftool -j map show pinned "$BPFFS2/steer_qstats" | jq -r .type)" = hash
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "older pins: the quarantine they held is enforced ($out)" [ "$out" = "err timeout" ]
 check "no cgroup2: clear message" grep -q "socket steering is off" "$work/nocg.log"
 innode "$steerctl" --bpffs "$BPFFS2" status >"$work/st" 2>&1
 check "no cgroup2: status says socket steering off" grep -q "socket steering: off" "$work/st"
+innode "$steerctl" --bpffs "$BPFFS2" release 10.201.1.2
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "no cgroup2: released ($out)" [ "${out%% *}" = ok ]
 innode "$steerctl" --bpffs "$BPFFS2" quarantine 10.201.1.2 --action drop
 out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
 check "no cgroup2: tc still enforces ($out)" [ "$out" = "err timeout" ]
