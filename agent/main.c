@@ -28,6 +28,7 @@ struct steerd_opts {
 	struct control_opts ctl;
 	const char *bpffs;
 	const char *cgroup;
+	const char *pods_cgroup;
 	const char *iface_glob;
 	const char *metrics_addr;
 	bool standalone;
@@ -57,6 +58,9 @@ static const char usage_text[] =
 "  --bpffs DIR               pin directory (default: " STEER_BPFFS_DEFAULT ")\n"
 "  --cgroup DIR              cgroup v2 directory for the socket programs\n"
 "                            (default: the cgroup2 mount in /proc/mounts)\n"
+"  --pods-cgroup DIR         the pods' cgroup v2 directory: processes outside it (kubelet,\n"
+"                            system daemons) are exempt, hostNetwork pods are not\n"
+"                            (default: kubepods.slice or kubepods under the cgroup2 mount)\n"
 "  --iface-glob GLOB         attach tc only to veths whose name matches (default: all veths)\n"
 "  --metrics-addr HOST:PORT  serve /metrics, /healthz and /readyz (default: off)\n"
 "  -v, --verbose             debug logging, including libbpf's\n"
@@ -68,7 +72,7 @@ static const char usage_text[] =
 enum {
 	OPT_STANDALONE = 256, OPT_CLEANUP, OPT_KUBECONFIG, OPT_NODE_NAME, OPT_QSEL,
 	OPT_ACTION, OPT_NO_DEPARTURE, OPT_SETTLE, OPT_RESYNC, OPT_EXEMPT, OPT_BPFFS,
-	OPT_CGROUP, OPT_IFACE_GLOB, OPT_METRICS,
+	OPT_CGROUP, OPT_PODS_CGROUP, OPT_IFACE_GLOB, OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +88,7 @@ static const struct option long_opts[] = {
 	{ "exempt-cidr", required_argument, NULL, OPT_EXEMPT },
 	{ "bpffs", required_argument, NULL, OPT_BPFFS },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "pods-cgroup", required_argument, NULL, OPT_PODS_CGROUP },
 	{ "iface-glob", required_argument, NULL, OPT_IFACE_GLOB },
 	{ "metrics-addr", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -155,6 +160,11 @@ static void parse_args(int argc, char **argv, struct steerd_opts *o)
 			o->bpffs = optarg;
 			break;
 		case OPT_CGROUP: o->cgroup = optarg; break;
+		case OPT_PODS_CGROUP:
+			if (optarg[0] != '/')
+				usage_error("--pods-cgroup: \"%s\" is not an absolute path", optarg);
+			o->pods_cgroup = optarg;
+			break;
 		case OPT_IFACE_GLOB: o->iface_glob = optarg; break;
 		case OPT_METRICS:
 			if (httpd_parse_addr(optarg, &sin))
@@ -239,7 +249,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	err = datapath_open(&dp, &(struct datapath_opts){
-		.bpffs = o.bpffs, .cgroup = o.cgroup, .iface_glob = o.iface_glob });
+		.bpffs = o.bpffs, .cgroup = o.cgroup, .iface_glob = o.iface_glob,
+		.pods_cgroup = o.pods_cgroup });
 	if (err)
 		goto cleanup;
 	/* The one writer of the maps, from here on. */

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Datapath benchmarks, all in one run and in a private netns:
- *  - tc program ns/packet (BPF_PROG_TEST_RUN with repeat) for a destination
- *    that is not quarantined and one that is;
+ * Datapath benchmarks, all in one run and in a private netns, each beside
+ * an empty program of the same type measured the same way in the same run:
+ *  - tc ns/packet (BPF_PROG_TEST_RUN with repeat): egress (towards a pod)
+ *    for a destination that is not quarantined and one that is; ingress
+ *    (from a pod) for a segment and for a SYN, which is recorded;
+ *  - connect4 ns/call from the kernel's own accounting (bpf_stats), not
+ *    steered and steered, attached to a private cgroup;
  *  - connect() latency over loopback: direct without programs, direct with
- *    the socket programs attached (the untouched path), and through a
- *    steered VIP.
+ *    connect4 attached (the untouched path), and through a steered VIP.
  * usage: bench_datapath [RESULTS.jsonl]  (appends JSON lines)
  */
 #include <arpa/inet.h>
@@ -54,7 +57,7 @@ static void result(const char *name, double v, const char *unit, double base)
 			"\"ratio\":null}\n", name, v, unit);
 }
 
-static double tc_ns(int prog, const char *dst)
+static double tc_ns(int prog, const char *src, const char *dst, bool syn)
 {
 	unsigned char pkt[ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr)] = {};
 	struct ethhdr *eth = (void *)pkt;
@@ -69,13 +72,26 @@ static double tc_ns(int prog, const char *dst)
 	ip->ihl = 5;
 	ip->protocol = IPPROTO_TCP;
 	ip->tot_len = htons(sizeof(*ip) + sizeof(*th));
-	ip->saddr = inet_addr("10.244.2.3");
+	ip->saddr = inet_addr(src);
 	ip->daddr = inet_addr(dst);
 	th->doff = 5;
-	th->ack = 1;
+	th->syn = syn;
+	th->ack = !syn;
 	if (bpf_prog_test_run_opts(prog, &o))
 		return -1;
 	return o.duration;	/* the kernel already divides by repeat */
+}
+
+/* The baseline: a program of the same type that only returns rc. */
+static int empty_prog(enum bpf_prog_type type, enum bpf_attach_type attach, int rc)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = rc },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = attach);
+
+	return bpf_prog_load(type, "bench_empty", "GPL", insns, 2, &o);
 }
 
 static double connect_ns(const char *ip, int port, int lfd)
@@ -127,8 +143,39 @@ static int write_file(const char *path, const char *s)
 	return err;
 }
 
+static int median_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), median_cmp);
+	return v[n / 2];
+}
+
+/* connect4 ns per call, from bpf_stats, while connecting n times to ip:port. */
+static double prog_connect_ns(int prog, const char *ip, int port, int lfd, double *wall)
+{
+	uint64_t ns0, cnt0, ns1, cnt1;
+
+	prog_stats(prog, &ns0, &cnt0);
+	*wall = connect_ns(ip, port, lfd);
+	prog_stats(prog, &ns1, &cnt1);
+	return cnt1 > cnt0 ? (double)(ns1 - ns0) / (cnt1 - cnt0) : -1;
+}
+
+enum { TC_EMPTY, TC_PASS, TC_QUAR, TC_IN_SEG, TC_IN_SYN, TC_N };
+enum { C_EMPTY, C_PASS, C_STEER, C_N };
+
 int main(int argc, char **argv)
 {
+	static const char *const tc_names[TC_N] = {
+		"tc_empty_prog", "tc_egress_not_quarantined", "tc_egress_quarantined",
+		"tc_ingress_segment", "tc_ingress_syn_recorded",
+	};
 	struct steer_quar_val qv = { .action = STEER_ACT_DRAIN };
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PORT),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -136,12 +183,12 @@ int main(int argc, char **argv)
 				    .proto = 6 };
 	struct steer_backend_val be = { .addr = htonl(INADDR_LOOPBACK), .port = htons(PORT) };
 	char cgroot[PATH_MAX], cg[PATH_MAX + 32], pid[32];
-	double pass, quar, direct, direct_prog, steered, prog_pass = 0, prog_steer = 0;
-	uint64_t ns0, cnt0, ns1, cnt1, pass_ns = 0, pass_cnt = 0, steer_ns = 0, steer_cnt = 0;
-	int stats_fd;
+	double tc[TC_N][ROUNDS], pc[C_N][ROUNDS], wall[C_N][ROUNDS], direct = 0;
+	double tcm[TC_N], pcm[C_N] = { 0 }, wallm[C_N] = { 0 };
+	int progs[TC_N], connect4;
 	struct datapath *dp = NULL;
 	const struct steer_maps *m;
-	int lfd = -1, cgfd = -1, one = 1, err = 1, prog;
+	int lfd = -1, cgfd = -1, one = 1, err = 1, stats_fd = -1, empty_tc, empty_c4;
 
 	log_setup_libbpf();
 	if (argc > 1 && !(jf = fopen(argv[1], "a"))) {
@@ -156,9 +203,26 @@ int main(int argc, char **argv)
 		return 1;
 	m = datapath_maps(dp);
 	maps_quar_set(m, inet_addr("10.244.1.7"), &qv);
-	prog = datapath_prog_fd(dp, DATAPATH_PROG_TC);
-	pass = tc_ns(prog, "10.244.1.8");
-	quar = tc_ns(prog, "10.244.1.7");
+	empty_tc = empty_prog(BPF_PROG_TYPE_SCHED_CLS, 0, 0);
+	empty_c4 = empty_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, 1);
+	if (empty_tc < 0 || empty_c4 < 0) {
+		perror("load the empty baseline programs");
+		goto cleanup;
+	}
+	progs[TC_EMPTY] = empty_tc;
+	progs[TC_PASS] = progs[TC_QUAR] = datapath_prog_fd(dp, DATAPATH_PROG_TC);
+	progs[TC_IN_SEG] = progs[TC_IN_SYN] = datapath_prog_fd(dp, DATAPATH_PROG_TC_INGRESS);
+	/* Alternating rounds, median of each: drift on a shared machine hits all alike. */
+	for (int r = 0; r < ROUNDS; r++) {
+		tc[TC_EMPTY][r] = tc_ns(progs[TC_EMPTY], "10.244.2.3", "10.244.1.8", false);
+		tc[TC_PASS][r] = tc_ns(progs[TC_PASS], "10.244.2.3", "10.244.1.8", false);
+		tc[TC_QUAR][r] = tc_ns(progs[TC_QUAR], "10.244.2.3", "10.244.1.7", false);
+		tc[TC_IN_SEG][r] = tc_ns(progs[TC_IN_SEG], "10.244.1.8", "10.244.2.3", false);
+		/* The same SYN each time: recorded once, then found (lookup, no update). */
+		tc[TC_IN_SYN][r] = tc_ns(progs[TC_IN_SYN], "10.244.1.8", "10.244.2.3", true);
+	}
+	for (int i = 0; i < TC_N; i++)
+		tcm[i] = median(tc[i], ROUNDS);
 
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -186,47 +250,37 @@ int main(int argc, char **argv)
 		goto restore;
 	}
 	maps_svc_set(m, &sk, &be, 1, STEER_ORIGIN_MANUAL, 0);
-	/*
-	 * Interleaved rounds, best of each: a loopback connect is ~tens of us
-	 * on a shared machine, so drift between phases would swamp the
-	 * sub-microsecond differences we are after.
-	 */
+	connect4 = datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4);
 	/*
 	 * Wall-clock connect() differences are noise-bound; the kernel's
-	 * per-program accounting gives what connect4 itself adds per call.
+	 * per-program accounting gives what connect4 itself costs per call.
 	 */
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	direct = direct_prog = steered = 1e18;
+	if (stats_fd < 0)
+		fprintf(stderr, "bpf_stats: %s; no per-call figures\n", strerror(errno));
 	for (int r = 0; r < ROUNDS; r++) {
-		double v;
+		double d = connect_ns("127.0.0.1", PORT, lfd);
 
-		v = connect_ns("127.0.0.1", PORT, lfd);
-		direct = v < direct ? v : direct;
-		if (bpf_prog_attach(datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4), cgfd,
-				    BPF_CGROUP_INET4_CONNECT, 0)) {
+		direct = r && direct < d ? direct : d;
+		if (bpf_prog_attach(empty_c4, cgfd, BPF_CGROUP_INET4_CONNECT, 0)) {
+			perror("attach the empty connect4 to the bench cgroup");
+			goto restore;
+		}
+		pc[C_EMPTY][r] = prog_connect_ns(empty_c4, "127.0.0.1", PORT, lfd, &wall[C_EMPTY][r]);
+		bpf_prog_detach2(empty_c4, cgfd, BPF_CGROUP_INET4_CONNECT);
+		if (bpf_prog_attach(connect4, cgfd, BPF_CGROUP_INET4_CONNECT, 0)) {
 			perror("attach connect4 to the bench cgroup");
 			goto restore;
 		}
-		prog_stats(datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4), &ns0, &cnt0);
-		v = connect_ns("127.0.0.1", PORT, lfd);
-		direct_prog = v < direct_prog ? v : direct_prog;
-		prog_stats(datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4), &ns1, &cnt1);
-		pass_ns += ns1 - ns0;
-		pass_cnt += cnt1 - cnt0;
-		v = connect_ns("10.96.0.10", 80, lfd);
-		steered = v < steered ? v : steered;
-		prog_stats(datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4), &ns0, &cnt0);
-		steer_ns += ns0 - ns1;
-		steer_cnt += cnt0 - cnt1;
-		bpf_prog_detach2(datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4), cgfd,
-				 BPF_CGROUP_INET4_CONNECT);
+		pc[C_PASS][r] = prog_connect_ns(connect4, "127.0.0.1", PORT, lfd, &wall[C_PASS][r]);
+		pc[C_STEER][r] = prog_connect_ns(connect4, "10.96.0.10", 80, lfd, &wall[C_STEER][r]);
+		bpf_prog_detach2(connect4, cgfd, BPF_CGROUP_INET4_CONNECT);
 	}
-	if (stats_fd >= 0)
-		close(stats_fd);
-	if (pass_cnt && steer_cnt) {
-		prog_pass = (double)pass_ns / pass_cnt;
-		prog_steer = (double)steer_ns / steer_cnt;
+	for (int c = 0; c < C_N; c++) {
+		pcm[c] = median(pc[c], ROUNDS);
+		wallm[c] = median(wall[c], ROUNDS);
 	}
+
 	err = 0;
 restore:
 	snprintf(cg, sizeof(cg), "%s/cgroup.procs", cgroot);
@@ -237,19 +291,29 @@ restore:
 		goto cleanup;
 print:
 	printf("%-34s %10s %-4s\n", "benchmark", "value", "unit");
-	result("tc_ns_per_packet_not_quarantined", pass, "ns", 0);
-	result("tc_ns_per_packet_quarantined", quar, "ns", pass);
-	result("connect_direct_no_progs", direct, "ns", 0);
-	if (cgfd >= 0) {
-		result("connect_direct_with_progs", direct_prog, "ns", direct);
-		result("connect_steered_vip", steered, "ns", direct);
-		result("connect_added_by_steering", steered - direct, "ns", 0);
+	result("tc_ns_empty_prog", tcm[TC_EMPTY], "ns", 0);
+	for (int i = TC_PASS; i < TC_N; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s_ns", tc_names[i]);
+		result(name, tcm[i], "ns", tcm[TC_EMPTY]);
+		snprintf(name, sizeof(name), "%s_added_ns", tc_names[i]);
+		result(name, tcm[i] - tcm[TC_EMPTY], "ns", 0);
 	}
-	if (prog_steer > 0) {
-		result("connect4_prog_ns_not_steered", prog_pass, "ns", 0);
-		result("connect4_prog_ns_steered", prog_steer, "ns", 0);
+	result("connect_direct_no_progs", direct, "ns", 0);
+	if (cgfd >= 0 && stats_fd >= 0) {
+		result("connect4_ns_empty_prog", pcm[C_EMPTY], "ns", 0);
+		result("connect4_ns_not_steered", pcm[C_PASS], "ns", pcm[C_EMPTY]);
+		result("connect4_not_steered_added_ns", pcm[C_PASS] - pcm[C_EMPTY], "ns", 0);
+		result("connect4_ns_steered", pcm[C_STEER], "ns", pcm[C_EMPTY]);
+		result("connect4_steered_added_ns", pcm[C_STEER] - pcm[C_EMPTY], "ns", 0);
+		result("connect_with_empty_connect4", wallm[C_EMPTY], "ns", direct);
+		result("connect_not_steered", wallm[C_PASS], "ns", wallm[C_EMPTY]);
+		result("connect_steered_vip", wallm[C_STEER], "ns", wallm[C_EMPTY]);
 	}
 cleanup:
+	if (stats_fd >= 0)
+		close(stats_fd);
 	if (cgfd >= 0)
 		close(cgfd);
 	if (lfd >= 0)

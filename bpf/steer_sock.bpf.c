@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * cgroup v2 socket hooks: steer connects and datagrams aimed at a steered
- * service to a healthy backend, refuse pod sockets that connect straight
- * to a quarantined pod, and translate replies back to the VIP.
+ * service to a healthy backend, keep an unconnected UDP socket on the
+ * backend it was given, and translate replies and getpeername() back to
+ * the VIP (lib/sock_nat.h).
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -10,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "lib/sock_decide.h"
+#include "lib/sock_nat.h"
 
 /* From libc's bits/socket_type.h, which the BPF target cannot include. */
 #define SOCK_STREAM	1
@@ -19,13 +21,17 @@
 #define SYS_REJECT	0
 #define SYS_PROCEED	1
 
-/* The node's netns cookie, written by steerd before load (SO_NETNS_COOKIE). */
-const volatile __u64 host_netns_cookie = 0;
-
-static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto)
+/*
+ * connect() and sendmsg(): steer a steered VIP. An unconnected UDP socket
+ * (sendmsg) keeps the backend it was given for this VIP before.
+ */
+static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto, bool sendmsg)
 {
-	struct steer_backend_val be;
+	struct steer_affinity_val *prior = NULL;
 	struct sock_in in = {};
+	struct sock_pick pick;
+	struct steer_addr vip;
+	__u64 cookie = 0;
 	__u32 reason;
 	int v;
 
@@ -33,18 +39,25 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto)
 	/* user_port is a __u32 holding a __be16 in its low-order bytes. */
 	in.port = (__be16)ctx->user_port;
 	in.proto = proto;
-	in.netns = bpf_get_netns_cookie(ctx);
-	in.host_netns = host_netns_cookie;
-	in.rnd = bpf_get_prandom_u32();
+	addr_set_v4(&vip, in.addr);
+	if (sendmsg) {
+		cookie = bpf_get_socket_cookie(ctx);
+		prior = affinity_find(cookie, &vip, in.port);
+	}
 
-	v = sock_decide(&in, &be, &reason);
+	v = sock_decide(&in, prior, &pick, &reason);
 	if (reason != STEER_R_PASS)
 		stat_inc(reason);
 	switch (v) {
 	case SOCK_REWRITE:
-		sock_revnat_save(bpf_get_socket_cookie(ctx), &be, in.addr, in.port);
-		ctx->user_ip4 = be.addr;
-		ctx->user_port = be.port;
+		/* The cookie only now: most connects are not steered. */
+		if (!sendmsg)
+			cookie = bpf_get_socket_cookie(ctx);
+		else
+			affinity_save(cookie, &vip, in.port, &pick, prior);
+		revnat_save(cookie, proto, &pick, &vip, in.port);
+		ctx->user_ip4 = pick.be.addr;
+		ctx->user_port = pick.be.port;
 		return SYS_PROCEED;
 	case SOCK_REFUSE:
 		/*
@@ -68,7 +81,7 @@ int steer_sock4_connect(struct bpf_sock_addr *ctx)
 {
 	if (ctx->type != SOCK_STREAM && ctx->type != SOCK_DGRAM)
 		return SYS_PROCEED;
-	return sock4_xlate(ctx, sock_proto(ctx));
+	return sock4_xlate(ctx, sock_proto(ctx), false);
 }
 
 SEC("cgroup/sendmsg4")
@@ -77,18 +90,22 @@ int steer_sock4_sendmsg(struct bpf_sock_addr *ctx)
 	/* Only unconnected UDP sendto() reaches this hook with an address. */
 	if (ctx->type != SOCK_DGRAM)
 		return SYS_PROCEED;
-	return sock4_xlate(ctx, IPPROTO_UDP);
+	return sock4_xlate(ctx, IPPROTO_UDP, true);
 }
 
+/* The backend ctx shows (a reply's source, the peer) -> its VIP. */
 static __always_inline void sock4_revnat(struct bpf_sock_addr *ctx)
 {
-	struct steer_revnat_val v;
+	struct steer_revnat_val *v;
+	struct steer_addr peer;
 
-	if (!sock_revnat_lookup(bpf_get_socket_cookie(ctx), ctx->user_ip4,
-				(__be16)ctx->user_port, &v))
+	addr_set_v4(&peer, ctx->user_ip4);
+	v = revnat_find(bpf_get_socket_cookie(ctx), sock_proto(ctx), &peer,
+			(__be16)ctx->user_port);
+	if (!v)
 		return;
-	ctx->user_ip4 = v.vip;
-	ctx->user_port = v.port;
+	ctx->user_ip4 = addr_v4(&v->vip);
+	ctx->user_port = v->port;
 	stat_inc(STEER_R_SOCK_REVNAT);
 }
 

@@ -21,6 +21,9 @@ int tc_detach_ifindex(int ifindex, bool own_qdisc)
 	err = bpf_tc_detach(&hook, &opts);
 	if (err && err != -ENOENT && err != -ENODEV && err != -EINVAL)
 		pr_warn("detach tc egress from ifindex %d: %s", ifindex, strerror(-err));
+	/* Ingress too; a steer before flow records had none there. */
+	hook.attach_point = BPF_TC_INGRESS;
+	bpf_tc_detach(&hook, &opts);
 	if (own_qdisc) {
 		/* Destroying clsact takes both hooks; only when steer created it. */
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;

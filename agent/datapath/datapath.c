@@ -21,25 +21,7 @@
 #include "steer_sock.skel.h"
 #include "steer_tc.skel.h"
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
-
 static const char *const link_pins[] = STEER_LINK_PINS;
-
-int datapath_netns_cookie(uint64_t *cookie)
-{
-	socklen_t len = sizeof(*cookie);
-	int fd, err = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
-		err = -errno;
-	close(fd);
-	return err;
-}
 
 int datapath_find_cgroup2(char *buf, size_t len)
 {
@@ -109,12 +91,65 @@ static int bpffs_prepare(const char *dir)
 	return 0;
 }
 
+/*
+ * Maps whose contents refill on their own (counters, per-socket and per-flow
+ * records, the epoch): a pin of another layout, from an older steer, is
+ * replaced instead of failing the load. The others hold enforcement and
+ * are kept or the load fails, as libbpf decides.
+ */
+static bool map_refills(enum steer_map_id id)
+{
+	switch (id) {
+	case MAP_QSTATS: case MAP_STATS: case MAP_REVNAT: case MAP_LATENCY:
+	case MAP_FLOWS: case MAP_EPOCH: case MAP_AFFINITY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Unpins such a map if its pin does not match this object's definition, so
+ * libbpf creates and pins a new one. Programs still attached keep the old
+ * map until they are swapped, so nothing stops counting meanwhile.
+ */
+static void pins_replace_stale(struct datapath *dp)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < MAP_NR; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(dp->tc->obj, maps_name(i));
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (!map || !map_refills(i))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, maps_name(i));
+		if (access(path, F_OK))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+		     info.value_size != bpf_map__value_size(map) ||
+		     info.max_entries != bpf_map__max_entries(map) ||
+		     info.map_flags != bpf_map__map_flags(map))) {
+			if (unlink(path))
+				pr_warn("replace pinned map %s: %s", path, strerror(errno));
+			else
+				pr_info("pinned map %s has an older layout: replaced, it refills", path);
+		}
+		close(fd);
+	}
+}
+
 int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 {
 	struct datapath *dp;
 	struct bpf_map *map;
 	char path[PATH_MAX];
-	uint64_t cookie = 0;
 	int err;
 
 	dp = calloc(1, sizeof(*dp));
@@ -145,6 +180,16 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		pr_warn("open tc BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
+	/* Unit tests and benchmarks (no bpffs) run as the node unless told. */
+	if (dp->bpffs || opts->pods_cgroup) {
+		struct datapath_pods pods;
+
+		err = datapath_pods_cgroup(opts->pods_cgroup, opts->cgroup, &pods);
+		if (err)
+			goto cleanup;
+		dp->tc->rodata->pods_cgroup_id = pods.id;
+		dp->tc->rodata->pods_cgroup_level = pods.level;
+	}
 	if (dp->bpffs) {
 		for (int i = 0; i < MAP_NR; i++) {
 			map = bpf_object__find_map_by_name(dp->tc->obj, maps_name(i));
@@ -156,6 +201,8 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			}
 		}
 	}
+	if (dp->bpffs)
+		pins_replace_stale(dp);
 	err = steer_tc_bpf__load(dp->tc);
 	if (err) {
 		pr_warn("load tc BPF object: %s%s", strerror(-err),
@@ -172,10 +219,6 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		pr_warn("open socket BPF object: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = datapath_netns_cookie(&cookie);
-	if (err)
-		pr_warn("read host netns cookie: %s; pod sockets are not told apart", strerror(-err));
-	dp->sock->rodata->host_netns_cookie = cookie;
 	/* One map set in the kernel: the socket object borrows the tc object's. */
 	for (int i = 0; i < MAP_NR; i++) {
 		map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
@@ -210,6 +253,8 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 	switch (prog) {
 	case DATAPATH_PROG_TC:
 		return bpf_program__fd(dp->tc->progs.steer_tc_egress);
+	case DATAPATH_PROG_TC_INGRESS:
+		return bpf_program__fd(dp->tc->progs.steer_tc_ingress);
 	case DATAPATH_PROG_CONNECT4:
 		return bpf_program__fd(dp->sock->progs.steer_sock4_connect);
 	case DATAPATH_PROG_SENDMSG4:
@@ -334,7 +379,7 @@ int datapath_attach(struct datapath *dp, struct loop *loop, struct recon *recon)
 	n = datapath_scan_links(dp);
 	if (n < 0)
 		return n;
-	pr_info("tc egress attached on %d veth(s)", n);
+	pr_info("tc attached on %d veth(s)", n);
 	err = sock_attach(dp);
 	if (err)
 		dp->sock_active = false;

@@ -31,10 +31,12 @@ struct datapath_opts {
 	const char *bpffs;	/* NULL: load only, no pin, no attach */
 	const char *cgroup;	/* NULL: the cgroup2 mount from /proc/mounts */
 	const char *iface_glob;	/* NULL: every veth */
+	const char *pods_cgroup; /* NULL: kubepods.slice or kubepods, if there */
 };
 
 enum datapath_prog {
-	DATAPATH_PROG_TC = 0,
+	DATAPATH_PROG_TC = 0,		/* egress: into the pod */
+	DATAPATH_PROG_TC_INGRESS,	/* from the pod: records its flows */
 	DATAPATH_PROG_CONNECT4,
 	DATAPATH_PROG_SENDMSG4,
 	DATAPATH_PROG_RECVMSG4,
@@ -64,7 +66,19 @@ void datapath_close(struct datapath *dp);
 
 /* The cgroup v2 mount point from /proc/mounts, into buf. */
 int datapath_find_cgroup2(char *buf, size_t len);
-/* The calling thread's network namespace cookie (SO_NETNS_COOKIE). */
-int datapath_netns_cookie(uint64_t *cookie);
+
+/* The pods' cgroup hierarchy: processes outside it are the node (exempt). */
+struct datapath_pods {
+	uint64_t id;		/* 0: none found, every process on the node is exempt */
+	uint32_t level;		/* depth below the cgroup v2 root */
+	char path[4096];
+};
+
+/*
+ * want (a directory) or, if NULL, kubepods.slice / kubepods under base (the
+ * socket programs' cgroup; NULL: the cgroup2 mount). Finding none is not an
+ * error (out->id stays 0); a want whose depth cannot be told is.
+ */
+int datapath_pods_cgroup(const char *want, const char *base, struct datapath_pods *out);
 
 #endif /* STEER_DATAPATH_H */

@@ -91,6 +91,18 @@ int tc_attach_ifindex(struct datapath *dp, int ifindex, const char *name)
 			bpf_tc_hook_destroy(&hook);
 		return err;
 	}
+	/*
+	 * Ingress records the flows the pod opens (bpf/lib/flows.h).
+	 * Enforcement does not depend on it: if it fails, the pod only loses
+	 * the answers to its own flows while it is quarantined.
+	 */
+	hook.attach_point = BPF_TC_INGRESS;
+	opts.prog_fd = bpf_program__fd(dp->tc->progs.steer_tc_ingress);
+	opts.prog_id = 0;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		pr_warn("attach tc ingress on %s: %s; a quarantined pod there does not get "
+			"the answers to its own flows", name, strerror(-err));
 	/* A clsact we made before a restart is still ours to remove. */
 	if (known) {
 		own |= v.own_qdisc;

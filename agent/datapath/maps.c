@@ -32,6 +32,10 @@ static const struct {
 	[MAP_IFACES] = { STEER_MAP_IFACES, offsetof(struct steer_maps, ifaces), STEER_MAX_IFACES },
 	[MAP_MEMBERS] = { STEER_MAP_MEMBERS, offsetof(struct steer_maps, members),
 			  STEER_MAX_MEMBERS },
+	[MAP_FLOWS] = { STEER_MAP_FLOWS, offsetof(struct steer_maps, flows), STEER_MAX_FLOWS },
+	[MAP_EPOCH] = { STEER_MAP_EPOCH, offsetof(struct steer_maps, epoch), 1 },
+	[MAP_AFFINITY] = { STEER_MAP_AFFINITY, offsetof(struct steer_maps, affinity),
+			   STEER_MAX_AFFINITY },
 };
 
 #define MAP_FD(m, i) (*(int *)((char *)(m) + map_info[i].off))
@@ -139,14 +143,36 @@ static int ret_errno(int ret)
 	return ret < 0 ? -errno : 0;
 }
 
+/* Read-modify-write is fine with several writers: any change invalidates. */
+int maps_epoch_bump(const struct steer_maps *m)
+{
+	struct steer_epoch e = {};
+	__u32 zero = 0;
+
+	if (m->epoch < 0)
+		return -ENOENT;
+	bpf_map_lookup_elem(m->epoch, &zero, &e);
+	e.quar++;
+	return ret_errno(bpf_map_update_elem(m->epoch, &zero, &e, BPF_ANY));
+}
+
 int maps_quar_set(const struct steer_maps *m, __be32 addr,
 		  const struct steer_quar_val *val)
 {
 	struct steer_quar_key k = { .addr = addr };
+	int err;
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
 		return -EINVAL;
-	return ret_errno(bpf_map_update_elem(m->quar, &k, val, BPF_ANY));
+	err = ret_errno(bpf_map_update_elem(m->quar, &k, val, BPF_ANY));
+	/*
+	 * After the write: a packet between the two is let through once, as
+	 * one just before the write would be. Pins of an older steer have no
+	 * epoch and no cache to tell.
+	 */
+	if (!err && m->epoch >= 0)
+		err = maps_epoch_bump(m);
+	return err;
 }
 
 int maps_quar_get(const struct steer_maps *m, __be32 addr, struct steer_quar_val *val)
@@ -168,10 +194,7 @@ int maps_quar_del(const struct steer_maps *m, __be32 addr)
 	return err;
 }
 
-/*
- * Sums a per-CPU value made of nfields __u64 counters (a struct steer_stat,
- * a struct steer_qstat) over every possible CPU.
- */
+/* Sums a per-CPU value made of nfields __u64 counters over every possible CPU. */
 static int percpu_sum(int fd, const void *key, uint64_t *sum, int nfields)
 {
 	uint64_t *vals;
@@ -195,8 +218,8 @@ int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *
 {
 	struct steer_quar_key k = { .addr = addr };
 
-	_Static_assert(sizeof(*sum) == 2 * sizeof(__u64), "qstat is two counters");
-	return percpu_sum(m->qstats, &k, (uint64_t *)sum, 2);
+	memset(sum, 0, sizeof(*sum));
+	return ret_errno(bpf_map_lookup_elem(m->qstats, &k, sum));
 }
 
 static int backend_del_rev(const struct steer_maps *m, const struct steer_svc_key *key,
@@ -234,6 +257,7 @@ int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
 	val.rev = had_old ? (__u16)(old.rev + 1) : 1;
 	val.origin = origin;
 	val.gen = gen;
+	val.prev_count = had_old ? old.count : 0;
 	bk.rev = val.rev;
 	for (uint32_t i = 0; i < n; i++) {
 		struct steer_backend_val bv = backends[i];
@@ -252,8 +276,13 @@ int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
 		backend_del_rev(m, key, val.rev, n);
 		return err;
 	}
+	/*
+	 * The old rev stays: a reader that read steer_svc just before the
+	 * flip picks from it. The one before it goes; a reader would have had
+	 * to hold its rev across a whole update of ours.
+	 */
 	if (had_old)
-		backend_del_rev(m, key, old.rev, old.count);
+		backend_del_rev(m, key, (__u16)(old.rev - 1), old.prev_count);
 	return 0;
 }
 
@@ -331,6 +360,7 @@ int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key)
 		return -errno;
 	if (bpf_map_delete_elem(m->svc, key))
 		return -errno;
+	backend_del_rev(m, key, (__u16)(old.rev - 1), old.prev_count);
 	return backend_del_rev(m, key, old.rev, old.count);
 }
 

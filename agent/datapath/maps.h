@@ -26,6 +26,9 @@ enum steer_map_id {
 	MAP_LATENCY,
 	MAP_IFACES,
 	MAP_MEMBERS,
+	MAP_FLOWS,
+	MAP_EPOCH,
+	MAP_AFFINITY,
 	MAP_NR,
 };
 
@@ -41,6 +44,9 @@ struct steer_maps {
 	int latency;
 	int ifaces;
 	int members;
+	int flows;
+	int epoch;
+	int affinity;
 };
 
 struct bpf_object;
@@ -72,12 +78,13 @@ int maps_quar_set(const struct steer_maps *m, __be32 addr,
 int maps_quar_get(const struct steer_maps *m, __be32 addr,
 		  struct steer_quar_val *val);
 int maps_quar_del(const struct steer_maps *m, __be32 addr);
-/* Sums the per-CPU packet and byte counters of one quarantined address. */
+/* The packet and byte counters of one quarantined address. */
 int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum);
 
 /*
  * Replaces the backend set of a steered service atomically for readers:
- * writes the slots of a new rev, flips steer_svc, then deletes the old rev.
+ * writes the slots of a new rev, flips steer_svc, then deletes the rev
+ * before the old one, so a reader still on the old rev finds its slots.
  * n == 0 makes the service refuse connections (ECONNREFUSED).
  */
 int maps_svc_set(const struct steer_maps *m, const struct steer_svc_key *key,
@@ -113,6 +120,12 @@ int maps_latency_get(const struct steer_maps *m, uint64_t *counts);
 int maps_iface_get(const struct steer_maps *m, __u32 ifindex, struct steer_iface_val *val);
 int maps_iface_set(const struct steer_maps *m, __u32 ifindex, const struct steer_iface_val *val);
 int maps_iface_del(const struct steer_maps *m, __u32 ifindex);
+
+/*
+ * Tells the tc programs' per-CPU cache of addresses that are not
+ * quarantined (bpf/lib/qcache.h) to forget them; maps_quar_set does it.
+ */
+int maps_epoch_bump(const struct steer_maps *m);
 
 /* Departure memory (steer_members): steerd's alone, no program reads it. */
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,

@@ -18,16 +18,20 @@ struct {
 	__type(value, struct steer_quar_val);
 } steer_quar SEC(".maps");
 
+/* Only addresses that saw traffic take memory: one entry each, any CPU count. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, STEER_MAX_QUAR);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct steer_quar_key);
 	__type(value, struct steer_qstat);
 } steer_qstats SEC(".maps");
 
+_Static_assert(STEER_R_MAX <= STEER_STATS_SLOTS, "steer_stats has a slot per reason");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STEER_R_MAX);
+	__uint(max_entries, STEER_STATS_SLOTS);
 	__type(key, __u32);
 	__type(value, struct steer_stat);
 } steer_stats SEC(".maps");
@@ -55,12 +59,25 @@ struct {
 	__type(value, struct steer_backend_val);
 } steer_backend SEC(".maps");
 
+/*
+ * LRU, not socket storage: storage would free itself with the socket, but
+ * it is charged to the memcg of steerd (the map's owner) without any bound,
+ * and costs ~0.3 us to create per socket. These are bounded and
+ * preallocated, the same size at any CPU count.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, STEER_MAX_REVNAT);
 	__type(key, struct steer_revnat_key);
 	__type(value, struct steer_revnat_val);
 } steer_revnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, STEER_MAX_AFFINITY);
+	__type(key, struct steer_affinity_key);
+	__type(value, struct steer_affinity_val);
+} steer_affinity SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -88,5 +105,23 @@ struct {
 	__type(key, struct steer_member_key);
 	__type(value, struct steer_member_val);
 } steer_members SEC(".maps");
+
+/*
+ * Common LRU: recency is global, so a burst of SYNs on one CPU cannot evict
+ * the flows another CPU keeps using.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, STEER_MAX_FLOWS);
+	__type(key, struct steer_flow_key);
+	__type(value, struct steer_flow_val);
+} steer_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_epoch);
+} steer_epoch SEC(".maps");
 
 #endif /* STEER_BPF_MAPS_H */

@@ -25,6 +25,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "lib/addr.h"
+
 enum parse_status {
 	PARSE_OK = 0,
 	PARSE_NON_IP,		/* not IPv4 */
@@ -36,6 +38,8 @@ enum parse_status {
 #define ICMP_DEST_UNREACH	3
 #define ICMP_TIME_EXCEEDED	11
 #define ICMP_PARAMETERPROB	12
+#define ICMP_ECHOREPLY		0
+#define ICMP_ECHO		8
 
 #define IP_MF		0x2000
 #define IP_OFFSET	0x1fff
@@ -51,13 +55,16 @@ enum parse_status {
 #define L3_HLEN		(sizeof(struct ethhdr) + sizeof(struct iphdr))
 
 struct pkt {
-	__be32 saddr;
-	__be32 daddr;
+	struct steer_addr saddr;
+	struct steer_addr daddr;
 	__u32 l4_off;		/* from the start of the Ethernet header */
 	__u8 proto;
 	__u8 later_frag;	/* non-first fragment: no L4 header here */
 	__u16 tcp_word;		/* host order: doff/res/flags */
+	__be16 sport;		/* TCP/UDP ports; both hold the ICMP echo id */
+	__be16 dport;
 	__u8 icmp_type;
+	__u8 pad[3];
 };
 
 /*
@@ -102,8 +109,8 @@ static __always_inline int parse_short(struct __sk_buff *skb)
 }
 
 /*
- * The L4 part of parsing, for a quarantined destination only; iph is the
- * IPv4 header pkt_ptr() returned. May pull data (invalidating iph), so
+ * The L4 part of parsing, for a quarantined address only; iph is the IPv4
+ * header pkt_ptr() returned. May pull data (invalidating iph), so
  * everything needed from the IPv4 header is copied first.
  */
 static __always_inline int parse_l4(struct __sk_buff *skb, const struct iphdr *iph,
@@ -112,7 +119,8 @@ static __always_inline int parse_l4(struct __sk_buff *skb, const struct iphdr *i
 	__u16 frag = bpf_ntohs(iph->frag_off);
 	void *l4;
 
-	p->saddr = iph->saddr;
+	addr_set_v4(&p->saddr, iph->saddr);
+	addr_set_v4(&p->daddr, iph->daddr);
 	p->proto = iph->protocol;
 	/* ihl is 4 bits, so the verifier can bound the variable offset (<= 74). */
 	p->l4_off = sizeof(struct ethhdr) + (iph->ihl & 0xf) * 4;
@@ -127,17 +135,25 @@ static __always_inline int parse_l4(struct __sk_buff *skb, const struct iphdr *i
 		if (!l4)
 			return PARSE_BAD_L4;
 		p->tcp_word = bpf_ntohs(*(__be16 *)(l4 + TCP_FLAGS_OFF));
+		p->sport = ((struct tcphdr *)l4)->source;
+		p->dport = ((struct tcphdr *)l4)->dest;
 		break;
 	case IPPROTO_UDP:
-		if (!pkt_ptr(skb, p->l4_off, sizeof(struct udphdr)))
+		l4 = pkt_ptr(skb, p->l4_off, sizeof(struct udphdr));
+		if (!l4)
 			return PARSE_BAD_L4;
+		p->sport = ((struct udphdr *)l4)->source;
+		p->dport = ((struct udphdr *)l4)->dest;
 		break;
 	case IPPROTO_ICMP:
-		/* type + code + checksum: the part every ICMP message has. */
-		l4 = pkt_ptr(skb, p->l4_off, 4);
+		/* type, code, checksum and the 4 bytes every ICMP message has. */
+		l4 = pkt_ptr(skb, p->l4_off, 8);
 		if (!l4)
 			return PARSE_BAD_L4;
 		p->icmp_type = *(__u8 *)l4;
+		/* Echo: the identifier is what ties a reply to its request. */
+		p->sport = *(__be16 *)(l4 + 4);
+		p->dport = p->sport;
 		break;
 	}
 	return PARSE_OK;

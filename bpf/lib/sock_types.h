@@ -8,10 +8,11 @@
 #define STEER_BPF_SOCK_TYPES_H
 
 #include <linux/types.h>
+#include <steer/abi.h>
 
 enum sock_verdict {
-	SOCK_PASS = 0,		/* untouched */
-	SOCK_REWRITE,		/* destination replaced by *out */
+	SOCK_PASS = 0,		/* untouched: kube-proxy's turn */
+	SOCK_REWRITE,		/* destination replaced by the pick */
 	SOCK_REFUSE,		/* fail the call with ECONNREFUSED */
 };
 
@@ -20,10 +21,14 @@ struct sock_in {
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
-	__u64 netns;		/* bpf_get_netns_cookie() of the caller */
-	__u64 host_netns;	/* the node's netns cookie; 0 = unknown */
-	__u32 rnd;		/* bpf_get_prandom_u32() */
-	__u32 pad2;
+	__u32 rnd;		/* the test's stand-in for bpf_get_prandom_u32() */
+};
+
+/* The backend picked, and where it sits (for affinity, steer_sock_nat). */
+struct sock_pick {
+	struct steer_backend_val be;
+	__u16 rev;
+	__u16 slot;
 };
 
 #endif /* STEER_BPF_SOCK_TYPES_H */

@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Per-reason and per-address counters: per-CPU, so no atomics are needed. */
+/*
+ * Counters. Per-reason ones are per-CPU, so no atomics are needed. Per-address
+ * ones (only traffic to quarantined pods) share one entry across CPUs with
+ * atomic adds: a per-CPU value would multiply their memory by the number of
+ * possible CPUs for a path that is rare by construction.
+ */
 #ifndef STEER_BPF_STATS_H
 #define STEER_BPF_STATS_H
 
@@ -21,13 +26,13 @@ static __always_inline void qstat_add(__be32 addr, __u32 len)
 
 	q = bpf_map_lookup_elem(&steer_qstats, &k);
 	if (q) {
-		q->packets++;
-		q->bytes += len;
+		__sync_fetch_and_add(&q->packets, 1);
+		__sync_fetch_and_add(&q->bytes, len);
 		return;
 	}
 	/*
-	 * First packet for this address on any CPU: NOEXIST, so a race with
-	 * another CPU costs one packet of counting rather than wiping its slots.
+	 * First packet for this address: NOEXIST, so a race with another CPU
+	 * costs one packet of counting rather than resetting its counters.
 	 */
 	bpf_map_update_elem(&steer_qstats, &k, &init, BPF_NOEXIST);
 }

@@ -24,13 +24,14 @@
  * only time out.
  *
  * The payload stays in both: Linux ignores data on a RST, and trimming
- * would need the IPv4 length, IPv4 checksum and a checksum over the
- * payload. Only the first 16 bytes of the TCP header change, so the TCP
- * checksum is patched by difference; bpf_l4_csum_replace() leaves
- * CHECKSUM_PARTIAL skbs (veth traffic) to the offload, where only the
- * pseudo-header is in the field. Swapping addresses, ports or MACs moves
- * 16-bit words around without changing any one's-complement sum, so it
- * needs no patch, in the IPv4 header, the pseudo-header or skb->csum.
+ * would need the IPv4 length and a checksum over the payload. Only the
+ * first 16 bytes of the TCP header change, so the TCP checksum is patched
+ * by difference; bpf_l4_csum_replace() leaves CHECKSUM_PARTIAL skbs (veth
+ * traffic) to the offload, where only the pseudo-header is in the field.
+ * Swapping addresses or ports moves 16-bit words around without changing
+ * the pseudo-header sum. The reflected copy gets a fresh TTL, no IP
+ * options and no mark, as a RST the pod sent would have; its IPv4 header
+ * is rewritten with a new checksum.
  */
 #ifndef STEER_BPF_TCP_RESET_H
 #define STEER_BPF_TCP_RESET_H
@@ -44,8 +45,9 @@
 
 #include "lib/parse.h"
 
-#define IP_ADDRS_OFF	(ETH_HLEN + offsetof(struct iphdr, saddr))
 #define TCPW_DOFF	0xf000
+/* What Linux sends with by default (net.ipv4.ip_default_ttl). */
+#define REFLECT_TTL	64
 
 /* The first 16 bytes of a TCP header: 4-byte multiple, for bpf_csum_diff. */
 struct tcp_head {
@@ -74,13 +76,67 @@ static __always_inline int tcp_head_store(struct __sk_buff *skb, __u32 l4_off,
 	return 0;
 }
 
-/* Writes both MACs and both IPv4 addresses, swapped or back as they were. */
-static __always_inline int l3_store(struct __sk_buff *skb, const __u8 *macs,
-				    const __be32 *addrs)
+/*
+ * Writes the base IPv4 header with a fresh checksum. RECOMPUTE_CSUM keeps
+ * skb->csum right for a CHECKSUM_COMPLETE skb, whose receiver would
+ * otherwise fail the TCP checksum of the reflected copy.
+ */
+static __always_inline int ip4_store(struct __sk_buff *skb, struct iphdr *ip)
 {
-	if (bpf_skb_store_bytes(skb, 0, macs, 2 * ETH_ALEN, 0))
+	__s64 sum;
+
+	ip->check = 0;
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)ip, sizeof(*ip), 0);
+	if (sum < 0)
 		return -1;
-	return bpf_skb_store_bytes(skb, IP_ADDRS_OFF, addrs, 2 * sizeof(__be32), 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = (__sum16)~sum;
+	return bpf_skb_store_bytes(skb, ETH_HLEN, ip, sizeof(*ip), BPF_F_RECOMPUTE_CSUM);
+}
+
+/*
+ * Removes the IPv4 options, if any, from the packet and from *ip (its base
+ * header, loaded by the caller); p->l4_off follows. A RST needs none, and
+ * the ones a SYN carries (record route, timestamps, source route) would be
+ * wrong or harmful echoed back. ADJ_ROOM_NET shrinks right behind the base
+ * header, which is where the options are. Returns 1 if it removed some.
+ */
+static __always_inline int ip4_drop_opts(struct __sk_buff *skb, struct pkt *p, struct iphdr *ip)
+{
+	__u32 optlen = p->l4_off - ETH_HLEN - sizeof(*ip);
+
+	if (!optlen)
+		return 0;
+	if (bpf_skb_adjust_room(skb, -(__s32)optlen, BPF_ADJ_ROOM_NET, 0))
+		return -1;
+	ip->ihl = 5;
+	ip->tot_len = bpf_htons(bpf_ntohs(ip->tot_len) - optlen);
+	p->l4_off -= optlen;
+	return 1;
+}
+
+/*
+ * Turns the packet into its reflection's L2/L3: MACs and addresses swapped,
+ * a fresh TTL (not the sender's, decremented on its way here), no mark
+ * (kube-proxy's masquerade mark or a policy-routing mark of the segment
+ * is not the answer's). The caller has dropped the IP options.
+ */
+static __always_inline int reflect_l3(struct __sk_buff *skb, const __u8 *macs,
+				      const struct iphdr *ip)
+{
+	__u8 macs_r[2 * ETH_ALEN];
+	struct iphdr ip_r = *ip;
+
+	__builtin_memcpy(macs_r, macs + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(macs_r + ETH_ALEN, macs, ETH_ALEN);
+	ip_r.saddr = ip->daddr;
+	ip_r.daddr = ip->saddr;
+	ip_r.ttl = REFLECT_TTL;
+	skb->mark = 0;
+	if (bpf_skb_store_bytes(skb, 0, macs_r, sizeof(macs_r), 0))
+		return -1;
+	return ip4_store(skb, &ip_r);
 }
 
 /*
@@ -89,14 +145,18 @@ static __always_inline int l3_store(struct __sk_buff *skb, const __u8 *macs,
  * towards the pod. Returns 0, or -1 if the segment could not be rewritten
  * (the caller drops it).
  */
-static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline int tcp_reset(struct __sk_buff *skb, struct pkt *p)
 {
 	struct tcp_head orig, to_pod, reply, *cur = &orig;
-	__u8 macs[2 * ETH_ALEN], macs_r[2 * ETH_ALEN];
-	__be32 addrs[2], addrs_r[2];
-	__u32 l4 = p->l4_off;
+	__u8 macs[2 * ETH_ALEN];
+	__u32 mark = skb->mark;
+	struct iphdr ip;
+	int opts;
 
-	if (bpf_skb_load_bytes(skb, l4, &orig, sizeof(orig)))
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+		return -1;
+	opts = ip4_drop_opts(skb, p, &ip);
+	if (opts < 0 || bpf_skb_load_bytes(skb, p->l4_off, &orig, sizeof(orig)))
 		return -1;
 	to_pod = orig;
 	to_pod.word = bpf_htons((p->tcp_word & TCPW_DOFF) | TCPW_RST |
@@ -109,13 +169,8 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
 	 * is not valid TCP) only reset the pod.
 	 */
 	if (p->tcp_word & TCPW_ACK) {
-		if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) ||
-		    bpf_skb_load_bytes(skb, IP_ADDRS_OFF, addrs, sizeof(addrs)))
+		if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
 			return -1;
-		__builtin_memcpy(macs_r, macs + ETH_ALEN, ETH_ALEN);
-		__builtin_memcpy(macs_r + ETH_ALEN, macs, ETH_ALEN);
-		addrs_r[0] = addrs[1];
-		addrs_r[1] = addrs[0];
 		reply = orig;
 		reply.source = orig.dest;
 		reply.dest = orig.source;
@@ -123,7 +178,7 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
 		reply.ack_seq = 0;
 		reply.word = bpf_htons((p->tcp_word & TCPW_DOFF) | TCPW_RST);
 		reply.window = 0;
-		if (l3_store(skb, macs_r, addrs_r) || tcp_head_store(skb, l4, &orig, &reply))
+		if (reflect_l3(skb, macs, &ip) || tcp_head_store(skb, p->l4_off, &orig, &reply))
 			return -1;
 		/*
 		 * A clone, so the original goes on to the pod. Ingress of the
@@ -132,11 +187,15 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
 		 * reset; the sender only stalls, as before reflection.
 		 */
 		bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS);
-		if (l3_store(skb, macs, addrs))
+		skb->mark = mark;
+		if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
 			return -1;
+		opts = 1;
 		cur = &reply;
 	}
-	return tcp_head_store(skb, l4, cur, &to_pod);
+	if (opts && ip4_store(skb, &ip))
+		return -1;
+	return tcp_head_store(skb, p->l4_off, cur, &to_pod);
 }
 
 /*
@@ -149,39 +208,33 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, const struct pkt *p)
  * ECONNREFUSED instead of retransmitting into a timeout; its retry goes
  * through the (by then steered) socket hook or Service rules again.
  *
- * doff becomes 5: the SYN's options (MSS, window scale, timestamps, MPTCP,
- * a Fast Open cookie) turn into payload of the RST, which Linux ignores
- * (RFC 1122 4.2.2.12 allows data on a RST), so the client never parses its
- * own options echoed back. Trimming them would need the IPv4 length, the
- * IPv4 checksum and the pseudo-header to change. Returns 0, or -1 if no
- * answer went out (the SYN is then only dropped, as before).
+ * doff becomes 5: the SYN's TCP options (MSS, window scale, timestamps,
+ * MPTCP, a Fast Open cookie) turn into payload of the RST, which Linux
+ * ignores (RFC 1122 4.2.2.12 allows data on a RST), so the client never
+ * parses its own options echoed back. Trimming them would need the IPv4
+ * length and the pseudo-header to change. Returns 0, or -1 if no answer
+ * went out (the SYN is then only dropped, as before).
  */
-static __always_inline int tcp_refuse(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline int tcp_refuse(struct __sk_buff *skb, struct pkt *p)
 {
-	__u8 macs[2 * ETH_ALEN], macs_r[2 * ETH_ALEN];
 	struct tcp_head orig, reply;
-	__be32 addrs[2], addrs_r[2];
-	__u32 l4 = p->l4_off;
-	__be16 tot_len;
+	__u8 macs[2 * ETH_ALEN];
+	struct iphdr ip;
 	__s32 payload;
 
-	if (bpf_skb_load_bytes(skb, l4, &orig, sizeof(orig)) ||
-	    bpf_skb_load_bytes(skb, ETH_HLEN + offsetof(struct iphdr, tot_len),
-			       &tot_len, sizeof(tot_len)) ||
-	    bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) ||
-	    bpf_skb_load_bytes(skb, IP_ADDRS_OFF, addrs, sizeof(addrs)))
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) ||
+	    bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
 		return -1;
 	/* l4_off - ETH_HLEN is the IPv4 header length, options included. */
-	payload = (__s32)bpf_ntohs(tot_len) - (__s32)(l4 - ETH_HLEN) -
+	payload = (__s32)bpf_ntohs(ip.tot_len) - (__s32)(p->l4_off - ETH_HLEN) -
 		  (__s32)((p->tcp_word & TCPW_DOFF) >> 12) * 4;
 	/* The pod's kernel would drop a segment shorter than its headers. */
 	if (payload < 0)
 		return -1;
+	if (ip4_drop_opts(skb, p, &ip) < 0 ||
+	    bpf_skb_load_bytes(skb, p->l4_off, &orig, sizeof(orig)))
+		return -1;
 
-	__builtin_memcpy(macs_r, macs + ETH_ALEN, ETH_ALEN);
-	__builtin_memcpy(macs_r + ETH_ALEN, macs, ETH_ALEN);
-	addrs_r[0] = addrs[1];
-	addrs_r[1] = addrs[0];
 	reply.source = orig.dest;
 	reply.dest = orig.source;
 	reply.seq = 0;
@@ -189,7 +242,7 @@ static __always_inline int tcp_refuse(struct __sk_buff *skb, const struct pkt *p
 				  !!(p->tcp_word & TCPW_FIN) + payload);
 	reply.word = bpf_htons((5 << 12) | TCPW_RST | TCPW_ACK);
 	reply.window = 0;
-	if (l3_store(skb, macs_r, addrs_r) || tcp_head_store(skb, l4, &orig, &reply))
+	if (reflect_l3(skb, macs, &ip) || tcp_head_store(skb, p->l4_off, &orig, &reply))
 		return -1;
 	/*
 	 * A clone although the SYN is dropped next, not bpf_redirect(): the

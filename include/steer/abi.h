@@ -17,19 +17,26 @@
 #define STEER_MAP_EXEMPT	"steer_exempt"	/* exempt source CIDRs */
 #define STEER_MAP_SVC		"steer_svc"	/* steered services */
 #define STEER_MAP_BACKEND	"steer_backend"	/* backends of steered services */
-#define STEER_MAP_REVNAT	"steer_revnat"	/* socket cookie -> original VIP */
+#define STEER_MAP_REVNAT	"steer_revnat"	/* (socket, backend) -> original VIP */
+#define STEER_MAP_AFFINITY	"steer_affinity"	/* (UDP socket, VIP) -> its backend */
 #define STEER_MAP_LATENCY	"steer_latency"	/* agent event->map histogram */
 #define STEER_MAP_IFACES	"steer_ifaces"	/* tc attach points steerd made */
 #define STEER_MAP_MEMBERS	"steer_members"	/* departure memory: pod in Service */
+#define STEER_MAP_FLOWS		"steer_flows"	/* flows local pods opened */
+#define STEER_MAP_EPOCH		"steer_epoch"	/* bumped after every quarantine write */
 
 #define STEER_MAX_QUAR		65536
 #define STEER_MAX_EXEMPT	1024
 #define STEER_MAX_SVC		16384
 #define STEER_MAX_BACKEND	262144
 #define STEER_MAX_REVNAT	65536
+#define STEER_MAX_AFFINITY	16384
 #define STEER_MAX_BACKENDS_PER_SVC 4096
 #define STEER_MAX_IFACES	4096
 #define STEER_MAX_MEMBERS	262144
+#define STEER_MAX_FLOWS		65536
+/* steer_stats slots: room for new reasons without changing the pinned map. */
+#define STEER_STATS_SLOTS	32
 
 /* Pinned links of the socket programs, next to the maps under bpffs. */
 #define STEER_LINK_CONNECT4	"link_connect4"
@@ -83,6 +90,9 @@ enum steer_reason {
 	STEER_R_SOCK_NO_BACKEND,	/* steered service without backends: refused */
 	STEER_R_SOCK_REFUSED,		/* pod socket connecting to a quarantined IP */
 	STEER_R_SOCK_REVNAT,		/* recvmsg/getpeername showed the VIP */
+	STEER_R_PASS_REPLY,		/* answers a flow the quarantined pod opened */
+	STEER_R_FLOW_RECORDED,		/* a flow a local pod opened, remembered */
+	STEER_R_SOCK_FALLTHROUGH,	/* steered service, no usable slot: kube-proxy's turn */
 	STEER_R_MAX,
 };
 
@@ -100,6 +110,9 @@ enum steer_reason {
 	[STEER_R_SOCK_NO_BACKEND] = "sock_no_backend",		\
 	[STEER_R_SOCK_REFUSED] = "sock_refused",		\
 	[STEER_R_SOCK_REVNAT] = "sock_revnat",			\
+	[STEER_R_PASS_REPLY] = "pass_reply",			\
+	[STEER_R_FLOW_RECORDED] = "flow_recorded",		\
+	[STEER_R_SOCK_FALLTHROUGH] = "sock_fallthrough",	\
 }
 
 /* steer_quar: hash, key = pod IPv4 address. */
@@ -115,13 +128,18 @@ struct steer_quar_val {
 	__u64 since;		/* CLOCK_REALTIME ns when quarantined */
 };
 
-/* steer_qstats: per-CPU hash, key = struct steer_quar_key. */
+/*
+ * steer_qstats: hash, key = struct steer_quar_key, written by the tc
+ * program with atomic adds. Not per-CPU: only traffic to quarantined pods
+ * is counted, and a per-CPU value would multiply its memory by the number
+ * of possible CPUs (docs/datapath.md, "Memory").
+ */
 struct steer_qstat {
 	__u64 packets;
 	__u64 bytes;
 };
 
-/* steer_stats: per-CPU array indexed by enum steer_reason. */
+/* steer_stats: per-CPU array of STEER_STATS_SLOTS, indexed by enum steer_reason. */
 struct steer_stat {
 	__u64 count;
 };
@@ -151,13 +169,14 @@ struct steer_svc_val {
 	__u8 origin;
 	__u8 pad;
 	__u32 gen;		/* reconciler generation, for mark and sweep */
-	__u32 pad2;
+	__u32 prev_count;	/* slots of rev - 1 still in steer_backend */
 };
 
 /*
  * steer_backend: hash, one slot of a steered service. A new set fills the
- * slots of a new rev, then flips steer_svc to it in one update, then deletes
- * the old rev, so a reader always sees a complete backend set. A small change
+ * slots of a new rev, then flips steer_svc to it in one update; the slots of
+ * the rev before stay until the next new set, so a reader that read
+ * steer_svc just before the flip still finds the set it read. A small change
  * rewrites the slots that differ under the same rev (maps_svc_patch): readers
  * skip a missing slot and check steer_quar for every backend anyway.
  */
@@ -174,21 +193,89 @@ struct steer_backend_val {
 };
 
 /*
+ * An IPv6 address, or an IPv4 one mapped into it (::ffff:a.b.c.d, RFC 4291
+ * 2.5.5.2), which is how the kernel shows IPv4 peers of IPv6 sockets.
+ * Bytes in network order, so bpftool prints them readably.
+ */
+struct steer_addr {
+	__u8 b[16];
+} __attribute__((aligned(4)));
+
+/*
  * steer_revnat: LRU hash, (socket cookie, backend) -> the VIP the socket
- * asked for. Keyed by backend too, so an unconnected UDP socket that talks
- * to several services gets each reply's source right.
+ * asked for, which recvmsg and getpeername show. Keyed by backend too, so
+ * an unconnected UDP socket that talks to several services gets each
+ * reply's source right. Written once per steered socket and backend (looked
+ * up first, never rewritten per datagram); the entries of closed sockets
+ * are never used again and age out first. docs/datapath.md, "Reverse
+ * translation", has size, memory and eviction.
  */
 struct steer_revnat_key {
 	__u64 cookie;
-	__be32 addr;
+	struct steer_addr addr;	/* the backend */
+	__be16 port;
+	__u8 proto;
+	__u8 pad[5];
+};
+
+struct steer_revnat_val {
+	struct steer_addr vip;
 	__be16 port;
 	__u8 pad[2];
 };
 
-struct steer_revnat_val {
-	__be32 vip;
+/*
+ * steer_affinity: LRU hash, (unconnected UDP socket, VIP) -> the backend it
+ * was given, so every datagram of the socket goes to one backend (QUIC,
+ * DTLS and SIP sessions break otherwise). rev and slot say where the
+ * backend sat: it is kept while that slot still holds it and it is not
+ * quarantined.
+ */
+struct steer_affinity_key {
+	__u64 cookie;
+	struct steer_addr vip;
 	__be16 port;
+	__u8 proto;
+	__u8 pad[5];
+};
+
+struct steer_affinity_val {
+	struct steer_addr backend;
+	__be16 port;
+	__u16 rev;		/* steer_svc rev the backend was picked under */
+	__u16 slot;		/* its slot */
 	__u8 pad[2];
+};
+
+/*
+ * steer_flows: LRU hash written by tc on the host side of local pod veths
+ * (traffic from the pod): flows a pod opened, so that under drain and reset
+ * their answers still reach it. TCP is recorded at every SYN a pod sends;
+ * UDP, ICMP echo and other protocols while the pod is quarantined.
+ * docs/datapath.md, "Flows the pod opened", has size and eviction.
+ */
+struct steer_flow_key {
+	struct steer_addr pod;
+	struct steer_addr peer;
+	__be16 pod_port;	/* TCP/UDP port; the echo identifier for ICMP */
+	__be16 peer_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct steer_flow_val {
+	__u64 since;		/* bpf_ktime_get_ns() when it was recorded */
+};
+
+/*
+ * steer_epoch: array of one. Every writer bumps quar after adding to
+ * steer_quar, which tells the tc programs' per-CPU cache of addresses known
+ * not to be quarantined to forget them at once. A writer that does not bump
+ * it (a plain bpftool map update) is still enforced within one tick: the
+ * cache trusts an entry only during the jiffy it was made in.
+ */
+struct steer_epoch {
+	__u64 quar;
 };
 
 /*

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """One long-lived HTTP/1.1 keep-alive connection: a GET every --period s on
-the same socket; one JSON line per request ({t_ns, backend, err}).  Exits
+the same socket; one JSON line per request ({t_ns, backend, err, lport}).  Exits
 after the first error or after --duration s."""
 import argparse
 import errno
@@ -21,7 +21,8 @@ conn = http.client.HTTPConnection(host, int(port), timeout=a.timeout)
 end = time.monotonic() + a.duration
 port_seen = None
 while time.monotonic() < end:
-    rec = {'t_ns': time.time_ns(), 'backend': None, 'err': None}
+    rec = {'t_ns': time.time_ns(), 'backend': None, 'err': None,
+           'lport': port_seen}
     try:
         conn.request('GET', '/')
         r = conn.getresponse()
@@ -31,7 +32,7 @@ while time.monotonic() < end:
         lport = conn.sock.getsockname()[1]
         if port_seen is not None and lport != port_seen:
             rec['err'] = 'reconnected'
-        port_seen = lport
+        port_seen = rec['lport'] = lport
     except socket.timeout:
         rec['err'] = 'timeout'
     except OSError as e:

@@ -8,60 +8,28 @@
 #   pod1 10.201.1.2 (h1) | pod2 10.201.2.2 (h2) | pod3 10.201.3.2 (h3, client)
 #   ext  10.201.9.2 (hx): forwarded and MASQUERADEd to the node IP on h1
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-steerd=$top/build/steerd
-steerctl=$top/build/steerctl
-client=$top/tests/netns/lib/steer_client.py
-
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
-[ -x "$steerd" ] && [ -x "$steerctl" ] || { echo "skip: build first"; exit 77; }
-for t in ip tc bpftool jq python3 iptables nsenter; do
-	command -v $t >/dev/null || { echo "skip: $t missing"; exit 77; }
-done
+. "$(dirname "$0")/lib/netns.sh"
+need iptables
 
 id=$$
 NODE=stn-$id P1=stp1-$id P2=stp2-$id P3=stp3-$id EXT=stx-$id
 BPFFS=/sys/fs/bpf/steer-test-$id
 BPFFS2=/sys/fs/bpf/steer-test2-$id
-cg_root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-CG=${cg_root:+$cg_root/steer-test-$id}
+CG=$cg_root/steer-test-$id
 work=$(mktemp -d)
 pids=()
-steerd_pid=
-passed=0 failed=0 skipped=0
 
 cleanup() {
 	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	nsenter --net=/run/netns/$NODE "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
-	nsenter --net=/run/netns/$NODE "$steerd" --cleanup --bpffs "$BPFFS2" >/dev/null 2>&1
+	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
+	innode "$steerd" --cleanup --bpffs "$BPFFS2" >/dev/null 2>&1
 	for n in $NODE $P1 $P2 $P3 $EXT; do ip netns del $n 2>/dev/null; done
-	if [ -n "$CG" ] && [ -d "$CG" ]; then
-		while read -r p; do echo "$p" >"$cg_root/cgroup.procs"; done <"$CG/cgroup.procs" 2>/dev/null
-		rmdir "$CG" 2>/dev/null
-	fi
+	cg_remove "$CG"
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
-skip() { echo "skip $1: $2"; skipped=$((skipped + 1)); }
-check() { # check NAME CMD...: passes when CMD succeeds
-	local name=$1; shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
-innode() { nsenter --net=/run/netns/$NODE "$@"; }
-inns() { local ns=$1; shift; nsenter --net=/run/netns/$ns "$@"; }
-# Runs a command inside the test cgroup (and netns), so the socket programs apply.
-incg() {
-	local ns=$1; shift
-	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG" \
-		nsenter --net=/run/netns/$ns "$@"
-}
-ctl() { innode "$steerctl" --bpffs "$BPFFS" "$@"; }
-counter() { ctl -o json status | jq -r ".counters.$1"; }
 hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
 hold_count() { hold_state "$1" | cut -d' ' -f1; }
 # TCP counters of a netns (/proc/net/snmp is per netns): NAME is a column.
@@ -69,36 +37,16 @@ tcp_snmp() {
 	inns "$1" awk -v k="$2" '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 } else print $c[k] }' /proc/net/snmp
 }
 
-start_steerd() {
-	# nsenter execs, so $! is steerd itself (a function would fork a subshell).
-	nsenter --net=/run/netns/$NODE "$steerd" --standalone --bpffs "$BPFFS" \
-		--cgroup "$CG" -v >>"$work/steerd.log" 2>&1 &
-	steerd_pid=$!
-	for _ in $(seq 50); do
-		grep -q "steerd running" "$work/steerd.log" && return 0
-		sleep 0.1
-	done
-	echo "steerd did not start:"; tail -5 "$work/steerd.log"
-	return 1
-}
-
 # --- topology -------------------------------------------------------------
-for n in $NODE $P1 $P2 $P3 $EXT; do ip netns add $n || exit 1; done
+ip netns add $NODE || exit 1
 innode ip link set lo up
 innode sysctl -qw net.ipv4.ip_forward=1
-i=0
 for pair in "h1 $P1 1" "h2 $P2 2" "h3 $P3 3" "hx $EXT 9"; do
 	set -- $pair
-	innode ip link add "$1" type veth peer name eth0 netns "$2"
-	innode ip addr add "10.201.$3.1/24" dev "$1"
-	innode ip link set "$1" up
-	inns "$2" ip link set lo up
-	inns "$2" ip addr add "10.201.$3.2/24" dev eth0
-	inns "$2" ip link set eth0 up
-	inns "$2" ip route add default via "10.201.$3.1"
+	add_pod $NODE "$1" "$2" "10.201.$3.2/24" "10.201.$3.1" || exit 1
 done
 innode iptables -t nat -A POSTROUTING -s 10.201.9.0/24 -d 10.201.1.0/24 -j MASQUERADE
-[ -n "$CG" ] && mkdir "$CG"
+mkdir "$CG"
 
 for ns in $P1 $P2; do
 	nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
@@ -106,10 +54,6 @@ for ns in $P1 $P2; do
 done
 sleep 0.5
 
-if [ -z "$CG" ]; then
-	echo "skip: no cgroup2 mount"
-	exit 77
-fi
 start_steerd || exit 1
 
 # --- attach points and BTF --------------------------------------------------
@@ -160,8 +104,11 @@ check "drain: forwarded, MASQUERADEd connect refused at once through de-NAT ($ou
 	test "$out" = ECONNREFUSED -a "$ms" -lt 500
 check "drain: the pod never saw the SYNs nor answered them (passive opens $po0 -> $(tcp_snmp $P1 PassiveOpens), RSTs out $rs0 -> $(tcp_snmp $P1 OutRsts))" \
 	test "$(tcp_snmp $P1 PassiveOpens)" = "$po0" -a "$(tcp_snmp $P1 OutRsts)" = "$rs0"
-out=$(incg $P2 python3 "$client" connect 10.201.1.2 8080 1)
-check "drain: pod socket connect refused at the socket ($out)" [ "$out" = "err ECONNREFUSED" ]
+# Inside the test cgroup the socket programs let a direct connect through
+# (tc on the pod's veth knows whether it answers the pod), and it is refused there.
+read -r ms _ out _ < <(incg $P2 python3 "$client" connect-ms 10.201.1.2 8080 1)
+check "drain: connect from a pod socket refused at once ($out, ${ms} ms)" \
+	test "$out" = ECONNREFUSED -a "$ms" -lt 500
 out=$(inns $P2 python3 "$client" udp 10.201.1.2 5353)
 check "drain: udp dropped ($out)" [ "$out" = "err timeout" ]
 
@@ -224,7 +171,7 @@ for _ in $(seq 40); do
 		[ "$(hold_state hold3 | cut -d' ' -f2)" = reset ] && break
 	sleep 0.05
 done
-ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+ms=$(ms_since "$t0")
 check "reset: pod client gets ECONNRESET promptly ($(hold_state hold2), ${ms} ms)" \
 	test "$(hold_state hold2 | cut -d' ' -f2)" = reset
 check "reset: MASQUERADEd outside client gets ECONNRESET ($(hold_state hold3))" \
@@ -299,7 +246,7 @@ sleep 0.5
 t0=$EPOCHREALTIME
 kill -INT "$mon_pid"
 for _ in $(seq 40); do kill -0 "$mon_pid" 2>/dev/null || break; sleep 0.05; done
-ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+ms=$(ms_since "$t0")
 kill -9 "$mon_pid" 2>/dev/null
 wait "$mon_pid"; rc=$?
 check "monitor: SIGINT exits 0 at once ($rc, ${ms} ms)" test "$rc" = 0 -a "$ms" -lt 500
@@ -344,18 +291,36 @@ check "cleanup: no tc filter or clsact qdisc" test $left = 0
 out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080)
 check "cleanup: traffic flows again" [ "${out%% *}" = ok ]
 
-# --- no cgroup2 -----------------------------------------------------------------
+# --- pins of an older steer, no cgroup2 ---------------------------------------------
+# The layouts an older steer pinned: a per-CPU steer_qstats, a steer_stats
+# sized to fewer reasons, a steer_revnat with another key; and a steer_quar
+# it filled (10.201.1.2, drop, manual). The counters are replaced, the
+# quarantine is kept and enforced from the first packet.
+mkdir -p "$BPFFS2"
+bpftool map create "$BPFFS2/steer_qstats" type percpu_hash key 4 value 16 entries 65536 name steer_qstats
+bpftool map create "$BPFFS2/steer_stats" type percpu_array key 4 value 8 entries 13 name steer_stats
+bpftool map create "$BPFFS2/steer_revnat" type lru_hash key 16 value 8 entries 65536 name steer_revnat
+bpftool map create "$BPFFS2/steer_quar" type hash key 4 value 16 entries 65536 name steer_quar
+bpftool map update pinned "$BPFFS2/steer_quar" key 10 201 1 2 value 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0
 nsenter --net=/run/netns/$NODE "$steerd" --standalone --bpffs "$BPFFS2" \
 	--cgroup /nonexistent >"$work/nocg.log" 2>&1 &
 steerd_pid=$!
-sleep 1
+for _ in $(seq 30); do grep -q "steerd running" "$work/nocg.log" && break; sleep 0.1; done
+check "older pins: steerd starts over them ($(grep -c 'older layout' "$work/nocg.log") replaced)" \
+	test "$(grep -c 'older layout: replaced' "$work/nocg.log")" = 3
+check "older pins: steer_qstats is a plain hash now" \
+	test "$(bpftool -j map show pinned "$BPFFS2/steer_qstats" | jq -r .type)" = hash
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "older pins: the quarantine they held is enforced ($out)" [ "$out" = "err timeout" ]
 check "no cgroup2: clear message" grep -q "socket steering is off" "$work/nocg.log"
 innode "$steerctl" --bpffs "$BPFFS2" status >"$work/st" 2>&1
 check "no cgroup2: status says socket steering off" grep -q "socket steering: off" "$work/st"
+innode "$steerctl" --bpffs "$BPFFS2" release 10.201.1.2
+out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
+check "no cgroup2: released ($out)" [ "${out%% *}" = ok ]
 innode "$steerctl" --bpffs "$BPFFS2" quarantine 10.201.1.2 --action drop
 out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)
 check "no cgroup2: tc still enforces ($out)" [ "$out" = "err timeout" ]
 kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
 
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+finish

@@ -58,7 +58,7 @@ TEST(quarantine_set_get_del)
 	datapath_close(dp);
 }
 
-TEST(service_rev_flip_deletes_old_slots)
+TEST(service_rev_flip_keeps_the_rev_before_one_update)
 {
 	struct datapath *dp = open_dp();
 	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(80),
@@ -84,8 +84,13 @@ TEST(service_rev_flip_deletes_old_slots)
 	ASSERT_EQ(n, 1, "n after flip");
 	ASSERT_EQ(sv.rev, 2, "rev");
 	ASSERT_EQ(out[0].addr, b[1].addr, "slot 0 after flip");
+	/* A reader that read rev 1 just before the flip still finds its slots. */
 	ASSERT_OK(maps_count(m->backend, &cnt), "count");
-	ASSERT_EQ(cnt, 1, "old rev slots deleted");
+	ASSERT_EQ(cnt, 1 + 3, "rev 1 kept beside rev 2");
+	ASSERT_EQ(sv.prev_count, 3, "prev_count says how many");
+	ASSERT_OK(maps_svc_set(m, &k, b, 2, STEER_ORIGIN_API, 3), "set 2");
+	ASSERT_OK(maps_count(m->backend, &cnt), "count");
+	ASSERT_EQ(cnt, 2 + 1, "rev 1 gone at the next update, rev 2 kept");
 	ASSERT_OK(maps_svc_set(m, &k, NULL, 0, STEER_ORIGIN_API, 3), "set 0");
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get empty");
 	ASSERT_EQ(sv.count, 0, "refusing service");
@@ -95,6 +100,8 @@ TEST(service_rev_flip_deletes_old_slots)
 	ASSERT_OK(maps_svc_del(m, &k), "del");
 	ASSERT_OK(maps_count(m->svc, &cnt), "count svc");
 	ASSERT_EQ(cnt, 0, "svc gone");
+	ASSERT_OK(maps_count(m->backend, &cnt), "count slots");
+	ASSERT_EQ(cnt, 0, "both revs' slots gone");
 	datapath_close(dp);
 }
 
@@ -134,7 +141,7 @@ TEST(service_patch_rewrites_only_changed_slots)
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get fresh");
 	ASSERT_EQ(sv.rev, 2, "new rev");
 	ASSERT_OK(maps_count(m->backend, &cnt), "count fresh");
-	ASSERT_EQ(cnt, 1, "old rev deleted");
+	ASSERT_EQ(cnt, 1 + 3, "the new rev and the one before it");
 	ASSERT_OK(maps_svc_del(m, &k), "del");
 	datapath_close(dp);
 }

@@ -373,8 +373,8 @@ static int cmd_status(struct ctl *c)
 		cJSON *o;
 		uint32_t n = 0;
 
-		if (i == MAP_QSTATS || i == MAP_STATS || i == MAP_LATENCY)
-			continue;	/* per-key counters, not a fill */
+		if (i == MAP_QSTATS || i == MAP_STATS || i == MAP_LATENCY || i == MAP_EPOCH)
+			continue;	/* counters, not a fill */
 		o = cJSON_AddObjectToObject(maps, maps_name(i));
 		if (c->missing & NEEDS(i)) {
 			cJSON_AddNullToObject(o, "entries");

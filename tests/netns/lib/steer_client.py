@@ -11,6 +11,16 @@ hold IP PORT STATUSFILE  keeps one connection exchanging every 50 ms, writing
                          "<exchanges> <state>" to STATUSFILE; state is ok,
                          stalled, reset or closed
 udp IP PORT              prints "ok SRCIP:SRCPORT REPLY" or "err ..."
+udp-session IP PORT N    N datagrams from one unconnected socket; prints
+                         "ok NAME[,NAME...]", the servers that answered
+udp-connected IP PORT S  a connected UDP socket: one exchange, S seconds of
+                         sleep, another; prints each outcome on its own
+                         line ("NAME" or "timeout")
+hammer IP PORT SECS      connect()s in a loop for SECS; prints
+                         "ok=N ECONNREFUSED=N timeout=N other=N"
+rst-probe IP PORT [opts] connect() (with IP options if "opts") and capture
+                         the RST that answers it on eth0; prints
+                         "OUTCOME ttl=N ihl=N" or "OUTCOME no-rst"
 """
 import errno
 import socket
@@ -33,6 +43,8 @@ def serve_tcp(port, name):
                 return
 
     socketserver.ThreadingTCPServer.allow_reuse_address = True
+    # Connect loops (hammer) outrun the default backlog of 5.
+    socketserver.ThreadingTCPServer.request_queue_size = 512
     socketserver.ThreadingTCPServer.daemon_threads = True
     socketserver.ThreadingTCPServer(("0.0.0.0", port), H).serve_forever()
 
@@ -132,6 +144,86 @@ def udp(ip, port):
     return 1
 
 
+def udp_session(ip, port, n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    names = []
+    try:
+        for i in range(n):
+            s.sendto(b"%d" % i, (ip, port))
+            d, _ = s.recvfrom(4096)
+            names.append(d.decode().split(":")[0])
+    except socket.timeout:
+        names.append("timeout")
+    print("ok " + ",".join(sorted(set(names))))
+    return 0
+
+
+def udp_connected(ip, port, pause):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    s.connect((ip, port))
+    for i in range(2):
+        if i:
+            time.sleep(pause)
+        try:
+            s.send(b"c")
+            print(s.recv(4096).decode().split(":")[0], flush=True)
+        except socket.timeout:
+            print("timeout", flush=True)
+    return 0
+
+
+def hammer(ip, port, secs):
+    n = {"ok": 0, "ECONNREFUSED": 0, "timeout": 0, "other": 0}
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        s = socket.socket()
+        s.settimeout(3.0)
+        try:
+            s.connect((ip, port))
+            n["ok"] += 1
+        except OSError as e:
+            k = err_name(e)
+            n[k if k in n else "other"] += 1
+        s.close()
+    print(" ".join("%s=%d" % kv for kv in n.items()))
+    return 0
+
+
+def rst_probe(ip, port, opts):
+    cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    cap.bind(("eth0", 0x0800))
+    s = socket.socket()
+    s.settimeout(2.0)
+    if opts:
+        # NOP NOP NOP EOL: the smallest option block, ihl 6.
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x01\x01\x01\x00")
+    try:
+        s.connect((ip, port))
+        out = "ok"
+    except OSError as e:
+        out = err_name(e)
+    cap.settimeout(0.2)
+    want = socket.inet_aton(ip)
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        try:
+            f = cap.recv(2048)
+        except socket.timeout:
+            continue
+        ip_h = f[14:]
+        ihl = (ip_h[0] & 0xf) * 4
+        if ip_h[9] != 6 or ip_h[12:16] != want:
+            continue
+        tcp = ip_h[ihl:]
+        if int.from_bytes(tcp[0:2], "big") == port and tcp[13] & 0x04:
+            print("%s ttl=%d ihl=%d" % (out, ip_h[8], ihl // 4))
+            return 0
+    print(out + " no-rst")
+    return 1
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "serve-tcp":
@@ -146,6 +238,14 @@ def main():
         return hold(args[0], int(args[1]), args[2])
     elif cmd == "udp":
         return udp(args[0], int(args[1]))
+    elif cmd == "udp-session":
+        return udp_session(args[0], int(args[1]), int(args[2]))
+    elif cmd == "udp-connected":
+        return udp_connected(args[0], int(args[1]), float(args[2]))
+    elif cmd == "hammer":
+        return hammer(args[0], int(args[1]), float(args[2]))
+    elif cmd == "rst-probe":
+        return rst_probe(args[0], int(args[1]), len(args) > 2)
     return 2
 
 
