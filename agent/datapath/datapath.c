@@ -156,6 +156,8 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 	if (!dp)
 		return -ENOMEM;
 	dp->nl_fd = -1;
+	for (int i = 0; i < MAP_NR; i++)
+		dp->old_maps[i] = -1;
 	if (opts->bpffs && !(dp->bpffs = strdup(opts->bpffs))) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -201,8 +203,10 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			}
 		}
 	}
-	if (dp->bpffs)
+	if (dp->bpffs) {
 		pins_replace_stale(dp);
+		migrate_detach(dp);
+	}
 	err = steer_tc_bpf__load(dp->tc);
 	if (err) {
 		pr_warn("load tc BPF object: %s%s", strerror(-err),
@@ -210,6 +214,10 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		goto cleanup;
 	}
 	err = maps_from_object(&dp->maps, dp->tc->obj);
+	if (err)
+		goto cleanup;
+	/* Before any program that reads the new maps is attached. */
+	err = migrate_copy(dp);
 	if (err)
 		goto cleanup;
 
@@ -248,6 +256,19 @@ const struct steer_maps *datapath_maps(const struct datapath *dp)
 	return &dp->maps;
 }
 
+/* The socket programs in STEER_LINK_PINS order (and DATAPATH_PROG_CONNECT4 on). */
+static struct bpf_program *sock_prog(const struct datapath *dp, int i)
+{
+	struct bpf_program *p[STEER_NR_LINKS] = {
+		dp->sock->progs.steer_sock4_connect, dp->sock->progs.steer_sock4_sendmsg,
+		dp->sock->progs.steer_sock4_recvmsg, dp->sock->progs.steer_sock4_getpeer,
+		dp->sock->progs.steer_sock6_connect, dp->sock->progs.steer_sock6_sendmsg,
+		dp->sock->progs.steer_sock6_recvmsg, dp->sock->progs.steer_sock6_getpeer,
+	};
+
+	return p[i];
+}
+
 int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 {
 	switch (prog) {
@@ -255,27 +276,11 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 		return bpf_program__fd(dp->tc->progs.steer_tc_egress);
 	case DATAPATH_PROG_TC_INGRESS:
 		return bpf_program__fd(dp->tc->progs.steer_tc_ingress);
-	case DATAPATH_PROG_CONNECT4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_connect);
-	case DATAPATH_PROG_SENDMSG4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_sendmsg);
-	case DATAPATH_PROG_RECVMSG4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_recvmsg);
-	case DATAPATH_PROG_GETPEER4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_getpeer);
+	case DATAPATH_PROG_CONNECT4 ... DATAPATH_PROG_GETPEER6:
+		return bpf_program__fd(sock_prog(dp, prog - DATAPATH_PROG_CONNECT4));
 	default:
 		return -EINVAL;
 	}
-}
-
-static struct bpf_program *sock_prog(struct datapath *dp, int i)
-{
-	struct bpf_program *p[] = {
-		dp->sock->progs.steer_sock4_connect, dp->sock->progs.steer_sock4_sendmsg,
-		dp->sock->progs.steer_sock4_recvmsg, dp->sock->progs.steer_sock4_getpeer,
-	};
-
-	return p[i];
 }
 
 /* The pinned link still points at our cgroup: then it can be updated in place. */
@@ -317,7 +322,7 @@ static int sock_attach(struct datapath *dp)
 		goto cleanup;
 	}
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < STEER_NR_LINKS; i++) {
 		struct bpf_link *link;
 
 		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, link_pins[i]);
@@ -396,8 +401,9 @@ void datapath_close(struct datapath *dp)
 	if (!dp)
 		return;
 	links_unwatch(dp);
+	migrate_restore(dp);
 	/* Dropping our fds leaves the pinned links attached. */
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < STEER_NR_LINKS; i++)
 		bpf_link__destroy(dp->links[i]);
 	steer_sock_bpf__destroy(dp->sock);
 	steer_tc_bpf__destroy(dp->tc);

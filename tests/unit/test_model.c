@@ -392,17 +392,10 @@ TEST(manual_entries_untouched)
 	struct env e;
 
 	env_init(&e, true);
-	{
-		struct in_addr a;
-
-		inet_pton(AF_INET, "10.0.0.1", &a);
-		mem_ops.quar_set(&e.mm, a.s_addr, &mq);
-		inet_pton(AF_INET, "10.96.9.9", &a);
-		mk.vip = a.s_addr;
-		inet_pton(AF_INET, "10.0.9.9", &a);
-		mb.addr = a.s_addr;
-		mem_ops.svc_patch(&e.mm, &mk, NULL, 0, &mb, 1, STEER_ORIGIN_MANUAL, 5);
-	}
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.1"), &mq);
+	mk.vip = addr_lit("10.96.9.9");
+	mb.addr = addr_lit("10.0.9.9");
+	mem_ops.svc_patch(&e.mm, &mk, NULL, 0, &mb, 1, STEER_ORIGIN_MANUAL, 5);
 	seed(&e);	/* includes a full resync: the sweep must keep them */
 	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
 	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
@@ -422,15 +415,12 @@ TEST(manual_entries_untouched)
 TEST(restart_adopts_then_sweeps_only_after_sync)
 {
 	struct steer_quar_val stale = { .action = STEER_ACT_DROP, .origin = STEER_ORIGIN_API, .gen = 2 };
-	struct in_addr a;
 	struct env e;
 
 	env_init(&e, true);
 	/* Left in the pinned maps by the previous steerd. */
-	inet_pton(AF_INET, "10.0.0.1", &a);
-	mem_ops.quar_set(&e.mm, a.s_addr, &stale);
-	inet_pton(AF_INET, "10.0.0.99", &a);
-	mem_ops.quar_set(&e.mm, a.s_addr, &stale);
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.1"), &stale);
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.99"), &stale);
 	feed(&e, PS_SVC, PE_ADDED,
 	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
 	     "\"spec\":{\"selector\":{\"app\":\"nginx\",\"enabled\":\"true\"},\"clusterIP\":\"10.96.0.10\","
@@ -729,7 +719,7 @@ TEST(restart_keeps_departure_after_slice_dropped_pod)
 	mv = memmaps_member(&e.mm, "u-nginx-1", "default/nginx");
 	if (!ASSERT_OK_PTR(mv, "membership persisted"))
 		goto cleanup;
-	ASSERT_EQ(mv->addr, inet_addr("10.0.0.1"), "with the pod's address");
+	ASSERT_TRUE(addr_eq(&mv->addr[0], IPP("10.0.0.1")), "with the pod's address");
 	old_gen = mv->gen;
 	ASSERT_OK_PTR(memmaps_member(&e.mm, "u-nginx-2", "default/nginx"), "nginx-2 too");
 	ASSERT_EQ(e.mm.member.n, 3, "one entry per member");
@@ -754,7 +744,7 @@ TEST(restart_keeps_departure_after_slice_dropped_pod)
 	if (ASSERT_OK_PTR(mv, "membership kept")) {
 		/* It was right: the resync compares, it does not rewrite. */
 		ASSERT_EQ(mv->gen, old_gen, "not rewritten");
-		ASSERT_EQ(mv->addr, inet_addr("10.0.0.1"), "address kept");
+		ASSERT_TRUE(addr_eq(&mv->addr[0], IPP("10.0.0.1")), "address kept");
 	}
 	ASSERT_EQ(e.mm.member.n, 3, "nothing swept");
 
@@ -784,7 +774,7 @@ TEST(resync_repairs_only_wrong_memberships)
 	}, k3 = {
 		.pod = plan_pod_hash("u-nginx-3", NULL), .svc = plan_svc_hash("default/nginx"),
 	};
-	struct steer_member_val v = { .gen = 1, .addr = inet_addr("10.9.9.9") };
+	struct steer_member_val v = { .gen = 1, .addr = { addr_lit("10.9.9.9") } };
 	const struct steer_member_val *mv;
 	uint32_t gen1;
 	struct env e;
@@ -802,7 +792,7 @@ TEST(resync_repairs_only_wrong_memberships)
 	ASSERT_OK_PTR(memmaps_member(&e.mm, "u-nginx-2", "default/nginx"), "missing written");
 	mv = memmaps_member(&e.mm, "u-nginx-3", "default/nginx");
 	if (ASSERT_OK_PTR(mv, "wrong kept"))
-		ASSERT_EQ(mv->addr, inet_addr("10.0.0.3"), "wrong address repaired");
+		ASSERT_TRUE(addr_eq(&mv->addr[0], IPP("10.0.0.3")), "wrong address repaired");
 	ASSERT_EQ(table_get(&e.mm.member, &bogus, sizeof(bogus)) == NULL, 1, "unwanted swept");
 	mv = memmaps_member(&e.mm, "u-nginx-1", "default/nginx");
 	if (ASSERT_OK_PTR(mv, "right entry kept"))
@@ -822,7 +812,7 @@ TEST(upgrade_keeps_memory_written_under_the_pod_name)
 	struct steer_member_key uid_key = {
 		.pod = plan_pod_hash("u-nginx-1", NULL), .svc = plan_svc_hash("default/nginx"),
 	}, name_key = uid_key;
-	struct steer_member_val v = { .gen = 1, .addr = inet_addr("10.0.0.1") };
+	struct steer_member_val v = { .gen = 1, .addr = { addr_lit("10.0.0.1") } };
 	struct env e;
 
 	env_init(&e, true);
@@ -903,10 +893,10 @@ TEST(restart_keeps_manual_quarantine_of_departed_pod)
 	env_init(&e, true);
 	departed_and_dropped(&e);
 	/* steerctl quarantine 10.0.0.1 took the address over by hand. */
-	mem_ops.quar_get(&e.mm, inet_addr("10.0.0.1"), &v);
+	mem_ops.quar_get(&e.mm, IPP("10.0.0.1"), &v);
 	v.origin = STEER_ORIGIN_MANUAL;
 	v.action = STEER_ACT_RESET;
-	mem_ops.quar_set(&e.mm, inet_addr("10.0.0.1"), &v);
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.1"), &v);
 	restart(&e, OFF_LABELS);
 	resync(&e);
 	if (ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "kept")) {

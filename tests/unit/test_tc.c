@@ -570,12 +570,12 @@ TEST(tc_table_every_action_kind_exemption)
 
 	if (!env_open(&e))
 		goto cleanup;
-	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
-	ASSERT_OK(maps_exempt_set(e.m, inet_addr(DEBUG_NET), 12, STEER_ORIGIN_API), "exempt");
+	ASSERT_OK(maps_quar_set(e.m, IPP(POD), &qv), "quarantine");
+	ASSERT_OK(maps_exempt_set(e.m, IPP(DEBUG_NET), 96 + 12, STEER_ORIGIN_API), "exempt");
 
 	for (int a = 0; a < STEER_ACT_MAX; a++) {
 		qv.action = a;
-		ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "set action");
+		ASSERT_OK(maps_quar_set(e.m, IPP(POD), &qv), "set action");
 		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 			for (int x = 0; x < EX_MAX; x++) {
 				const char *peer = x == EX_CIDR ? DEBUGGER : CLIENT;
@@ -671,7 +671,7 @@ TEST(tc_not_quarantined_passes_and_qstats_count)
 
 	if (!env_open(&e))
 		goto cleanup;
-	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
+	ASSERT_OK(maps_quar_set(e.m, IPP(POD), &qv), "quarantine");
 	for (int k = 0; k < K_MAX; k++) {
 		if (k == K_NON_IP || k == K_TRUNC_IP)
 			continue;
@@ -683,14 +683,14 @@ TEST(tc_not_quarantined_passes_and_qstats_count)
 		snap_stats(&e);
 		ASSERT_EQ(e.stats[STEER_R_PASS], b + 1, "pass counter");
 	}
-	ASSERT_EQ(maps_qstat_get(e.m, inet_addr(OTHER), &qs), -ENOENT, "no qstats for others");
+	ASSERT_EQ(maps_qstat_get(e.m, IPP(OTHER), &qs), -ENOENT, "no qstats for others");
 	build(&in, K_ACK, CLIENT, POD);
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_SHOT, "dropped");
-	ASSERT_OK(maps_qstat_get(e.m, inet_addr(POD), &qs), "qstats");
+	ASSERT_OK(maps_qstat_get(e.m, IPP(POD), &qs), "qstats");
 	ASSERT_EQ(qs.packets, 3, "qstat packets");
 	ASSERT_EQ(qs.bytes, 3 * in.len, "qstat bytes");
-	ASSERT_OK(maps_quar_del(e.m, inet_addr(POD)), "release");
+	ASSERT_OK(maps_quar_del(e.m, IPP(POD)), "release");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "released pod reachable");
 cleanup:
 	env_close(&e);
@@ -719,7 +719,7 @@ TEST(tc_flows_recorded_from_the_pod)
 	ASSERT_EQ(flows_count(&e), 1, "nothing else while not quarantined");
 
 	/* Quarantined: datagrams and pings too, each flow once. */
-	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
+	ASSERT_OK(maps_quar_set(e.m, IPP(POD), &qv), "quarantine");
 	snap_stats(&e);
 	rec = e.stats[STEER_R_FLOW_RECORDED];
 	for (int i = 0; i < 3; i++) {
@@ -745,11 +745,11 @@ cleanup:
 }
 
 /* The cache entries of every CPU for slot of addr that vouch for it. */
-static int qcache_vouching(struct env *e, __be32 addr)
+static int qcache_vouching(struct env *e, const struct steer_addr *addr)
 {
-	__u32 slot = (__u32)(addr * 0x9e3779b1u) >> 24;	/* as bpf/lib/qcache.h */
+	__u32 slot = (__u32)(addr->w[3] * 0x9e3779b1u) >> 24;	/* as bpf/lib/qcache.h */
 	int ncpu = libbpf_num_possible_cpus(), n = 0;
-	struct { __be32 w[4]; __u32 epoch, jiffy; } *ents;
+	struct { struct steer_addr a; __u32 epoch, jiffy; } *ents;
 
 	ents = calloc(ncpu, sizeof(*ents));
 	if (!ents || bpf_map_lookup_elem(e->qcache, &slot, ents)) {
@@ -757,7 +757,7 @@ static int qcache_vouching(struct env *e, __be32 addr)
 		return -1;
 	}
 	for (int i = 0; i < ncpu; i++)
-		n += ents[i].w[3] == addr && ents[i].w[2] == htonl(0xffff);
+		n += addr_eq(&ents[i].a, addr);
 	free(ents);
 	return n;
 }
@@ -765,7 +765,7 @@ static int qcache_vouching(struct env *e, __be32 addr)
 TEST(tc_not_quarantined_cache_yields_to_every_writer)
 {
 	struct steer_quar_val qv = { .action = STEER_ACT_DROP };
-	struct steer_quar_key k = { .addr = inet_addr(OTHER) };
+	struct steer_quar_key k = { .addr = addr_lit(OTHER) };
 	struct pkt_buf in, got;
 	struct env e;
 
@@ -773,16 +773,16 @@ TEST(tc_not_quarantined_cache_yields_to_every_writer)
 		goto cleanup;
 	build(&in, K_ACK, CLIENT, OTHER);
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "not quarantined");
-	ASSERT_EQ(qcache_vouching(&e, k.addr), 1, "the cache holds it");
+	ASSERT_EQ(qcache_vouching(&e, &k.addr), 1, "the cache holds it");
 
 	/* steer's writers (maps_quar_set) bump the epoch: enforced on the very next packet. */
-	ASSERT_OK(maps_quar_set(e.m, k.addr, &qv), "quarantine");
+	ASSERT_OK(maps_quar_set(e.m, &k.addr, &qv), "quarantine");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_SHOT, "enforced at once");
-	ASSERT_OK(maps_quar_del(e.m, k.addr), "release");
+	ASSERT_OK(maps_quar_del(e.m, &k.addr), "release");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "released at once");
 
 	/* A plain map update, as bpftool makes, without the epoch: within a tick. */
-	ASSERT_EQ(qcache_vouching(&e, k.addr), 1, "cached again");
+	ASSERT_EQ(qcache_vouching(&e, &k.addr), 1, "cached again");
 	ASSERT_OK(bpf_map_update_elem(e.m->quar, &k, &qv, BPF_ANY) ? -errno : 0,
 		  "bpftool-style update");
 	usleep(25 * 1000);	/* more than a jiffy at HZ=100 */
@@ -808,8 +808,7 @@ static void prior_of(struct test_in *t, const struct sock_out *o)
 {
 	t->has_prior = 1;
 	memset(&t->prior, 0, sizeof(t->prior));
-	t->prior.backend.b[10] = t->prior.backend.b[11] = 0xff;
-	memcpy(&t->prior.backend.b[12], &o->pick.be.addr, 4);
+	t->prior.backend = o->pick.be.addr;
 	t->prior.port = o->pick.be.port;
 	t->prior.rev = o->pick.rev;
 	t->prior.slot = o->pick.slot;
@@ -818,11 +817,11 @@ static void prior_of(struct test_in *t, const struct sock_out *o)
 TEST(sock_decision_steer_refuse_fallthrough)
 {
 	struct test_sock_decide_bpf *skel = NULL;
-	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(80), .proto = 6 };
+	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
 	struct steer_backend_val be[3] = {
-		{ .addr = inet_addr("10.244.1.7"), .port = htons(8080) },
-		{ .addr = inet_addr("10.244.1.8"), .port = htons(8080) },
-		{ .addr = inet_addr("10.244.1.9"), .port = htons(8080) },
+		{ .addr = addr_lit("10.244.1.7"), .port = htons(8080) },
+		{ .addr = addr_lit("10.244.1.8"), .port = htons(8080) },
+		{ .addr = addr_lit("10.244.1.9"), .port = htons(8080) },
 	};
 	struct steer_quar_val qv = { .action = STEER_ACT_DRAIN };
 	struct test_in t = { .in = { .addr = k.vip, .port = k.port, .proto = 6 } };
@@ -853,8 +852,8 @@ TEST(sock_decision_steer_refuse_fallthrough)
 		ASSERT_EQ(out.verdict, SOCK_REWRITE, "steered");
 		ASSERT_EQ(out.reason, STEER_R_SOCK_STEERED, "reason steered");
 		ASSERT_EQ(out.pick.be.port, htons(8080), "backend port");
-		ASSERT_EQ(out.pick.be.addr, be[out.pick.slot].addr, "slot says where");
-		seen[out.pick.be.addr == be[1].addr]++;
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be[out.pick.slot].addr), "slot says where");
+		seen[addr_eq(&out.pick.be.addr, &be[1].addr)]++;
 	}
 	ASSERT_TRUE(seen[0] && seen[1], "random slot reaches both backends");
 
@@ -868,31 +867,35 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	prior_of(&t, &out);
 	for (__u32 rnd = 1; rnd < 8; rnd++) {
 		t.in.rnd = rnd;
-		ASSERT_EQ(sock_run(prog, &t).pick.be.addr, out.pick.be.addr, "kept");
+		struct sock_out again = sock_run(prog, &t);
+
+		ASSERT_TRUE(addr_eq(&again.pick.be.addr, &out.pick.be.addr), "kept");
 	}
-	ASSERT_OK(maps_quar_set(&m, out.pick.be.addr, &qv), "quarantine the kept backend");
+	ASSERT_OK(maps_quar_set(&m, &out.pick.be.addr, &qv), "quarantine the kept backend");
 	for (__u32 rnd = 0; rnd < 4; rnd++) {
 		t.in.rnd = rnd;
-		ASSERT_NEQ(sock_run(prog, &t).pick.be.addr, out.pick.be.addr, "moved off it");
+		struct sock_out moved = sock_run(prog, &t);
+
+		ASSERT_FALSE(addr_eq(&moved.pick.be.addr, &out.pick.be.addr), "moved off it");
 	}
-	ASSERT_OK(maps_quar_del(&m, out.pick.be.addr), "release it");
+	ASSERT_OK(maps_quar_del(&m, &out.pick.be.addr), "release it");
 	t.has_prior = 0;
 
 	/* Safety net: a backend quarantined before the writer caught up. */
-	ASSERT_OK(maps_quar_set(&m, be[0].addr, &qv), "quarantine backend 0");
+	ASSERT_OK(maps_quar_set(&m, &be[0].addr, &qv), "quarantine backend 0");
 	for (__u32 rnd = 0; rnd < 4; rnd++) {
 		t.in.rnd = rnd;
 		out = sock_run(prog, &t);
 		ASSERT_EQ(out.verdict, SOCK_REWRITE, "steered around");
-		ASSERT_EQ(out.pick.be.addr, be[1].addr, "healthy backend");
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be[1].addr), "healthy backend");
 	}
 	/* Every slot quarantined but the writer says there are backends: kube-proxy's turn. */
-	ASSERT_OK(maps_quar_set(&m, be[1].addr, &qv), "quarantine backend 1");
+	ASSERT_OK(maps_quar_set(&m, &be[1].addr, &qv), "quarantine backend 1");
 	out = sock_run(prog, &t);
 	ASSERT_EQ(out.verdict, SOCK_PASS, "falls through, never refused");
 	ASSERT_EQ(out.reason, STEER_R_SOCK_FALLTHROUGH, "reason fallthrough");
-	maps_quar_del(&m, be[0].addr);
-	maps_quar_del(&m, be[1].addr);
+	maps_quar_del(&m, &be[0].addr);
+	maps_quar_del(&m, &be[1].addr);
 
 	/*
 	 * A reader that read steer_svc just before an update and picks after
@@ -907,7 +910,8 @@ TEST(sock_decision_steer_refuse_fallthrough)
 		t.in.rnd = rnd;
 		out = sock_run(prog, &t);
 		ASSERT_EQ(out.verdict, SOCK_REWRITE, "a reader of the rev before still picks");
-		ASSERT_TRUE(out.pick.be.addr == be[0].addr || out.pick.be.addr == be[1].addr,
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be[0].addr) ||
+			    addr_eq(&out.pick.be.addr, &be[1].addr),
 			    "from the set it read");
 	}
 	/* Slots missing under the current rev (a writer between two steps). */
@@ -923,7 +927,7 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	ASSERT_EQ(out.reason, STEER_R_SOCK_NO_BACKEND, "reason no backend");
 
 	/* A quarantined pod's address is left to tc on its veth. */
-	ASSERT_OK(maps_quar_set(&m, be[0].addr, &qv), "quarantine a pod");
+	ASSERT_OK(maps_quar_set(&m, &be[0].addr, &qv), "quarantine a pod");
 	t.in.addr = be[0].addr;
 	t.in.port = htons(8080);
 	ASSERT_EQ(sock_run(prog, &t).verdict, SOCK_PASS, "direct connect not refused here");
@@ -934,8 +938,8 @@ cleanup:
 TEST(sock_revnat_looked_up_before_written)
 {
 	struct test_sock_decide_bpf *skel = NULL;
-	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(53), .proto = 17 };
-	struct steer_backend_val be = { .addr = inet_addr("10.244.1.7"), .port = htons(5353) };
+	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(53), .proto = 17 };
+	struct steer_backend_val be = { .addr = addr_lit("10.244.1.7"), .port = htons(5353) };
 	struct test_in t = { .mode = TEST_REVNAT,
 			     .in = { .addr = k.vip, .port = k.port, .proto = 17, .rnd = 77 } };
 	struct steer_maps m;
@@ -1005,19 +1009,21 @@ TEST(memory_qstats_formula)
 	m0 = map_memlock(e.m->qstats);
 	printf("  steer_qstats: %lld bytes empty at %d possible CPUs\n", m0, ncpu);
 	ASSERT_GE(m0, buckets, "at least the buckets");
-	/* Elements (72 B + a list node) for every entry if charged up front. */
-	ASSERT_LE(m0, buckets + 80LL * STEER_MAX_QUAR + 64LL * ncpu + 4096,
+	/* Elements (80 B + a list node) for every entry if charged up front. */
+	ASSERT_LE(m0, buckets + 88LL * STEER_MAX_QUAR + 64LL * ncpu + 4096,
 		  "no per-CPU copy of 65,536 values");
 	for (int i = 0; i < n; i++) {
-		struct steer_quar_key k = { .addr = htonl(0x0af50000 + i) };
+		struct steer_quar_key k;
+
+		addr_from_v4(&k.addr, htonl(0x0af50000 + i));
 
 		ASSERT_OK(bpf_map_update_elem(e.m->qstats, &k, &v, BPF_NOEXIST) ? -errno : 0,
 			  "add");
 	}
 	m1 = map_memlock(e.m->qstats);
 	printf("  steer_qstats: %lld bytes with %d addresses\n", m1, n);
-	/* Charged as used: 80 B an address; charged up front: no change. */
-	ASSERT_TRUE(m1 == m0 || (m1 - m0 >= 72LL * n && m1 - m0 <= 96LL * n),
+	/* Charged as used: 88 B an address (16 B key); charged up front: no change. */
+	ASSERT_TRUE(m1 == m0 || (m1 - m0 >= 80LL * n && m1 - m0 <= 104LL * n),
 		    "one element per counted address, whatever the CPU count");
 cleanup:
 	env_close(&e);
