@@ -432,7 +432,38 @@ static const struct step seed_steps[] = {
 #define MEMBERS3 "nginx-1>nginx nginx-2>nginx nginx-3>nginx"
 #define SLICE_BUT1 "nginx-abcde nginx http:8080/tcp nginx-2@10.0.0.2 nginx-3@10.0.0.3"
 
+/* A dual-stack Service: a VIP and a slice per family, two dual-stack pods. */
+#define DUAL								\
+	S(SVC, ADDED, "web 10.96.0.20,fd00:96::20 app=web http:80/tcp"),	\
+	S(EPS, ADDED, "web-v4 web http:8080/tcp web-a@10.0.1.1 web-b@10.0.1.2"),	\
+	S(EPS, ADDED, "web-v6 web http:8080/tcp web-a@fd00:1::1 web-b@fd00:1::2"),	\
+	S(POD_META, ADDED, "web-a app=web"),				\
+	S(POD_META, ADDED, "web-b app=web")
+#define DUAL_ALL "10.96.0.20:80/tcp=10.0.1.1:8080,10.0.1.2:8080 " \
+	"[fd00:96::20]:80/tcp=[fd00:1::1]:8080,[fd00:1::2]:8080"
+
 static const struct row rows[] = {
+	{ "dual-stack: one relabel quarantines both addresses",
+	  .steps = STEPS(DUAL, S(POD_META, MODIFIED, "web-a app=other")),
+	  .quar = "10.0.1.1=drain fd00:1::1=drain",
+	  .svcs = "10.96.0.20:80/tcp=10.0.1.2:8080 [fd00:96::20]:80/tcp=[fd00:1::2]:8080",
+	  .members = "web-a>web web-b>web" },
+	{ "dual-stack: one relabel back releases both",
+	  .steps = STEPS(DUAL, S(POD_META, MODIFIED, "web-a app=other"),
+			 S(POD_META, MODIFIED, "web-a app=web")),
+	  .quar = "", .svcs = DUAL_ALL, .members = "web-a>web web-b>web" },
+	{ "dual-stack: the quarantine selector takes both podIPs",
+	  .steps = STEPS(DUAL, S(POD_QUAR, ADDED, "web-b 10.0.1.2,fd00:1::2 app=web")),
+	  .quar = "10.0.1.2=drain fd00:1::2=drain",
+	  .svcs = "10.96.0.20:80/tcp=10.0.1.1:8080 [fd00:96::20]:80/tcp=[fd00:1::1]:8080",
+	  .members = "web-a>web web-b>web" },
+	{ "an IPv6-only Service steers over its IPv6 slice",
+	  .steps = STEPS(S(SVC, ADDED, "v6 fd00:96::30 app=v6 http:80/tcp"),
+			 S(EPS, ADDED, "v6-x v6 http:8080/tcp v6-a@fd00:2::1 v6-b@fd00:2::2"),
+			 S(POD_META, ADDED, "v6-a app=v6"), S(POD_META, ADDED, "v6-b app=v6"),
+			 S(POD_META, MODIFIED, "v6-a app=gone")),
+	  .quar = "fd00:2::1=drain", .svcs = "[fd00:96::30]:80/tcp=[fd00:2::2]:8080",
+	  .members = "v6-a>v6 v6-b>v6" },
 	{ "nothing departed: nothing wanted but memory", .seed = true,
 	  .steps = STEPS(S(POD_META, MODIFIED, "nginx-2 " ON ",pod-template-hash=1")),
 	  .quar = "", .svcs = "", .members = MEMBERS3 },
