@@ -155,7 +155,8 @@ static void enforce(struct recon *r, const struct steer_addr *addr, bool on)
 		r->on_enforce(r->enforce_arg, addr, on);
 }
 
-static int quar_apply(struct recon *r, const struct steer_addr *addr, const struct steer_quar_val *want)
+static int quar_apply(struct recon *r, const struct steer_addr *addr,
+		      const struct steer_quar_val *want)
 {
 	struct steer_quar_val *a = table_get(&r->qapplied, addr, sizeof(*addr)), cur, w = {};
 	char ip[ADDR_STRLEN];
@@ -654,7 +655,8 @@ int recon_retry(struct recon *r)
 
 /* ----------------------------------------- exempt CIDRs, latency, ifaces */
 
-static int sweep_exempt(const struct steer_addr *addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
+static int sweep_exempt(const struct steer_addr *addr, uint32_t plen,
+			const struct steer_exempt_val *v, void *arg)
 {
 	struct recon *r = arg;
 	int err;

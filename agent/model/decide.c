@@ -84,7 +84,8 @@ static void pod_info(const struct pod *p, struct plan_pod *out)
 {
 	*out = (struct plan_pod){
 		.key = p->key, .uid = p->api.uid, .node = p->api.node,
-		.ip = { *pod_ip(p, ADDR_V4), *pod_ip(p, ADDR_V6) }, .quarantined = p->q.on, .explicit_q = p->api.explicit_q,
+		.ip = { *pod_ip(p, ADDR_V4), *pod_ip(p, ADDR_V6) },
+		.quarantined = p->q.on, .explicit_q = p->api.explicit_q,
 		.action = p->q.action, .nsvc = p->q.svcs.n,
 	};
 }

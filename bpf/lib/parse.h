@@ -164,28 +164,46 @@ static __always_inline int parse_ports(struct __sk_buff *skb, struct pkt *p)
 	return PARSE_OK;
 }
 
-/*
- * The L4 part of parsing an IPv4 packet, for a quarantined address (or a
- * SYN) only: the caller checked the IPv4 header. May pull data.
- */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
+/* The L4 part of parsing an IPv4 packet, from its header iph (checked by the caller). */
+static __always_inline int parse_l4_from(struct __sk_buff *skb, const struct iphdr *iph,
+					 struct pkt *p)
 {
-	struct iphdr iph;
-	__u16 frag;
+	__u16 frag = bpf_ntohs(iph->frag_off);
 
-	/* A copy: no packet pointer lives across the callers' branches. */
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)))
-		return PARSE_BAD_IP;
-	frag = bpf_ntohs(iph.frag_off);
-	addr_set_v4(&p->saddr, iph.saddr);
-	addr_set_v4(&p->daddr, iph.daddr);
-	p->proto = iph.protocol;
+	addr_set_v4(&p->saddr, iph->saddr);
+	addr_set_v4(&p->daddr, iph->daddr);
+	p->proto = iph->protocol;
 	/* ihl is 4 bits, so the verifier can bound the variable offset (<= 74). */
-	p->l4_off = sizeof(struct ethhdr) + (iph.ihl & 0xf) * 4;
+	p->l4_off = sizeof(struct ethhdr) + (iph->ihl & 0xf) * 4;
 	p->later_frag = (frag & IP_OFFSET) != 0;
 	if (p->later_frag)
 		return PARSE_OK;
+	/* May pull data: iph is dead after this. */
 	return parse_ports(skb, p);
+}
+
+/*
+ * IPv4 past the fast path (a quarantined destination): the header where it
+ * lies in the packet.
+ */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
+{
+	struct iphdr *iph = pkt_ptr(skb, ETH_HLEN, sizeof(*iph));
+
+	return iph ? parse_l4_from(skb, iph, p) : PARSE_BAD_IP;
+}
+
+/*
+ * The same from a copy of the header, for tc ingress, where packet
+ * pointers of the IPv4 and IPv6 branches would share a register (below).
+ */
+static __always_inline int parse_l4_copy(struct __sk_buff *skb, struct pkt *p)
+{
+	struct iphdr iph;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &iph, sizeof(iph)))
+		return PARSE_BAD_IP;
+	return parse_l4_from(skb, &iph, p);
 }
 
 /*

@@ -313,7 +313,8 @@ static __always_inline void tc_from_pod(struct __sk_buff *skb, struct pkt *p)
 	seg = tcp_seg(skb, fam);
 	if (seg == SEG_NOT_SYN || (seg == SEG_OTHER && !quar_lookup(&sa)))
 		return;
-	if (parse_pkt(skb, fam, p) != PARSE_OK || p->later_frag)
+	if ((fam == 6 ? parse_l4_v6(skb, p) : parse_l4_copy(skb, p)) != PARSE_OK ||
+	    p->later_frag)
 		return;
 	if (p->proto == IPPROTO_TCP &&
 	    (p->tcp_word & (TCPW_SYN | TCPW_ACK | TCPW_RST)) != TCPW_SYN)

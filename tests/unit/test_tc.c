@@ -1178,6 +1178,60 @@ cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
+/* IPv6 VIPs and backends, and an IPv4 VIP asked for in its mapped form. */
+TEST(sock_decision_ipv6_and_mapped)
+{
+	struct test_sock_decide_bpf *skel = NULL;
+	struct steer_svc_key k6 = { .vip = addr_lit("fd00:96::10"), .port = htons(80), .proto = 6 };
+	struct steer_svc_key k4 = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
+	struct steer_backend_val be6[2] = {
+		{ .addr = addr_lit("fd00:244:1::7"), .port = htons(8080) },
+		{ .addr = addr_lit("fd00:244:1::8"), .port = htons(8080) },
+	};
+	struct steer_backend_val be4 = { .addr = addr_lit("10.244.1.7"), .port = htons(8080) };
+	struct steer_quar_val qv = { .action = STEER_ACT_DRAIN };
+	struct test_in t = { .in = { .addr = k6.vip, .port = k6.port, .proto = 6 } };
+	struct steer_maps m;
+	struct sock_out out;
+	int prog;
+
+	if (geteuid() != 0) {
+		test_skip("needs root to load BPF");
+		return;
+	}
+	skel = test_sock_decide_bpf__open_and_load();
+	if (!ASSERT_OK_PTR(skel, "open_and_load"))
+		return;
+	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
+		goto cleanup;
+	prog = bpf_program__fd(skel->progs.test_sock_decide);
+	ASSERT_OK(maps_svc_set(&m, &k6, be6, 2, STEER_ORIGIN_MANUAL, 0), "IPv6 svc set");
+	ASSERT_OK(maps_quar_set(&m, &be6[0].addr, &qv), "quarantine an IPv6 backend");
+	for (__u32 rnd = 0; rnd < 4; rnd++) {
+		t.in.rnd = rnd;
+		out = sock_run(prog, &t);
+		ASSERT_EQ(out.verdict, SOCK_REWRITE, "IPv6 VIP steered");
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be6[1].addr), "to the healthy IPv6 backend");
+	}
+	t.in.addr = addr_lit("fd00:96::11");
+	ASSERT_EQ(sock_run(prog, &t).verdict, SOCK_PASS, "another IPv6 address untouched");
+
+	/* What connect6 reads from an AF_INET6 socket dialing ::ffff:10.96.0.10. */
+	ASSERT_OK(maps_svc_set(&m, &k4, &be4, 1, STEER_ORIGIN_MANUAL, 0), "IPv4 svc set");
+	t.in.addr = addr_lit("::ffff:10.96.0.10");
+	out = sock_run(prog, &t);
+	ASSERT_EQ(out.verdict, SOCK_REWRITE, "the mapped VIP is the IPv4 Service");
+	ASSERT_TRUE(addr_eq(&out.pick.be.addr, IPP("10.244.1.7")), "to its IPv4 backend, mapped");
+
+	t.mode = TEST_REVNAT;
+	t.in.addr = k6.vip;
+	t.in.rnd = 91;
+	out = sock_run(prog, &t);
+	ASSERT_TRUE(out.verdict == SOCK_REWRITE && out.found, "IPv6 reverse translation found");
+cleanup:
+	test_sock_decide_bpf__destroy(skel);
+}
+
 TEST(sock_revnat_looked_up_before_written)
 {
 	struct test_sock_decide_bpf *skel = NULL;
