@@ -279,8 +279,9 @@ int svc_parse(struct svc_obj *s, const cJSON *obj)
 		struct steer_addr a;
 		char f[32];
 
-		if (cJSON_IsString(ip) && (!strcmp(ip->valuestring, "None") ||
-					   !*ip->valuestring))
+		/* Headless ("None"), or not allocated yet. */
+		if (cJSON_IsNull(ip) || (cJSON_IsString(ip) && (!strcmp(ip->valuestring, "None") ||
+								!*ip->valuestring)))
 			continue;
 		snprintf(f, sizeof(f), ips ? "spec.clusterIPs[%d]" : "spec.clusterIP", i);
 		if (ip_parse(ip, &a)) {

@@ -102,13 +102,11 @@ static int parse_ip_n(const char *s, size_t len, struct steer_addr *addr)
 		return -EINVAL;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
-	if (inet_pton(AF_INET, buf, &v4) == 1) {
+	/* inet_pton takes no zone (fe80::1%eth0): pod and VIP addresses have none. */
+	if (inet_pton(AF_INET, buf, &v4) == 1)
 		addr_from_v4(&a, v4.s_addr);
-	} else if (!strchr(buf, '%') && inet_pton(AF_INET6, buf, a.b) == 1) {
-		/* inet_pton takes no zone (%eth0) anyway; say so by construction. */
-	} else {
+	else if (inet_pton(AF_INET6, buf, a.b) != 1)
 		return -EINVAL;
-	}
 	*addr = a;
 	return 0;
 }
