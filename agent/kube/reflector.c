@@ -342,7 +342,7 @@ static void start_watch(struct reflector *r)
 	set_rv(r->ws.rv, sizeof(r->ws.rv), r->rv);
 	r->state = RS_WATCH;
 	r->st.watches++;
-	r->req = kube_get(r->c, path, r->cfg.accept, true, watch_data, watch_done, r);
+	r->req = kube_get(r->c, path, r->cfg.watch_accept, true, watch_data, watch_done, r);
 	if (!r->req) {
 		watch_stream_free(&r->ws);
 		backoff(r, "cannot start request");

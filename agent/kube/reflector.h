@@ -35,7 +35,8 @@ struct reflector_cfg {
 	const char *name;		/* for logs: "pods", "services", ... */
 	const char *path;		/* collection, e.g. /api/v1/pods */
 	const char *label_selector;	/* NULL: none */
-	const char *accept;		/* NULL: application/json */
+	const char *accept;		/* of a list; NULL: application/json */
+	const char *watch_accept;	/* of a watch; NULL: application/json */
 	unsigned int page_limit;	/* default 500 */
 	unsigned int backoff_min_ms;	/* default 800 */
 	unsigned int backoff_max_ms;	/* default 30000 */

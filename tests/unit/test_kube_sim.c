@@ -301,6 +301,7 @@ TEST(list_watch_quarantine_over_https)
 		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
 	};
 	char names[8][64], ips[8][20];
+	struct agent_metrics am = {};
 	struct memmaps mm = {};
 	struct ctx c = { .mm = &mm };
 	struct loop *loop = NULL;
@@ -342,6 +343,15 @@ TEST(list_watch_quarantine_over_https)
 	c.ip = ips[0];
 	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"enabled\":\"true\"}}}");
 	ASSERT_TRUE(run_until(loop, released, &c, 3000), "relabel back releases");
+
+	/*
+	 * The metadata watch asks for single PartialObjectMetadata: a watch
+	 * asking for a ...List ends at its first event (as upstream's does),
+	 * and re-watching from there is a hot loop.
+	 */
+	control_fill_metrics(c.ctl, &am);
+	ASSERT_LE(am.watches[RES_PODS], 3, "pod metadata watches started");
+	ASSERT_GE(am.events[RES_PODS], 2, "pod metadata events received");
 cleanup:
 	control_stop(c.ctl);
 	recon_free(c.recon);

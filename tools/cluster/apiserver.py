@@ -533,6 +533,12 @@ TABLES = {
 }
 
 
+def not_acceptable(kind, o):
+    what = 'is not a list (%s)' % o['kind'] if o else 'is a list'
+    return ApiError(406, 'NotAcceptable', 'you requested %s, but the '
+                    'requested object %s' % (kind, what))
+
+
 def partial(o):
     return {'kind': 'PartialObjectMetadata', 'apiVersion': 'meta.k8s.io/v1',
             'metadata': o['metadata']}
@@ -809,7 +815,9 @@ class Handler(BaseHTTPRequestHandler):
                                               ['resourceVersion'],
                                               q.get('includeObject',
                                                     'Metadata')))
-        if a in ('Partial', 'PartialList'):
+        if a == 'PartialList':
+            raise not_acceptable('PartialObjectMetadataList', o)
+        if a == 'Partial':
             return self.send_json(code, partial(o))
         return self.send_json(code, o)
 
@@ -851,7 +859,9 @@ class Handler(BaseHTTPRequestHandler):
             t = table(res, objs, rv, q.get('includeObject', 'Metadata'))
             t['metadata'].update(meta)
             return self.send_json(200, t)
-        if a in ('PartialList', 'Partial'):
+        if a == 'Partial':
+            raise not_acceptable('PartialObjectMetadata', None)
+        if a == 'PartialList':
             return self.send_json(200, {
                 'kind': 'PartialObjectMetadataList',
                 'apiVersion': 'meta.k8s.io/v1', 'metadata': meta,
@@ -898,11 +908,15 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(409, 'Conflict', 'too many conflicts')
 
     def watch_event(self, res, typ, obj, fmt, first):
-        if fmt == 'Table':
+        if fmt == 'Table' and typ != 'BOOKMARK':
             obj = table(res, [obj], obj['metadata']['resourceVersion'],
                         'Metadata', headers=first)
-        elif fmt in ('Partial', 'PartialList'):
+        elif fmt == 'Partial':
             obj = partial(obj)
+        elif fmt == 'PartialList':
+            # Upstream's watch encoder transforms each event's object after
+            # the 200 went out: one object is no List, so the stream ends.
+            raise not_acceptable('PartialObjectMetadataList', obj)
         return {'type': typ, 'object': obj}
 
     def chunk(self, data):
@@ -947,99 +961,104 @@ class Handler(BaseHTTPRequestHandler):
             emit({'type': 'ERROR', 'object': ApiError(
                 410, 'Expired', 'too old resource version: %s (%s)' %
                 (cursor, STORE.compacted)).status()})
-        if expired:
-            gone()
-            self.chunk(b'')
-            return
-        for o in initial:
-            emit(self.watch_event(res, 'ADDED', o, fmt, first))
-            first = False
-        if bookmarks and q.get('sendInitialEvents') == 'true':
-            emit({'type': 'BOOKMARK', 'object': {
+
+        def bookmark(md):
+            emit(self.watch_event(res, 'BOOKMARK', {
                 'kind': RESOURCES[res][2], 'apiVersion': api_version(res),
-                'metadata': {'resourceVersion': str(cursor), 'annotations': {
-                    'k8s.io/initial-events-end': 'true'}}}})
-        next_bm = time.monotonic() + FAULT.bookmark_interval
-        WATCHES[0] += 1
-        me = [res, cursor]
-        with STORE.cond:
-            STORE.watchers[id(me)] = me
+                'metadata': md}, fmt, False))
         try:
-            while not STOPPED.is_set():
-                with STORE.cond:
-                    while True:
-                        now = time.monotonic()
-                        evs = STORE.events_since(cursor)
-                        if evs or evs is None or now >= deadline or \
-                                STORE.cut_gen != cut or \
-                                STORE.expire_gen != expire or \
-                                len(STORE.injections) > inj or \
-                                (bookmarks and now >= next_bm) or \
-                                STOPPED.is_set():
-                            break
-                        wait = deadline - now
-                        if bookmarks:
-                            wait = min(wait, next_bm - now)
-                        STORE.rconds[res].wait(min(wait, 1.0))
-                    injected = STORE.injections[inj:]
-                    inj = len(STORE.injections)
-                    head = STORE.rv
-                if STORE.cut_gen != cut:
-                    return  # abrupt: no terminating chunk
-                if evs is None or STORE.expire_gen != expire:
-                    gone()
-                    break
-                for line in injected:
-                    self.chunk(line)
-                for rv, r, typ, old, new in evs:
-                    cursor = rv
-                    if r != res:
-                        continue
-                    onsi = ns is None or new['metadata'].get('namespace') == ns
-                    if not onsi:
-                        continue
-                    was, now_m = match(old), match(new)
-                    if typ == 'MODIFIED' and was and not now_m:
-                        # stored objects are read-only: copy what changes
-                        typ, new = 'DELETED', dict(old, metadata=dict(
-                            old['metadata'], resourceVersion=str(rv)))
-                    elif typ == 'MODIFIED' and not was and now_m:
-                        typ = 'ADDED'
-                    elif typ == 'DELETED' and not was:
-                        continue
-                    elif typ != 'DELETED' and not now_m:
-                        continue
-                    # Table rows carry an Age and a first-only header:
-                    # those stay per watch.  The rest is shared.
-                    key = None if fmt == 'Table' else \
-                        (rv, typ, 'json' if fmt == 'json' else 'Partial')
-                    line = STORE.enc.get(key) if key else None
-                    if line is None:
-                        line = json.dumps(self.watch_event(
-                            res, typ, new, fmt, first)).encode() + b'\n'
-                        if key:
-                            STORE.enc[key] = line
-                    self.chunk(line)
-                    first = False
-                cursor = max(cursor, head) if not evs else cursor
-                if evs:
-                    with STORE.cond:
-                        me[1] = cursor
-                        STORE.served.notify_all()
-                if time.monotonic() >= deadline:
-                    break
-                if bookmarks and time.monotonic() >= next_bm:
-                    emit({'type': 'BOOKMARK', 'object': {
-                        'kind': RESOURCES[res][2],
-                        'apiVersion': api_version(res),
-                        'metadata': {'resourceVersion': str(cursor)}}})
-                    next_bm = time.monotonic() + FAULT.bookmark_interval
-            self.chunk(b'')
-        finally:
-            WATCHES[0] -= 1
+            if expired:
+                gone()
+                self.chunk(b'')
+                return
+            for o in initial:
+                emit(self.watch_event(res, 'ADDED', o, fmt, first))
+                first = False
+            if bookmarks and q.get('sendInitialEvents') == 'true':
+                bookmark({'resourceVersion': str(cursor), 'annotations': {
+                    'k8s.io/initial-events-end': 'true'}})
+            next_bm = time.monotonic() + FAULT.bookmark_interval
+            WATCHES[0] += 1
+            me = [res, cursor]
             with STORE.cond:
-                STORE.watchers.pop(id(me), None)
-                STORE.served.notify_all()
+                STORE.watchers[id(me)] = me
+            try:
+                while not STOPPED.is_set():
+                    with STORE.cond:
+                        while True:
+                            now = time.monotonic()
+                            evs = STORE.events_since(cursor)
+                            if evs or evs is None or now >= deadline or \
+                                    STORE.cut_gen != cut or \
+                                    STORE.expire_gen != expire or \
+                                    len(STORE.injections) > inj or \
+                                    (bookmarks and now >= next_bm) or \
+                                    STOPPED.is_set():
+                                break
+                            wait = deadline - now
+                            if bookmarks:
+                                wait = min(wait, next_bm - now)
+                            STORE.rconds[res].wait(min(wait, 1.0))
+                        injected = STORE.injections[inj:]
+                        inj = len(STORE.injections)
+                        head = STORE.rv
+                    if STORE.cut_gen != cut:
+                        return  # abrupt: no terminating chunk
+                    if evs is None or STORE.expire_gen != expire:
+                        gone()
+                        break
+                    for line in injected:
+                        self.chunk(line)
+                    for rv, r, typ, old, new in evs:
+                        cursor = rv
+                        if r != res:
+                            continue
+                        onsi = ns is None or new['metadata'].get('namespace') == ns
+                        if not onsi:
+                            continue
+                        was, now_m = match(old), match(new)
+                        if typ == 'MODIFIED' and was and not now_m:
+                            # stored objects are read-only: copy what changes
+                            typ, new = 'DELETED', dict(old, metadata=dict(
+                                old['metadata'], resourceVersion=str(rv)))
+                        elif typ == 'MODIFIED' and not was and now_m:
+                            typ = 'ADDED'
+                        elif typ == 'DELETED' and not was:
+                            continue
+                        elif typ != 'DELETED' and not now_m:
+                            continue
+                        # Table rows carry an Age and a first-only header:
+                        # those stay per watch.  The rest is shared.
+                        key = None if fmt == 'Table' else (rv, typ, fmt)
+                        line = STORE.enc.get(key) if key else None
+                        if line is None:
+                            line = json.dumps(self.watch_event(
+                                res, typ, new, fmt, first)).encode() + b'\n'
+                            if key:
+                                STORE.enc[key] = line
+                        self.chunk(line)
+                        first = False
+                    cursor = max(cursor, head) if not evs else cursor
+                    if evs:
+                        with STORE.cond:
+                            me[1] = cursor
+                            STORE.served.notify_all()
+                    if time.monotonic() >= deadline:
+                        break
+                    if bookmarks and time.monotonic() >= next_bm:
+                        bookmark({'resourceVersion': str(cursor)})
+                        next_bm = time.monotonic() + FAULT.bookmark_interval
+                self.chunk(b'')
+            finally:
+                WATCHES[0] -= 1
+                with STORE.cond:
+                    STORE.watchers.pop(id(me), None)
+                    STORE.served.notify_all()
+        except ApiError as e:
+            # Like upstream: the 200 is out, so the error goes to the log
+            # and the stream just ends.
+            sys.stderr.write('watch %s: %s\n' % (res, e.message))
+            self.chunk(b'')
 
     def sim(self, method, path, q):
         if path == '/_sim/fault' and method == 'GET':
