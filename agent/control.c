@@ -336,6 +336,7 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		[PS_POD_META] = RES_PODS, [PS_POD_QUAR] = RES_QPODS,
 		[PS_SVC] = RES_SERVICES, [PS_EPS] = RES_SLICES, [PS_NODE] = RES_NODES,
 	};
+	struct kube_client_stats cs;
 	struct plan_stats ps;
 
 	if (!ctl)
@@ -350,7 +351,13 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		am->relists[res[i]] = st.relists;
 		am->watch_errors[res[i]] = st.errors;
 		am->events[res[i]] = st.events;
+		am->lists[res[i]] = st.lists;
+		am->quorum_lists[res[i]] = st.quorum_lists;
+		am->malformed_lines[res[i]] = st.malformed;
 	}
+	kube_client_get_stats(ctl->client, &cs);
+	am->api_dead = cs.dead;
+	am->api_probes = cs.probes;
 	plan_get_stats(ctl->plan, &ps);
 	am->bad_objects = ctl->st.bad_objects;
 	am->restored_memberships = ps.restored;
