@@ -35,6 +35,7 @@ struct kube_req {
 	bool ok;		/* 2xx seen */
 	bool dead;		/* to end with -ETIMEDOUT: the server stopped answering */
 	long status;
+	char errbuf[CURL_ERROR_SIZE];
 	char *body;
 	size_t len, cap;
 	kube_data_cb on_data;
@@ -365,13 +366,17 @@ static void check_done(struct kube_client *c)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_OS_ERRNO, &oserr);
 		err = curl_errno(msg->data.result);
-		/* Keepalive or TCP_USER_TIMEOUT gave up on the peer. */
-		if (err == -EIO && oserr == ETIMEDOUT)
+		/*
+		 * Keepalive or TCP_USER_TIMEOUT gave up on the peer; over TLS
+		 * libcurl 7.88 keeps the errno in its message only.
+		 */
+		if (err == -EIO && (oserr == ETIMEDOUT || strstr(r->errbuf, "timed out")))
 			err = -ETIMEDOUT;
 		if (err == -ETIMEDOUT && r->stream)
 			c->st.dead++;
 		if (err && err != -ECANCELED)
-			pr_debug("GET %s: %s", r->c->cfg->server, curl_easy_strerror(msg->data.result));
+			pr_debug("GET %s: %s", r->c->cfg->server,
+				 r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result));
 		finish(r, status, err);
 	}
 }
@@ -431,6 +436,7 @@ static struct kube_req *request(struct kube_client *c, const char *path, const c
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 10L);

@@ -54,6 +54,7 @@ SUBRESOURCES = {'pods': ['status'], 'services': ['status'],
 GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1'),
           ('rbac.authorization.k8s.io', 'v1')]
 STOPPED = threading.Event()
+ARGS = None
 
 
 def now_iso():
@@ -376,7 +377,8 @@ class Fault:
         self.delay_ms = 0
         self.error500 = 0        # >0: fail that many requests; -1: all
         self.error_path = ''
-        self.bookmark_interval = 1.0
+        # Upstream's watch cache sends each watcher one about every minute.
+        self.bookmark_interval = ARGS.bookmark_interval if ARGS else 60.0
 
     def dump(self):
         return dict(vars(self))
@@ -1236,7 +1238,7 @@ def main():
     ap.add_argument('--k8s-minor', default='30')
     ap.add_argument('--history', type=int, default=10000,
                     help='watch history window in events')
-    ap.add_argument('--bookmark-interval', type=float, default=1.0)
+    ap.add_argument('--bookmark-interval', type=float, default=60.0)
     ap.add_argument('--eps-delay-ms', type=int, default=0)
     ap.add_argument('--watch-nice', type=int, default=-10,
                     help='nice value of watch threads (0: leave as is)')
@@ -1255,7 +1257,6 @@ def main():
     os.makedirs(ARGS.state, exist_ok=True)
     STORE = Store(ARGS.history)
     FAULT = Fault()
-    FAULT.bookmark_interval = ARGS.bookmark_interval
     WATCHES = [0]
     tf = ARGS.token_file or os.path.join(ARGS.state, 'token')
     if not os.path.exists(tf):
