@@ -292,6 +292,39 @@ static void patch_pod(const char *name, const char *patch)
 	cJSON_Delete(api("PATCH", path, patch, "application/merge-patch+json"));
 }
 
+/* List requests the simulator served, by where upstream would read them. */
+static long sim_lists(const char *read)
+{
+	cJSON *st = api("GET", "/_sim/state", NULL, NULL);
+	const cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "lists"), read);
+	long v = cJSON_IsNumber(n) ? (long)n->valuedouble : -1;
+
+	cJSON_Delete(st);
+	return v;
+}
+
+static bool malformed_seen(void *arg)
+{
+	struct agent_metrics am = {};
+	uint64_t n = 0;
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	for (int i = 0; i < RES_MAX; i++)
+		n += am.malformed_lines[i];
+	return n > 0;
+}
+
+static bool all_relisted(void *arg)
+{
+	struct agent_metrics am = {};
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	for (int i = 0; i < RES_MAX; i++)
+		if (!am.relists[i] || am.lists[i] < 2)
+			return false;
+	return control_synced(((struct ctx *)arg)->ctl);
+}
+
 static const char *kubeconfig(void)
 {
 	static char kc[300];
@@ -310,6 +343,7 @@ TEST(list_watch_quarantine_over_https)
 	struct memmaps mm = {};
 	struct ctx c = { .mm = &mm };
 	struct loop *loop = NULL;
+	long quorum, cache;
 
 	if (!start_sim()) {
 		test_skip("API server simulator not available");
@@ -357,6 +391,33 @@ TEST(list_watch_quarantine_over_https)
 	control_fill_metrics(c.ctl, &am);
 	ASSERT_LE(am.watches[RES_PODS], 3, "pod metadata watches started");
 	ASSERT_GE(am.events[RES_PODS], 2, "pod metadata events received");
+
+	/* A malformed line is skipped and counted; the watch goes on. */
+	cJSON_Delete(api("POST", "/_sim/fault", "{\"inject\":\"{\\\"type\\\":\\\"MODIFIED\\\",\\\"obj\"}",
+			 NULL));
+	ASSERT_TRUE(run_until(loop, malformed_seen, &c, 3000), "malformed watch line counted");
+	/* The Deployment may have scaled one away: ask again. */
+	if (!ASSERT_GE(ready_pods(names, ips, 8), 1, "pods now"))
+		goto cleanup;
+	c.ip = ips[0];
+	c.action = STEER_ACT_DRAIN;
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "the watch went on past it");
+
+	/*
+	 * Every watch gets 410 Gone at once, as after an API server restart:
+	 * the relists come from the watch cache, none is a quorum read.
+	 */
+	quorum = sim_lists("quorum");
+	cache = sim_lists("cache");
+	cJSON_Delete(api("POST", "/_sim/fault", "{\"expire_history\":true,\"expire_watches\":true}",
+			 NULL));
+	ASSERT_TRUE(run_until(loop, all_relisted, &c, 5000), "every reflector relisted");
+	ASSERT_EQ(sim_lists("quorum") - quorum, 0, "quorum reads from etcd for the relists");
+	ASSERT_GE(sim_lists("cache") - cache, 5, "lists served from the watch cache");
+	control_fill_metrics(c.ctl, &am);
+	ASSERT_GE(am.lists[RES_PODS], 2, "pod metadata listed twice");
+	ASSERT_EQ(am.quorum_lists[RES_PODS], 0, "steer_api_requests_total read=quorum");
 cleanup:
 	control_stop(c.ctl);
 	recon_free(c.recon);
