@@ -68,7 +68,7 @@ FUZZ_OBJS := $(patsubst %.c,$(OUTPUT)/fuzzobj/%.o,$(LIB_SRCS))
 FUZZ_CFLAGS = -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE $(DEFINES) $(INCLUDES) $(PKG_CFLAGS)
 FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined
 
-DEPS := $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+DEPS := $(shell find $(OUTPUT) -name '*.d' -type f 2>/dev/null)
 -include $(DEPS)
 
 ifeq ($(V),1)

@@ -21,7 +21,20 @@
 #include "steer_sock.skel.h"
 #include "steer_tc.skel.h"
 
-static const char *const link_pins[] = STEER_LINK_PINS;
+/*
+ * Each socket program, its link pin and the feature it needs. A hook type
+ * the kernel lacks is not loaded (autoload off) and the rest still is.
+ */
+static const struct sock_hook {
+	const char *prog;
+	const char *pin;
+	enum probe_feature feat;
+} sock_hooks[DATAPATH_SOCK_HOOKS] = {
+	{ "steer_sock4_connect", STEER_LINK_CONNECT4, FEAT_CONNECT4 },
+	{ "steer_sock4_sendmsg", STEER_LINK_SENDMSG4, FEAT_SENDMSG4 },
+	{ "steer_sock4_recvmsg", STEER_LINK_RECVMSG4, FEAT_RECVMSG4 },
+	{ "steer_sock4_getpeer", STEER_LINK_GETPEER4, FEAT_GETPEER4 },
+};
 
 int datapath_find_cgroup2(char *buf, size_t len)
 {
@@ -145,6 +158,63 @@ static void pins_replace_stale(struct datapath *dp)
 	}
 }
 
+static struct bpf_program *sock_prog(const struct datapath *dp, int i)
+{
+	return dp->sock ? bpf_object__find_program_by_name(dp->sock->obj, sock_hooks[i].prog) : NULL;
+}
+
+static void sock_unload(struct datapath *dp, const char *why, int err)
+{
+	pr_warn("%s: %s; socket steering is off, tc enforcement stays on", why, strerror(-err));
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+		if (probe_on(&dp->feat, sock_hooks[i].feat))
+			probe_off(&dp->feat, sock_hooks[i].feat, "%s: %s", why, strerror(-err));
+	steer_sock_bpf__destroy(dp->sock);
+	dp->sock = NULL;
+}
+
+/*
+ * The socket object, as far as this kernel allows. Whatever fails here
+ * turns socket steering off and leaves tc, already loaded, enforcing.
+ */
+static void sock_load(struct datapath *dp)
+{
+	int err, n = 0;
+
+	dp->sock = steer_sock_bpf__open();
+	if (!dp->sock) {
+		sock_unload(dp, "open socket BPF object", -errno);
+		return;
+	}
+	dp->sock->rodata->have_set_retval = probe_on(&dp->feat, FEAT_SET_RETVAL);
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++) {
+		bool on = probe_on(&dp->feat, sock_hooks[i].feat);
+
+		bpf_program__set_autoload(sock_prog(dp, i), on);
+		n += on;
+	}
+	if (!n) {
+		steer_sock_bpf__destroy(dp->sock);
+		dp->sock = NULL;
+		return;
+	}
+	/* One map set in the kernel: the socket object borrows the tc object's. */
+	for (int i = 0; i < MAP_NR; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
+
+		if (!map)
+			continue;
+		err = bpf_map__reuse_fd(map, maps_fd(&dp->maps, i));
+		if (err) {
+			sock_unload(dp, "share map with the socket object", err);
+			return;
+		}
+	}
+	err = steer_sock_bpf__load(dp->sock);
+	if (err)
+		sock_unload(dp, "load socket BPF object", err);
+}
+
 int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 {
 	struct datapath *dp;
@@ -174,6 +244,7 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			goto cleanup;
 	}
 
+	probe_run(&dp->feat);
 	dp->tc = steer_tc_bpf__open();
 	if (!dp->tc) {
 		err = -errno;
@@ -206,6 +277,7 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 	err = steer_tc_bpf__load(dp->tc);
 	if (err) {
 		pr_warn("load tc BPF object: %s%s", strerror(-err),
+			!probe_on(&dp->feat, FEAT_TC) ? " (the kernel has no tc BPF programs)" :
 			dp->bpffs ? " (maps pinned by an incompatible steer? try steerd --cleanup)" : "");
 		goto cleanup;
 	}
@@ -213,28 +285,10 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 	if (err)
 		goto cleanup;
 
-	dp->sock = steer_sock_bpf__open();
-	if (!dp->sock) {
-		err = -errno;
-		pr_warn("open socket BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
-	/* One map set in the kernel: the socket object borrows the tc object's. */
-	for (int i = 0; i < MAP_NR; i++) {
-		map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
-		if (!map)
-			continue;
-		err = bpf_map__reuse_fd(map, maps_fd(&dp->maps, i));
-		if (err) {
-			pr_warn("share map %s: %s", maps_name(i), strerror(-err));
-			goto cleanup;
-		}
-	}
-	err = steer_sock_bpf__load(dp->sock);
-	if (err) {
-		pr_warn("load socket BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
+	sock_load(dp);
+	/* Published after the load: what loaded, not only what the probe said. */
+	probe_publish(&dp->feat, &dp->maps);
+	probe_log(&dp->feat);
 	*dpp = dp;
 	return 0;
 
@@ -256,26 +310,20 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 	case DATAPATH_PROG_TC_INGRESS:
 		return bpf_program__fd(dp->tc->progs.steer_tc_ingress);
 	case DATAPATH_PROG_CONNECT4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_connect);
 	case DATAPATH_PROG_SENDMSG4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_sendmsg);
 	case DATAPATH_PROG_RECVMSG4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_recvmsg);
 	case DATAPATH_PROG_GETPEER4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_getpeer);
+		if (!sock_prog(dp, prog - DATAPATH_PROG_CONNECT4))
+			return -ENOENT;
+		return bpf_program__fd(sock_prog(dp, prog - DATAPATH_PROG_CONNECT4));
 	default:
 		return -EINVAL;
 	}
 }
 
-static struct bpf_program *sock_prog(struct datapath *dp, int i)
+const struct probe_result *datapath_features(const struct datapath *dp)
 {
-	struct bpf_program *p[] = {
-		dp->sock->progs.steer_sock4_connect, dp->sock->progs.steer_sock4_sendmsg,
-		dp->sock->progs.steer_sock4_recvmsg, dp->sock->progs.steer_sock4_getpeer,
-	};
-
-	return p[i];
+	return &dp->feat;
 }
 
 /* The pinned link still points at our cgroup: then it can be updated in place. */
@@ -311,27 +359,38 @@ static int sock_attach(struct datapath *dp)
 			cg, strerror(-err));
 		return err;
 	}
+	if (!probe_on(&dp->feat, FEAT_CGROUP_LINK)) {
+		/* Legacy BPF_PROG_ATTACH would detach nothing on cleanup by pin: not done. */
+		err = -ENOTSUP;
+		pr_warn("socket steering is off: %s; tc enforcement stays on",
+			dp->feat.feat[FEAT_CGROUP_LINK].why);
+		goto cleanup;
+	}
 	if (fstat(cgfd, &st) || !is_cgroup2(cgfd)) {
 		err = -ENOTSUP;
 		pr_warn("cgroup %s: not a cgroup v2 directory; socket steering is off, tc enforcement stays on", cg);
 		goto cleanup;
 	}
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++) {
+		struct bpf_program *prog = sock_prog(dp, i);
 		struct bpf_link *link;
 
-		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, link_pins[i]);
+		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, sock_hooks[i].pin);
 		/* access() first: libbpf logs a failed open as a warning. */
 		link = access(path, F_OK) ? NULL : bpf_link__open(path);
-		if (link && !link_on_cgroup(link, st.st_ino)) {
-			pr_info("pinned link %s is on another cgroup: replacing it", path);
+		if (link && (!prog || !link_on_cgroup(link, st.st_ino))) {
+			pr_info("pinned link %s is %s: removing it", path,
+				prog ? "on another cgroup" : "of a hook that is off now");
 			bpf_link__unpin(link);
 			bpf_link__destroy(link);
 			link = NULL;
 		}
+		if (!prog)
+			continue;
 		if (link) {
 			/* Atomic program swap: the hook is never empty during an upgrade. */
-			err = bpf_link__update_program(link, sock_prog(dp, i));
+			err = bpf_link__update_program(link, prog);
 			if (err) {
 				pr_warn("update pinned link %s: %s", path, strerror(-err));
 				bpf_link__destroy(link);
@@ -339,11 +398,11 @@ static int sock_attach(struct datapath *dp)
 			}
 			pr_debug("reused pinned link %s", path);
 		} else {
-			link = bpf_program__attach_cgroup(sock_prog(dp, i), cgfd);
+			link = bpf_program__attach_cgroup(prog, cgfd);
 			if (!link) {
 				err = -errno;
 				pr_warn("attach %s to cgroup %s: %s",
-					bpf_program__name(sock_prog(dp, i)), cg, strerror(-err));
+					bpf_program__name(prog), cg, strerror(-err));
 				goto cleanup;
 			}
 			err = bpf_link__pin(link, path);
@@ -354,6 +413,12 @@ static int sock_attach(struct datapath *dp)
 			}
 		}
 		dp->links[i] = link;
+	}
+	if (!dp->links[0]) {
+		err = -ENOTSUP;
+		pr_warn("socket steering is off: %s; tc enforcement stays on",
+			dp->feat.feat[FEAT_CONNECT4].why);
+		goto cleanup;
 	}
 	dp->sock_active = true;
 	pr_info("socket programs attached to cgroup %s", cg);
@@ -397,7 +462,7 @@ void datapath_close(struct datapath *dp)
 		return;
 	links_unwatch(dp);
 	/* Dropping our fds leaves the pinned links attached. */
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
 		bpf_link__destroy(dp->links[i]);
 	steer_sock_bpf__destroy(dp->sock);
 	steer_tc_bpf__destroy(dp->tc);
