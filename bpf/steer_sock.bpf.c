@@ -39,7 +39,12 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto, bo
 {
 	struct steer_affinity_val *prior = NULL;
 	struct sock_in in = {};
-	struct sock_pick pick;
+	/*
+	 * Zeroed: clang loads pick.slot before the switch on every path, and
+	 * the 5.10 verifier rejects a read of stack never written ("invalid
+	 * read from stack") where later kernels let root do it.
+	 */
+	struct sock_pick pick = {};
 	struct steer_addr vip;
 	__u64 cookie = 0;
 	__u32 reason;

@@ -173,31 +173,18 @@ static void sock_unload(struct datapath *dp, const char *why, int err)
 	dp->sock = NULL;
 }
 
-/*
- * The socket object, as far as this kernel allows. Whatever fails here
- * turns socket steering off and leaves tc, already loaded, enforcing.
- */
-static void sock_load(struct datapath *dp)
+/* Opens and loads the socket object with the hooks of mask only. */
+static int sock_try(struct datapath *dp, unsigned int mask)
 {
-	int err, n = 0;
+	int err;
 
+	steer_sock_bpf__destroy(dp->sock);
 	dp->sock = steer_sock_bpf__open();
-	if (!dp->sock) {
-		sock_unload(dp, "open socket BPF object", -errno);
-		return;
-	}
+	if (!dp->sock)
+		return -errno;
 	dp->sock->rodata->have_set_retval = probe_on(&dp->feat, FEAT_SET_RETVAL);
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++) {
-		bool on = probe_on(&dp->feat, sock_hooks[i].feat);
-
-		bpf_program__set_autoload(sock_prog(dp, i), on);
-		n += on;
-	}
-	if (!n) {
-		steer_sock_bpf__destroy(dp->sock);
-		dp->sock = NULL;
-		return;
-	}
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+		bpf_program__set_autoload(sock_prog(dp, i), mask & (1u << i));
 	/* One map set in the kernel: the socket object borrows the tc object's. */
 	for (int i = 0; i < MAP_NR; i++) {
 		struct bpf_map *map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
@@ -205,12 +192,43 @@ static void sock_load(struct datapath *dp)
 		if (!map)
 			continue;
 		err = bpf_map__reuse_fd(map, maps_fd(&dp->maps, i));
-		if (err) {
-			sock_unload(dp, "share map with the socket object", err);
-			return;
-		}
+		if (err)
+			return err;
 	}
-	err = steer_sock_bpf__load(dp->sock);
+	return steer_sock_bpf__load(dp->sock);
+}
+
+/*
+ * The socket object, as far as this kernel allows: a hook type the probe
+ * found missing is not loaded, and if the verifier still rejects the
+ * object, each hook is tried alone and the ones it takes are kept.
+ * Whatever fails here leaves tc, already loaded, enforcing.
+ */
+static void sock_load(struct datapath *dp)
+{
+	unsigned int mask = 0, good = 0;
+	int err;
+
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+		if (probe_on(&dp->feat, sock_hooks[i].feat))
+			mask |= 1u << i;
+	if (!mask)
+		return;
+	err = sock_try(dp, mask);
+	if (!err)
+		return;
+	pr_warn("load socket BPF object: %s; trying each socket program alone", strerror(-err));
+	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		err = sock_try(dp, 1u << i);
+		if (!err)
+			good |= 1u << i;
+		else
+			probe_off(&dp->feat, sock_hooks[i].feat, "verifier rejects %s: %s",
+				  sock_hooks[i].prog, strerror(-err));
+	}
+	err = good ? sock_try(dp, good) : -ENOENT;
 	if (err)
 		sock_unload(dp, "load socket BPF object", err);
 }

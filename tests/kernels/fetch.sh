@@ -45,7 +45,8 @@ mkdir -p "$cache.tmp"
 dpkg-deb -x "$apt/archives/$pkg"_*.deb "$cache.tmp/root"
 vmlinuz=$(ls "$cache.tmp"/root/boot/vmlinuz-* | head -1)
 [ -n "$vmlinuz" ] || skip "$pkg has no /boot/vmlinuz"
-mv "$vmlinuz" "$cache.tmp/vmlinuz"
+# virtme-ng finds the modules by walking up from the image to lib/modules.
+ln "$vmlinuz" "$cache.tmp/vmlinuz"
 basename "$vmlinuz" | sed 's/^vmlinuz-//' >"$cache.tmp/release"
 echo "$pkg" >"$cache.tmp/package"
 touch "$cache.tmp/ok"

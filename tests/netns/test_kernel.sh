@@ -4,7 +4,8 @@
 # kernel matrix (tests/kernels/): the probe and what loads by it, drain,
 # a steered VIP, a quarantined pod refused, restart over the pins. On a
 # kernel with bpf_set_retval it runs a second time with it forced off
-# (STEER_FEATURES_OFF), so the degraded variant is tested here too;
+# and getpeername4 forced off (STEER_FEATURES_OFF), so the degraded
+# variant and a missing hook type are tested here too;
 # STEER_TEST_DEGRADE=0 skips that pass.
 #
 #   pod1 10.202.1.2 (h1) | pod2 10.202.2.2 (h2) | pod3 10.202.3.2 (h3, client)
@@ -104,12 +105,21 @@ scenario() {
 	out=$(incg $P2 python3 "$client" udp 10.202.1.2 5353)
 	check "$p: drain: UDP to the quarantined pod dropped ($out)" [ "$out" = "err timeout" ]
 
+	if [ "$(feature connect4)" != true ]; then
+		skip "$p: steering, refusal and restart of the socket hooks" "connect4 is off"
+		kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
+		innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
+		return
+	fi
 	# Steering.
 	ctl service set 10.96.1.10:80/tcp 10.202.2.2:8080
 	out=$(incg $P3 python3 "$client" connect 10.96.1.10 80)
 	check "$p: VIP steered to its backend ($out)" [ "${out##* }" = "$P2:hi" ]
 	if [ "$(feature getpeername4)" = true ]; then
 		check "$p: getpeername shows the VIP" [ "$(echo "$out" | cut -d' ' -f2)" = 10.96.1.10:80 ]
+	else
+		check "$p: getpeername4 off: getpeername shows the backend" \
+			[ "$(echo "$out" | cut -d' ' -f2)" = 10.202.2.2:8080 ]
 	fi
 	ctl service set 10.96.1.12:80/tcp
 	out=$(incg $P3 python3 "$client" connect 10.96.1.12 80 2)
@@ -143,8 +153,8 @@ scenario() {
 
 scenario native
 if [ "${STEER_TEST_DEGRADE:-1}" != 0 ] && [ "$sr" = true ]; then
-	export STEER_FEATURES_OFF=set_retval
-	scenario no-set_retval
+	export STEER_FEATURES_OFF=set_retval,getpeername4
+	scenario degraded
 	unset STEER_FEATURES_OFF
 fi
 finish
