@@ -106,15 +106,15 @@ static int bpffs_prepare(const char *dir)
 
 /*
  * Maps whose contents refill on their own (counters, per-socket and per-flow
- * records, the epoch): a pin of another layout, from an older steer, is
- * replaced instead of failing the load. The others hold enforcement and
- * are kept or the load fails, as libbpf decides.
+ * records, the epoch, the features written at each start): a pin of another
+ * layout, from an older steer, is replaced instead of failing the load. The
+ * others hold enforcement and are kept or the load fails, as libbpf decides.
  */
 static bool map_refills(enum steer_map_id id)
 {
 	switch (id) {
 	case MAP_QSTATS: case MAP_STATS: case MAP_REVNAT: case MAP_LATENCY:
-	case MAP_FLOWS: case MAP_EPOCH: case MAP_AFFINITY:
+	case MAP_FLOWS: case MAP_EPOCH: case MAP_AFFINITY: case MAP_FEATURES:
 		return true;
 	default:
 		return false;

@@ -27,19 +27,21 @@ static const struct probe_def {
 	int helper;		/* 0: none */
 	bool link;		/* probe BPF_LINK_CREATE on this program type */
 } defs[FEAT_NR] = {
-	[FEAT_TC] = { "tc", BPF_PROG_TYPE_SCHED_CLS, 0, "tc" },
-	[FEAT_SET_RETVAL] = { "set_retval", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-			      BPF_CGROUP_INET4_CONNECT, "cgroup/connect4", BPF_FUNC_set_retval },
-	[FEAT_CGROUP_LINK] = { "cgroup_link", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-			       BPF_CGROUP_INET4_CONNECT, "cgroup/connect4", .link = true },
-	[FEAT_CONNECT4] = { "connect4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-			    BPF_CGROUP_INET4_CONNECT, "cgroup/connect4" },
-	[FEAT_SENDMSG4] = { "sendmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-			    BPF_CGROUP_UDP4_SENDMSG, "cgroup/sendmsg4" },
-	[FEAT_RECVMSG4] = { "recvmsg4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-			    BPF_CGROUP_UDP4_RECVMSG, "cgroup/recvmsg4" },
-	[FEAT_GETPEER4] = { "getpeername4", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-			    BPF_CGROUP_INET4_GETPEERNAME, "cgroup/getpeername4" },
+	[FEAT_TC] = { .name = "tc", .type = BPF_PROG_TYPE_SCHED_CLS, .section = "tc" },
+	[FEAT_SET_RETVAL] = { .name = "set_retval", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			      .attach = BPF_CGROUP_INET4_CONNECT, .section = "cgroup/connect4",
+			      .helper = BPF_FUNC_set_retval },
+	[FEAT_CGROUP_LINK] = { .name = "cgroup_link", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			       .attach = BPF_CGROUP_INET4_CONNECT, .section = "cgroup/connect4",
+			       .link = true },
+	[FEAT_CONNECT4] = { .name = "connect4", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_INET4_CONNECT, .section = "cgroup/connect4" },
+	[FEAT_SENDMSG4] = { .name = "sendmsg4", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_UDP4_SENDMSG, .section = "cgroup/sendmsg4" },
+	[FEAT_RECVMSG4] = { .name = "recvmsg4", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_UDP4_RECVMSG, .section = "cgroup/recvmsg4" },
+	[FEAT_GETPEER4] = { .name = "getpeername4", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_INET4_GETPEERNAME, .section = "cgroup/getpeername4" },
 };
 
 /* r1 = 0; call helper (if any); r0 = 1; exit. 1 is "proceed" for sock_addr. */

@@ -3,7 +3,8 @@
 # Runs steer's kernel-facing tests on the kernel it runs on (inside a
 # matrix guest, or on the host for the running kernel) and writes, into
 # OUT: one log per test, "results" (NAME RC PASSED FAILED SKIPPED per
-# line) and "kernel" (the release and the features that were on).
+# line), "kernel" (the release and the features that were on) and
+# "features" (steerd's start line: each feature on, or off with why).
 #
 # usage: tests/kernels/guest.sh OUT
 set -u
@@ -42,6 +43,7 @@ run() { # run NAME CMD...
 run test_tc build/tests/test_tc
 # The probe, the verifier taking what it allows, drain, VIP, refusal, restart.
 STEER_TEST_DEGRADE=${STEER_TEST_DEGRADE:-0} run test_kernel tests/netns/test_kernel.sh
-feats=$(grep -m1 -o 'features:.*' "$out/test_kernel.log" | grep -o '[a-z0-9_]*=on' |
-	sed 's/=on$//' | paste -sd, -)
+# The start log line of the first pass: " name=on" or " name=off (why)" each.
+grep -m1 -o 'features:.*' "$out/test_kernel.log" | sed 's/^features://; s/"$//' >"$out/features"
+feats=$(grep -o ' [a-z0-9_]*=on' "$out/features" | sed 's/=on$//; s/^ //' | paste -sd, -)
 echo "$(uname -r) ${feats:-none}" >"$out/kernel"
