@@ -39,6 +39,8 @@ run() { # run NAME CMD...
 	echo "$name $rc $p $f ${s:-0}" >>"$out/results"
 }
 
+# The verifier takes every program the probe says should load, and no other.
+run test_probe build/tests/test_probe
 # The tc bpf_prog_test_run tables and the socket-decision rows.
 run test_tc build/tests/test_tc
 # The probe, the verifier taking what it allows, drain, VIP, refusal, restart.
