@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	log_setup_libbpf();
 
 	if (o.cleanup) {
-		err = datapath_cleanup(o.bpffs);
+		err = datapath_cleanup(o.bpffs, o.cgroup);
 		if (!err)
 			pr_info("removed everything steer made under %s", o.bpffs);
 		return err ? 1 : 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Loading the skeletons, pinning under bpffs, cgroup links. */
 #include "datapath/internal.h"
+#include "datapath/cleanup.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -35,26 +36,6 @@ static const struct sock_hook {
 	{ "steer_sock4_recvmsg", STEER_LINK_RECVMSG4, FEAT_RECVMSG4 },
 	{ "steer_sock4_getpeer", STEER_LINK_GETPEER4, FEAT_GETPEER4 },
 };
-
-int datapath_find_cgroup2(char *buf, size_t len)
-{
-	char dev[256], dir[PATH_MAX], type[64];
-	int err = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/mounts", "re");
-	if (!f)
-		return -errno;
-	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
-		if (strcmp(type, "cgroup2"))
-			continue;
-		snprintf(buf, len, "%s", dir);
-		err = 0;
-		break;
-	}
-	fclose(f);
-	return err;
-}
 
 static bool is_bpffs(const char *path)
 {
@@ -355,9 +336,68 @@ static bool link_on_cgroup(struct bpf_link *link, uint64_t cgid)
 	return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgid;
 }
 
+/* Through a pinned link, updated in place if one is there. */
+static struct bpf_link *link_attach(struct datapath *dp, int i, int cgfd, const char *cg,
+				    struct bpf_link *link, const char *path)
+{
+	struct bpf_program *prog = sock_prog(dp, i);
+	int err;
+
+	if (link) {
+		/* Atomic program swap: the hook is never empty during an upgrade. */
+		err = bpf_link__update_program(link, prog);
+		if (err) {
+			pr_warn("update pinned link %s: %s", path, strerror(-err));
+			bpf_link__destroy(link);
+			return NULL;
+		}
+		pr_debug("reused pinned link %s", path);
+		return link;
+	}
+	link = bpf_program__attach_cgroup(prog, cgfd);
+	if (!link) {
+		pr_warn("attach %s to cgroup %s: %s", bpf_program__name(prog), cg, strerror(errno));
+		return NULL;
+	}
+	err = bpf_link__pin(link, path);
+	if (err) {
+		pr_warn("pin link %s: %s", path, strerror(-err));
+		bpf_link__destroy(link);
+		return NULL;
+	}
+	return link;
+}
+
+/*
+ * Without links: BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, then the steer
+ * program there before is detached. Both run for that moment and decide
+ * alike (the second sees a backend, not a VIP), so a restart opens no gap
+ * on any kernel, without needing BPF_F_REPLACE (5.6).
+ */
+static int legacy_attach(struct datapath *dp, int i, int cgfd, const char *cg)
+{
+	struct bpf_program *prog = sock_prog(dp, i);
+	enum bpf_attach_type type = bpf_program__expected_attach_type(prog);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int err;
+
+	if (bpf_prog_attach(bpf_program__fd(prog), cgfd, type, BPF_F_ALLOW_MULTI) ||
+	    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len)) {
+		err = -errno;
+		pr_warn("attach %s to cgroup %s without a link: %s", bpf_program__name(prog), cg,
+			strerror(-err));
+		return err;
+	}
+	legacy_detach(cgfd, type, info.id);
+	return 0;
+}
+
 static int sock_attach(struct datapath *dp)
 {
+	bool legacy = !probe_on(&dp->feat, FEAT_CGROUP_LINK);
 	char cg[PATH_MAX], path[PATH_MAX];
+	unsigned int attached = 0;
 	struct stat st;
 	int cgfd = -1, err;
 
@@ -376,13 +416,6 @@ static int sock_attach(struct datapath *dp)
 		pr_warn("open cgroup %s: %s; socket steering is off, tc enforcement stays on",
 			cg, strerror(-err));
 		return err;
-	}
-	if (!probe_on(&dp->feat, FEAT_CGROUP_LINK)) {
-		/* Legacy BPF_PROG_ATTACH would detach nothing on cleanup by pin: not done. */
-		err = -ENOTSUP;
-		pr_warn("socket steering is off: %s; tc enforcement stays on",
-			dp->feat.feat[FEAT_CGROUP_LINK].why);
-		goto cleanup;
 	}
 	if (fstat(cgfd, &st) || !is_cgroup2(cgfd)) {
 		err = -ENOTSUP;
@@ -406,40 +439,38 @@ static int sock_attach(struct datapath *dp)
 		}
 		if (!prog)
 			continue;
-		if (link) {
-			/* Atomic program swap: the hook is never empty during an upgrade. */
-			err = bpf_link__update_program(link, prog);
+		if (legacy) {
+			err = legacy_attach(dp, i, cgfd, cg);
 			if (err) {
-				pr_warn("update pinned link %s: %s", path, strerror(-err));
 				bpf_link__destroy(link);
 				goto cleanup;
 			}
-			pr_debug("reused pinned link %s", path);
+			/* The new program is on: a link of a steerd before may go. */
+			if (link) {
+				bpf_link__unpin(link);
+				bpf_link__destroy(link);
+			}
 		} else {
-			link = bpf_program__attach_cgroup(prog, cgfd);
+			link = link_attach(dp, i, cgfd, cg, link, path);
 			if (!link) {
-				err = -errno;
-				pr_warn("attach %s to cgroup %s: %s",
-					bpf_program__name(prog), cg, strerror(-err));
+				err = -EPERM;
 				goto cleanup;
 			}
-			err = bpf_link__pin(link, path);
-			if (err) {
-				pr_warn("pin link %s: %s", path, strerror(-err));
-				bpf_link__destroy(link);
-				goto cleanup;
-			}
+			dp->links[i] = link;
+			/* And what a steerd without links left there goes. */
+			legacy_detach(cgfd, bpf_program__expected_attach_type(prog), 0);
 		}
-		dp->links[i] = link;
+		attached |= 1u << i;
 	}
-	if (!dp->links[0]) {
+	if (!(attached & 1)) {
 		err = -ENOTSUP;
 		pr_warn("socket steering is off: %s; tc enforcement stays on",
 			dp->feat.feat[FEAT_CONNECT4].why);
 		goto cleanup;
 	}
 	dp->sock_active = true;
-	pr_info("socket programs attached to cgroup %s", cg);
+	pr_info("socket programs attached to cgroup %s%s", cg,
+		legacy ? " without links (BPF_PROG_ATTACH)" : "");
 	err = 0;
 cleanup:
 	close(cgfd);

@@ -48,6 +48,13 @@
 #define STEER_LINK_GETPEER4	"link_getpeername4"
 #define STEER_LINK_PINS { STEER_LINK_CONNECT4, STEER_LINK_SENDMSG4,	\
 			  STEER_LINK_RECVMSG4, STEER_LINK_GETPEER4 }
+/*
+ * Without BPF links (before 5.7) the socket programs are attached with
+ * BPF_PROG_ATTACH and have no pin: they are found by name on these types.
+ */
+#define STEER_SOCK_PROG_PREFIX	"steer_sock"
+#define STEER_SOCK_ATTACH_TYPES { BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG,	\
+				  BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_INET4_GETPEERNAME }
 
 /* tc filter identity on every pod veth: replaced in place on upgrade. */
 #define STEER_TC_HANDLE		0x57ee

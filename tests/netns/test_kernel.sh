@@ -4,8 +4,9 @@
 # kernel matrix (tests/kernels/): the probe and what loads by it, drain,
 # a steered VIP, a quarantined pod refused, restart over the pins. On a
 # kernel with bpf_set_retval it runs a second time with it forced off
-# and getpeername4 forced off (STEER_FEATURES_OFF), so the degraded
-# variant and a missing hook type are tested here too;
+# and getpeername4 forced off, and a third without BPF links
+# (STEER_FEATURES_OFF), so the degraded variant, a missing hook type and
+# the legacy attach are tested here too;
 # STEER_TEST_DEGRADE=0 skips that pass.
 #
 #   pod1 10.202.1.2 (h1) | pod2 10.202.2.2 (h2) | pod3 10.202.3.2 (h3, client)
@@ -38,6 +39,13 @@ wait_exchanging() {
 		sleep 0.1
 	done
 	return 1
+}
+# bpftool's name of a hook's attach type.
+attach_type() {
+	case $1 in
+	connect4) echo cgroup_inet4_connect ;; sendmsg4) echo cgroup_udp4_sendmsg ;;
+	recvmsg4) echo cgroup_udp4_recvmsg ;; getpeername4) echo cgroup_inet4_getpeername ;;
+	esac
 }
 feature() { ctl -o json status | jq -r --arg f "$1" '.features[] | select(.feature == $f) | .enabled'; }
 metric() {
@@ -73,12 +81,22 @@ scenario() {
 	check "$p: one start log line names every feature" \
 		test "$(grep -c 'features:.* tc=on .*getpeername4=' "$work/steerd.log")" = 1
 
-	# The verifier took every program the probe let load: each is attached.
+	# The verifier took every program the probe let load: each is attached,
+	# through a pinned link, or without one where links are off.
+	links=$(feature cgroup_link)
+	bpftool -j cgroup show "$CG" >"$work/cg.json"
 	for hook in connect4 sendmsg4 recvmsg4 getpeername4; do
 		on=$(feature $hook)
 		pinned=false
 		[ -e "$BPFFS/link_$hook" ] && pinned=true
-		check "$p: $hook enabled=$on, link pinned: $pinned" test "$on" = "$pinned"
+		n=$(jq --arg h "$(attach_type $hook)" '[.[] | select(.attach_type == $h)] | length' \
+			"$work/cg.json")
+		if [ "$links" = true ]; then
+			check "$p: $hook enabled=$on, link pinned: $pinned" test "$on" = "$pinned"
+		else
+			check "$p: $hook enabled=$on, no link pinned, $n attached without" \
+				test $pinned = false -a "$n" = "$([ "$on" = true ] && echo 1 || echo 0)"
+		fi
 	done
 	check "$p: tc on, filter on every veth" test "$(feature tc)" = true -a \
 		"$(innode tc filter show dev h1 egress | grep -c steer_tc_egress)" -ge 1
@@ -135,26 +153,41 @@ scenario() {
 
 	# Restart over the pins: enforcement holds meanwhile, links are reused.
 	link0=$(bpftool -j link show pinned "$BPFFS/link_connect4" 2>/dev/null | jq -r .id)
+	[ "$links" = true ] || link0=none
 	kill -9 "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
 	read -r ms _ out _ < <(incg $P2 python3 "$client" connect-ms 10.202.1.2 8080 2)
 	check "$p: steerd down: quarantine still enforced ($out)" test "$out" = ECONNREFUSED
+	out=$(incg $P3 python3 "$client" connect 10.96.1.10 80)
+	check "$p: steerd down: VIP still steered ($out)" [ "${out##* }" = "$P2:hi" ]
 	start_steerd --metrics-addr 127.0.0.1:$((port + 1)) || { fail "$p: steerd restarts"; return; }
-	check "$p: restart reuses the pinned connect4 link (id $link0)" \
-		test "$(bpftool -j link show pinned "$BPFFS/link_connect4" | jq -r .id)" = "$link0"
+	if [ "$links" = true ]; then
+		check "$p: restart reuses the pinned connect4 link (id $link0)" \
+			test "$(bpftool -j link show pinned "$BPFFS/link_connect4" | jq -r .id)" = "$link0"
+	else
+		n=$(bpftool -j cgroup show "$CG" |
+			jq '[.[] | select(.attach_type == "cgroup_inet4_connect")] | length')
+		check "$p: restart without links: the new connect4 program replaced the old ($n attached)" \
+			test "$n" = 1
+	fi
 	out=$(incg $P3 python3 "$client" connect 10.96.1.10 80)
 	check "$p: after restart: VIP still steered ($out)" [ "${out##* }" = "$P2:hi" ]
 	read -r ms _ out _ < <(incg $P2 python3 "$client" connect-ms 10.202.1.2 8080 2)
 	check "$p: after restart: quarantine still enforced ($out)" test "$out" = ECONNREFUSED
 
 	kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
-	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
+	innode "$steerd" --cleanup --bpffs "$BPFFS" --cgroup "$CG" >/dev/null 2>&1
 	check "$p: cleanup removes the pins" test ! -e "$BPFFS"
+	# bpftool prints nothing at all for a cgroup without programs.
+	check "$p: cleanup leaves no program on the cgroup" \
+		test "$(bpftool -j cgroup show "$CG" | jq -s 'add // [] | length')" = 0
 }
 
 scenario native
 if [ "${STEER_TEST_DEGRADE:-1}" != 0 ] && [ "$sr" = true ]; then
 	export STEER_FEATURES_OFF=set_retval,getpeername4
 	scenario degraded
+	export STEER_FEATURES_OFF=cgroup_link
+	scenario no-links
 	unset STEER_FEATURES_OFF
 fi
 finish

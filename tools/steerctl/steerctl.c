@@ -609,7 +609,7 @@ static int cmd_monitor(struct ctl *c)
 
 static int cmd_cleanup(struct ctl *c)
 {
-	return datapath_cleanup(c->bpffs) ? 1 : 0;
+	return datapath_cleanup(c->bpffs, NULL) ? 1 : 0;
 }
 
 /* -------------------------------------------------------------- table */
