@@ -154,6 +154,24 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	per_resource(out, "steer_watch_errors_total", "Failed list or watch requests.",
 		     m->watch_errors);
 	per_resource(out, "steer_watch_events_total", "Watch events received.", m->events);
+	header(out, "steer_api_requests_total", "counter",
+	       "List and watch requests; read=quorum lists hit etcd, the rest the watch cache.");
+	for (int r = 0; r < RES_MAX; r++)
+		sb_printf(out, "steer_api_requests_total{resource=\"%s\",verb=\"list\",read=\"cache\"} %llu\n"
+			  "steer_api_requests_total{resource=\"%s\",verb=\"list\",read=\"quorum\"} %llu\n"
+			  "steer_api_requests_total{resource=\"%s\",verb=\"watch\",read=\"cache\"} %llu\n",
+			  metrics_resource_names[r],
+			  (unsigned long long)(m->lists[r] - m->quorum_lists[r]),
+			  metrics_resource_names[r], (unsigned long long)m->quorum_lists[r],
+			  metrics_resource_names[r], (unsigned long long)m->watches[r]);
+	per_resource(out, "steer_watch_malformed_lines_total",
+		     "Watch lines skipped: not JSON, not an event, or too long.", m->malformed_lines);
+	header(out, "steer_api_dead_connections_total", "counter",
+	       "Watches ended because the API server stopped answering.");
+	sb_printf(out, "steer_api_dead_connections_total %llu\n", (unsigned long long)m->api_dead);
+	header(out, "steer_api_probes_total", "counter",
+	       "Liveness probes sent after 30 s without a byte from the API server.");
+	sb_printf(out, "steer_api_probes_total %llu\n", (unsigned long long)m->api_probes);
 	header(out, "steer_bad_objects_total", "counter",
 	       "Objects skipped because the API sent malformed data.");
 	sb_printf(out, "steer_bad_objects_total %llu\n", (unsigned long long)m->bad_objects);
