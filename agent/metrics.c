@@ -98,6 +98,13 @@ static void latency(const struct steer_maps *maps, struct strbuf *out)
 	sb_printf(out, "%s_sum %g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
 }
 
+static int feature_line(const struct steer_feature_val *v, void *arg)
+{
+	sb_printf(arg, "steer_feature_enabled{feature=\"%s\"} %d\n", v->name,
+		  v->state == STEER_FEATURE_ON);
+	return 0;
+}
+
 void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 {
 	struct agent_metrics *m = &agent_metrics;
@@ -201,6 +208,9 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	sb_printf(out, "steer_datapath_attached{hook=\"tc\"} %d\n"
 		  "steer_datapath_attached{hook=\"sock\"} %d\n",
 		  m->tc_attached, m->sock_attached);
+	header(out, "steer_feature_enabled", "gauge",
+	       "1 when the kernel let steerd load the feature (steerctl status says why not).");
+	maps_feature_foreach(maps, feature_line, out);
 }
 
 int metrics_http(const char *path, struct strbuf *body, const char **ctype, void *arg)
