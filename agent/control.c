@@ -22,7 +22,13 @@
 #include "lib/addr.h"
 #include "lib/log.h"
 
-#define META_ACCEPT "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+/*
+ * As client-go's metadata client: a list is transformed as a whole, each
+ * watch event on its own, so a watch asking for ...List gets its 200 and
+ * then ends at the first event (upstream cannot make a List of one Pod).
+ */
+#define META_LIST_ACCEPT "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+#define META_WATCH_ACCEPT "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 struct watch {
 	struct control *ctl;
@@ -226,10 +232,12 @@ static const struct reflector_ops rops = {
 };
 
 static int add_watch(struct control *ctl, enum plan_src src, const char *name,
-		     const char *path, const char *sel, const char *accept)
+		     const char *path, const char *sel, bool meta)
 {
 	struct reflector_cfg cfg = {
-		.name = name, .path = path, .label_selector = sel, .accept = accept,
+		.name = name, .path = path, .label_selector = sel,
+		.accept = meta ? META_LIST_ACCEPT : NULL,
+		.watch_accept = meta ? META_WATCH_ACCEPT : NULL,
 	};
 	struct watch *w = &ctl->w[src];
 
@@ -294,15 +302,15 @@ int control_start(struct control **out, struct loop *loop, struct recon *recon,
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = add_watch(ctl, PS_SVC, "services", "/api/v1/services", NULL, NULL);
+	err = add_watch(ctl, PS_SVC, "services", "/api/v1/services", NULL, false);
 	err = err ?: add_watch(ctl, PS_EPS, "endpointslices",
-			       "/apis/discovery.k8s.io/v1/endpointslices", NULL, NULL);
-	err = err ?: add_watch(ctl, PS_NODE, "nodes", "/api/v1/nodes", NULL, NULL);
+			       "/apis/discovery.k8s.io/v1/endpointslices", NULL, false);
+	err = err ?: add_watch(ctl, PS_NODE, "nodes", "/api/v1/nodes", NULL, false);
 	err = err ?: add_watch(ctl, PS_POD_QUAR, "quarantined pods", "/api/v1/pods",
-			       ctl->opts.quarantine_selector, NULL);
+			       ctl->opts.quarantine_selector, false);
 	if (!ctl->opts.no_departure)
 		err = err ?: add_watch(ctl, PS_POD_META, "pod metadata", "/api/v1/pods", NULL,
-				       META_ACCEPT);
+				       true);
 	if (err)
 		goto cleanup;
 	for (i = 0; i < PS_MAX; i++) {
@@ -328,6 +336,7 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		[PS_POD_META] = RES_PODS, [PS_POD_QUAR] = RES_QPODS,
 		[PS_SVC] = RES_SERVICES, [PS_EPS] = RES_SLICES, [PS_NODE] = RES_NODES,
 	};
+	struct kube_client_stats cs;
 	struct plan_stats ps;
 
 	if (!ctl)
@@ -342,7 +351,13 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		am->relists[res[i]] = st.relists;
 		am->watch_errors[res[i]] = st.errors;
 		am->events[res[i]] = st.events;
+		am->lists[res[i]] = st.lists;
+		am->quorum_lists[res[i]] = st.quorum_lists;
+		am->malformed_lines[res[i]] = st.malformed;
 	}
+	kube_client_get_stats(ctl->client, &cs);
+	am->api_dead = cs.dead;
+	am->api_probes = cs.probes;
 	plan_get_stats(ctl->plan, &ps);
 	am->bad_objects = ctl->st.bad_objects;
 	am->restored_memberships = ps.restored;

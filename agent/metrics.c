@@ -99,6 +99,13 @@ static void latency(const struct steer_maps *maps, struct strbuf *out)
 	sb_printf(out, "%s_sum %g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
 }
 
+static int feature_line(const struct steer_feature_val *v, void *arg)
+{
+	sb_printf(arg, "steer_feature_enabled{feature=\"%s\"} %d\n", v->name,
+		  v->state == STEER_FEATURE_ON);
+	return 0;
+}
+
 void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 {
 	struct agent_metrics *m = &agent_metrics;
@@ -148,6 +155,24 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	per_resource(out, "steer_watch_errors_total", "Failed list or watch requests.",
 		     m->watch_errors);
 	per_resource(out, "steer_watch_events_total", "Watch events received.", m->events);
+	header(out, "steer_api_requests_total", "counter",
+	       "List and watch requests; read=quorum lists hit etcd, the rest the watch cache.");
+	for (int r = 0; r < RES_MAX; r++)
+		sb_printf(out, "steer_api_requests_total{resource=\"%s\",verb=\"list\",read=\"cache\"} %llu\n"
+			  "steer_api_requests_total{resource=\"%s\",verb=\"list\",read=\"quorum\"} %llu\n"
+			  "steer_api_requests_total{resource=\"%s\",verb=\"watch\",read=\"cache\"} %llu\n",
+			  metrics_resource_names[r],
+			  (unsigned long long)(m->lists[r] - m->quorum_lists[r]),
+			  metrics_resource_names[r], (unsigned long long)m->quorum_lists[r],
+			  metrics_resource_names[r], (unsigned long long)m->watches[r]);
+	per_resource(out, "steer_watch_malformed_lines_total",
+		     "Watch lines skipped: not JSON, not an event, or too long.", m->malformed_lines);
+	header(out, "steer_api_dead_connections_total", "counter",
+	       "Watches ended because the API server stopped answering.");
+	sb_printf(out, "steer_api_dead_connections_total %llu\n", (unsigned long long)m->api_dead);
+	header(out, "steer_api_probes_total", "counter",
+	       "Liveness probes sent after 30 s without a byte from the API server.");
+	sb_printf(out, "steer_api_probes_total %llu\n", (unsigned long long)m->api_probes);
 	header(out, "steer_bad_objects_total", "counter",
 	       "Objects skipped because the API sent malformed data.");
 	sb_printf(out, "steer_bad_objects_total %llu\n", (unsigned long long)m->bad_objects);
@@ -184,6 +209,9 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	sb_printf(out, "steer_datapath_attached{hook=\"tc\"} %d\n"
 		  "steer_datapath_attached{hook=\"sock\"} %d\n",
 		  m->tc_attached, m->sock_attached);
+	header(out, "steer_feature_enabled", "gauge",
+	       "1 when the kernel let steerd load the feature (steerctl status says why not).");
+	maps_feature_foreach(maps, feature_line, out);
 }
 
 int metrics_http(const char *path, struct strbuf *body, const char **ctype, void *arg)

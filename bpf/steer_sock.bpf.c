@@ -49,6 +49,16 @@ static __always_inline void ctx_set(struct bpf_sock_addr *ctx, bool v6,
 }
 
 /*
+ * Set by the loader from the probe (agent/datapath/probe.c). .rodata is
+ * frozen before the load, so the verifier knows the value and never walks
+ * the branch not taken: on a kernel without bpf_set_retval in sock_addr
+ * programs (before 6.1) the call to it is dead code and the object still
+ * loads. One object, not a second build of it, so both variants are the
+ * same bytes that the tests exercise.
+ */
+const volatile __u8 have_set_retval = 1;
+
+/*
  * connect() and sendmsg(): steer a steered VIP. An unconnected UDP socket
  * (sendmsg) keeps the backend it was given for this VIP before. v6: the
  * IPv6 hooks, where a v4-mapped address (an IPv4 peer of a dual-mode
@@ -60,7 +70,12 @@ static __always_inline int sock_xlate(struct bpf_sock_addr *ctx, __u8 proto, boo
 {
 	struct steer_affinity_val *prior = NULL;
 	struct sock_in in = {};
-	struct sock_pick pick;
+	/*
+	 * Zeroed: clang loads pick.slot before the switch on every path, and
+	 * the 5.10 verifier rejects a read of stack never written ("invalid
+	 * read from stack") where later kernels let root do it.
+	 */
+	struct sock_pick pick = {};
 	__u64 cookie = 0;
 	__u32 reason;
 	int v;
@@ -94,9 +109,12 @@ static __always_inline int sock_xlate(struct bpf_sock_addr *ctx, __u8 proto, boo
 		return SYS_PROCEED;
 	case SOCK_REFUSE:
 		/*
-		 * Without set_retval a rejected connect() fails with EPERM;
-		 * ECONNREFUSED is what a client sees from an empty Service.
+		 * Without set_retval a rejected connect() would fail with
+		 * EPERM, which no client expects from an empty Service: leave
+		 * it to kube-proxy, which refuses it a moment later.
 		 */
+		if (!have_set_retval)
+			return SYS_PROCEED;
 		bpf_set_retval(-ECONNREFUSED);
 		return SYS_REJECT;
 	}

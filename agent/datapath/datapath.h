@@ -26,6 +26,7 @@
 #include "lib/loop.h"
 
 struct recon;
+struct probe_result;
 
 struct datapath_opts {
 	const char *bpffs;	/* NULL: load only, no pin, no attach */
@@ -52,7 +53,10 @@ struct datapath;
 
 int datapath_open(struct datapath **dp, const struct datapath_opts *opts);
 const struct steer_maps *datapath_maps(const struct datapath *dp);
+/* A program's fd; -ENOENT for a socket program this kernel did not take. */
 int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog);
+/* What the probe found and the load confirmed (datapath/probe.h). */
+const struct probe_result *datapath_features(const struct datapath *dp);
 
 /*
  * Attaches everything. Socket steering that cannot attach (no cgroup2) is

@@ -4,6 +4,10 @@
 #define STEER_DATAPATH_INTERNAL_H
 
 #include "datapath/datapath.h"
+#include "datapath/probe.h"
+
+/* The socket hooks: connect4, sendmsg4, recvmsg4, getpeername4. */
+#define DATAPATH_SOCK_HOOKS 8	/* in STEER_LINK_PINS order */
 
 struct steer_tc_bpf;
 struct steer_sock_bpf;
@@ -11,7 +15,7 @@ struct bpf_link;
 
 struct datapath {
 	struct steer_tc_bpf *tc;
-	struct steer_sock_bpf *sock;
+	struct steer_sock_bpf *sock;	/* NULL: the kernel took none of them */
 	struct steer_maps maps;
 	char *bpffs;
 	char *cgroup;
@@ -19,7 +23,8 @@ struct datapath {
 	struct loop *loop;
 	struct recon *recon;	/* records attach points in steer_ifaces */
 	int nl_fd;		/* RTNLGRP_LINK events, -1 if not watching */
-	struct bpf_link *links[STEER_NR_LINKS];	/* in STEER_LINK_PINS order */
+	struct bpf_link *links[DATAPATH_SOCK_HOOKS];
+	struct probe_result feat;
 	bool sock_active;
 	int old_maps[MAP_NR];	/* pins of the IPv4-only layout set aside, or -1 */
 };

@@ -36,6 +36,8 @@ static const struct {
 	[MAP_EPOCH] = { STEER_MAP_EPOCH, offsetof(struct steer_maps, epoch), 1 },
 	[MAP_AFFINITY] = { STEER_MAP_AFFINITY, offsetof(struct steer_maps, affinity),
 			   STEER_MAX_AFFINITY },
+	[MAP_FEATURES] = { STEER_MAP_FEATURES, offsetof(struct steer_maps, features),
+			   STEER_FEATURE_SLOTS },
 };
 
 #define MAP_FD(m, i) (*(int *)((char *)(m) + map_info[i].off))
@@ -463,6 +465,29 @@ int maps_iface_set(const struct steer_maps *m, __u32 ifindex, const struct steer
 int maps_iface_del(const struct steer_maps *m, __u32 ifindex)
 {
 	return ret_errno(bpf_map_delete_elem(m->ifaces, &ifindex));
+}
+
+int maps_feature_set(const struct steer_maps *m, __u32 slot, const struct steer_feature_val *val)
+{
+	return ret_errno(bpf_map_update_elem(m->features, &slot, val, BPF_ANY));
+}
+
+int maps_feature_foreach(const struct steer_maps *m, maps_feature_cb cb, void *arg)
+{
+	for (__u32 i = 0; i < STEER_FEATURE_SLOTS; i++) {
+		struct steer_feature_val v;
+		int ret;
+
+		if (bpf_map_lookup_elem(m->features, &i, &v))
+			return -errno;
+		if (!v.name[0])
+			continue;
+		v.name[sizeof(v.name) - 1] = v.why[sizeof(v.why) - 1] = '\0';
+		ret = cb(&v, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,

@@ -29,6 +29,7 @@ enum steer_map_id {
 	MAP_FLOWS,
 	MAP_EPOCH,
 	MAP_AFFINITY,
+	MAP_FEATURES,
 	MAP_NR,
 };
 
@@ -47,6 +48,7 @@ struct steer_maps {
 	int flows;
 	int epoch;
 	int affinity;
+	int features;
 };
 
 struct bpf_object;
@@ -129,6 +131,12 @@ int maps_iface_del(const struct steer_maps *m, __u32 ifindex);
  * quarantined (bpf/lib/qcache.h) to forget them; maps_quar_set does it.
  */
 int maps_epoch_bump(const struct steer_maps *m);
+
+/* The probed features (steer_features), slot by slot; steerd writes them at load. */
+int maps_feature_set(const struct steer_maps *m, __u32 slot, const struct steer_feature_val *val);
+typedef int (*maps_feature_cb)(const struct steer_feature_val *val, void *arg);
+/* Calls back for each used slot, in slot order. */
+int maps_feature_foreach(const struct steer_maps *m, maps_feature_cb cb, void *arg);
 
 /* Departure memory (steer_members): steerd's alone, no program reads it. */
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,

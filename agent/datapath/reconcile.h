@@ -8,7 +8,8 @@
  * happen between recon_sync_begin() and recon_sync_end(), and after a
  * restart it reads back what a previous steerd left (recon_restore). It also
  * writes steerd's exempt CIDRs, the event -> map histogram and the tc attach
- * points in steer_ifaces, so no other file of the agent writes a map.
+ * points in steer_ifaces, so no other file of the agent writes a map (but
+ * the loader, which records what loaded in steer_features: datapath/probe.h).
  *
  * Every write error comes back to the caller and leaves the key pending:
  * recon_retry() writes the pending keys again, from a timer on the loop

@@ -24,6 +24,7 @@
 #define STEER_MAP_MEMBERS	"steer_members"	/* departure memory: pod in Service */
 #define STEER_MAP_FLOWS		"steer_flows"	/* flows local pods opened */
 #define STEER_MAP_EPOCH		"steer_epoch"	/* bumped after every quarantine write */
+#define STEER_MAP_FEATURES	"steer_features"	/* what the kernel let steerd load */
 
 #define STEER_MAX_QUAR		65536
 #define STEER_MAX_EXEMPT	1024
@@ -35,6 +36,8 @@
 #define STEER_MAX_IFACES	4096
 #define STEER_MAX_MEMBERS	262144
 #define STEER_MAX_FLOWS		65536
+/* steer_features slots, one per probed feature (agent/datapath/probe.h). */
+#define STEER_FEATURE_SLOTS	32
 /* steer_stats slots: room for new reasons without changing the pinned map. */
 #define STEER_STATS_SLOTS	32
 
@@ -51,7 +54,15 @@
 			  STEER_LINK_RECVMSG4, STEER_LINK_GETPEER4,	\
 			  STEER_LINK_CONNECT6, STEER_LINK_SENDMSG6,	\
 			  STEER_LINK_RECVMSG6, STEER_LINK_GETPEER6 }
-#define STEER_NR_LINKS		8
+/*
+ * Without BPF links (before 5.7) the socket programs are attached with
+ * BPF_PROG_ATTACH and have no pin: they are found by name on these types.
+ */
+#define STEER_SOCK_PROG_PREFIX	"steer_sock"
+#define STEER_SOCK_ATTACH_TYPES { BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG,	\
+				  BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_INET4_GETPEERNAME,	\
+				  BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_UDP6_SENDMSG,	\
+				  BPF_CGROUP_UDP6_RECVMSG, BPF_CGROUP_INET6_GETPEERNAME }
 
 /* tc filter identity on every pod veth: replaced in place on upgrade. */
 #define STEER_TC_HANDLE		0x57ee
@@ -342,6 +353,25 @@ struct steer_member_val {
 	__u32 gen;		/* reconciler generation, for mark and sweep */
 	/* The pod's addresses when written: [0] IPv4 (mapped), [1] IPv6; :: if unknown. */
 	struct steer_addr addr[2];
+};
+
+/*
+ * steer_features: array written by steerd at load, read by steerctl and
+ * /metrics. Slot i holds feature i of the probe's table; each value names
+ * itself, so a reader needs no table and sees the features a newer steerd
+ * adds. An empty name marks an unused slot.
+ */
+enum steer_feature_state {
+	STEER_FEATURE_UNKNOWN = 0,
+	STEER_FEATURE_ON = 1,
+	STEER_FEATURE_OFF = 2,
+};
+
+struct steer_feature_val {
+	__u8 state;		/* enum steer_feature_state */
+	__u8 pad[3];
+	char name[28];
+	char why[96];		/* why it is off, or what it rests on */
 };
 
 #endif /* STEER_ABI_H */

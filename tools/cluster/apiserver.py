@@ -54,6 +54,10 @@ SUBRESOURCES = {'pods': ['status'], 'services': ['status'],
 GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1'),
           ('rbac.authorization.k8s.io', 'v1')]
 STOPPED = threading.Event()
+ARGS = None
+# List requests by where upstream would read them: its watch cache, etcd
+# at a revision, or etcd with a quorum read.
+LISTS = {'cache': 0, 'etcd': 0, 'quorum': 0}
 
 
 def now_iso():
@@ -376,7 +380,8 @@ class Fault:
         self.delay_ms = 0
         self.error500 = 0        # >0: fail that many requests; -1: all
         self.error_path = ''
-        self.bookmark_interval = 1.0
+        # Upstream's watch cache sends each watcher one about every minute.
+        self.bookmark_interval = ARGS.bookmark_interval if ARGS else 60.0
 
     def dump(self):
         return dict(vars(self))
@@ -531,6 +536,12 @@ TABLES = {
                 ('Reason', 'string', 0), ('Object', 'string', 0),
                 ('Message', 'string', 0)], _event_row),
 }
+
+
+def not_acceptable(kind, o):
+    what = 'is not a list (%s)' % o['kind'] if o else 'is a list'
+    return ApiError(406, 'NotAcceptable', 'you requested %s, but the '
+                    'requested object %s' % (kind, what))
 
 
 def partial(o):
@@ -809,7 +820,9 @@ class Handler(BaseHTTPRequestHandler):
                                               ['resourceVersion'],
                                               q.get('includeObject',
                                                     'Metadata')))
-        if a in ('Partial', 'PartialList'):
+        if a == 'PartialList':
+            raise not_acceptable('PartialObjectMetadataList', o)
+        if a == 'Partial':
             return self.send_json(code, partial(o))
         return self.send_json(code, o)
 
@@ -823,8 +836,42 @@ class Handler(BaseHTTPRequestHandler):
             kselect.match_labels(lsel, o['metadata'].get('labels')) and \
             kselect.match_fields(fsel, o)
 
+    @staticmethod
+    def list_read(q):
+        """Where upstream's cacher serves a list from, after checking
+        its options as the API server's validation does."""
+        rvq, rvm = q.get('resourceVersion', ''), q.get('resourceVersionMatch')
+        if rvm and rvm not in ('NotOlderThan', 'Exact'):
+            raise ApiError(400, 'BadRequest', 'resourceVersionMatch: '
+                           'Unsupported value: "%s"' % rvm)
+        if rvm and not rvq:
+            raise ApiError(400, 'BadRequest', 'resourceVersionMatch is '
+                           'forbidden unless resourceVersion is provided')
+        if rvm == 'Exact' and rvq == '0':
+            raise ApiError(400, 'BadRequest', 'resourceVersionMatch "Exact" '
+                           'is forbidden for resourceVersion "0"')
+        if q.get('continue') and (rvm or rvq not in ('', '0')):
+            raise ApiError(400, 'BadRequest', 'specifying resource version '
+                           'is not allowed when using continue')
+        if rvq and not rvq.isdigit():
+            raise ApiError(400, 'BadRequest', 'invalid resourceVersion')
+        if rvq not in ('', '0') and int(rvq) > STORE.rv:
+            raise ApiError(504, 'Timeout', 'Too large resource version: %s, '
+                           'current: %d' % (rvq, STORE.rv), {'causes': [{
+                               'reason': 'ResourceVersionTooLarge',
+                               'message': 'Too large resource version'}]})
+        if not rvq:
+            return 'quorum'
+        if q.get('continue') or rvm == 'Exact' or \
+                (rvq != '0' and int(q.get('limit') or 0) > 0):
+            return 'etcd'
+        return 'cache'
+
     def list(self, res, ns, q):
         match = self.filters(q)
+        read = self.list_read(q)
+        with STORE.cond:
+            LISTS[read] += 1
         rv, objs = STORE.list(res, ns)
         start = ''
         if q.get('continue'):
@@ -851,7 +898,9 @@ class Handler(BaseHTTPRequestHandler):
             t = table(res, objs, rv, q.get('includeObject', 'Metadata'))
             t['metadata'].update(meta)
             return self.send_json(200, t)
-        if a in ('PartialList', 'Partial'):
+        if a == 'Partial':
+            raise not_acceptable('PartialObjectMetadata', None)
+        if a == 'PartialList':
             return self.send_json(200, {
                 'kind': 'PartialObjectMetadataList',
                 'apiVersion': 'meta.k8s.io/v1', 'metadata': meta,
@@ -898,11 +947,15 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(409, 'Conflict', 'too many conflicts')
 
     def watch_event(self, res, typ, obj, fmt, first):
-        if fmt == 'Table':
+        if fmt == 'Table' and typ != 'BOOKMARK':
             obj = table(res, [obj], obj['metadata']['resourceVersion'],
                         'Metadata', headers=first)
-        elif fmt in ('Partial', 'PartialList'):
+        elif fmt == 'Partial':
             obj = partial(obj)
+        elif fmt == 'PartialList':
+            # Upstream's watch encoder transforms each event's object after
+            # the 200 went out: one object is no List, so the stream ends.
+            raise not_acceptable('PartialObjectMetadataList', obj)
         return {'type': typ, 'object': obj}
 
     def chunk(self, data):
@@ -947,99 +1000,104 @@ class Handler(BaseHTTPRequestHandler):
             emit({'type': 'ERROR', 'object': ApiError(
                 410, 'Expired', 'too old resource version: %s (%s)' %
                 (cursor, STORE.compacted)).status()})
-        if expired:
-            gone()
-            self.chunk(b'')
-            return
-        for o in initial:
-            emit(self.watch_event(res, 'ADDED', o, fmt, first))
-            first = False
-        if bookmarks and q.get('sendInitialEvents') == 'true':
-            emit({'type': 'BOOKMARK', 'object': {
+
+        def bookmark(md):
+            emit(self.watch_event(res, 'BOOKMARK', {
                 'kind': RESOURCES[res][2], 'apiVersion': api_version(res),
-                'metadata': {'resourceVersion': str(cursor), 'annotations': {
-                    'k8s.io/initial-events-end': 'true'}}}})
-        next_bm = time.monotonic() + FAULT.bookmark_interval
-        WATCHES[0] += 1
-        me = [res, cursor]
-        with STORE.cond:
-            STORE.watchers[id(me)] = me
+                'metadata': md}, fmt, False))
         try:
-            while not STOPPED.is_set():
-                with STORE.cond:
-                    while True:
-                        now = time.monotonic()
-                        evs = STORE.events_since(cursor)
-                        if evs or evs is None or now >= deadline or \
-                                STORE.cut_gen != cut or \
-                                STORE.expire_gen != expire or \
-                                len(STORE.injections) > inj or \
-                                (bookmarks and now >= next_bm) or \
-                                STOPPED.is_set():
-                            break
-                        wait = deadline - now
-                        if bookmarks:
-                            wait = min(wait, next_bm - now)
-                        STORE.rconds[res].wait(min(wait, 1.0))
-                    injected = STORE.injections[inj:]
-                    inj = len(STORE.injections)
-                    head = STORE.rv
-                if STORE.cut_gen != cut:
-                    return  # abrupt: no terminating chunk
-                if evs is None or STORE.expire_gen != expire:
-                    gone()
-                    break
-                for line in injected:
-                    self.chunk(line)
-                for rv, r, typ, old, new in evs:
-                    cursor = rv
-                    if r != res:
-                        continue
-                    onsi = ns is None or new['metadata'].get('namespace') == ns
-                    if not onsi:
-                        continue
-                    was, now_m = match(old), match(new)
-                    if typ == 'MODIFIED' and was and not now_m:
-                        # stored objects are read-only: copy what changes
-                        typ, new = 'DELETED', dict(old, metadata=dict(
-                            old['metadata'], resourceVersion=str(rv)))
-                    elif typ == 'MODIFIED' and not was and now_m:
-                        typ = 'ADDED'
-                    elif typ == 'DELETED' and not was:
-                        continue
-                    elif typ != 'DELETED' and not now_m:
-                        continue
-                    # Table rows carry an Age and a first-only header:
-                    # those stay per watch.  The rest is shared.
-                    key = None if fmt == 'Table' else \
-                        (rv, typ, 'json' if fmt == 'json' else 'Partial')
-                    line = STORE.enc.get(key) if key else None
-                    if line is None:
-                        line = json.dumps(self.watch_event(
-                            res, typ, new, fmt, first)).encode() + b'\n'
-                        if key:
-                            STORE.enc[key] = line
-                    self.chunk(line)
-                    first = False
-                cursor = max(cursor, head) if not evs else cursor
-                if evs:
-                    with STORE.cond:
-                        me[1] = cursor
-                        STORE.served.notify_all()
-                if time.monotonic() >= deadline:
-                    break
-                if bookmarks and time.monotonic() >= next_bm:
-                    emit({'type': 'BOOKMARK', 'object': {
-                        'kind': RESOURCES[res][2],
-                        'apiVersion': api_version(res),
-                        'metadata': {'resourceVersion': str(cursor)}}})
-                    next_bm = time.monotonic() + FAULT.bookmark_interval
-            self.chunk(b'')
-        finally:
-            WATCHES[0] -= 1
+            if expired:
+                gone()
+                self.chunk(b'')
+                return
+            for o in initial:
+                emit(self.watch_event(res, 'ADDED', o, fmt, first))
+                first = False
+            if bookmarks and q.get('sendInitialEvents') == 'true':
+                bookmark({'resourceVersion': str(cursor), 'annotations': {
+                    'k8s.io/initial-events-end': 'true'}})
+            next_bm = time.monotonic() + FAULT.bookmark_interval
+            WATCHES[0] += 1
+            me = [res, cursor]
             with STORE.cond:
-                STORE.watchers.pop(id(me), None)
-                STORE.served.notify_all()
+                STORE.watchers[id(me)] = me
+            try:
+                while not STOPPED.is_set():
+                    with STORE.cond:
+                        while True:
+                            now = time.monotonic()
+                            evs = STORE.events_since(cursor)
+                            if evs or evs is None or now >= deadline or \
+                                    STORE.cut_gen != cut or \
+                                    STORE.expire_gen != expire or \
+                                    len(STORE.injections) > inj or \
+                                    (bookmarks and now >= next_bm) or \
+                                    STOPPED.is_set():
+                                break
+                            wait = deadline - now
+                            if bookmarks:
+                                wait = min(wait, next_bm - now)
+                            STORE.rconds[res].wait(min(wait, 1.0))
+                        injected = STORE.injections[inj:]
+                        inj = len(STORE.injections)
+                        head = STORE.rv
+                    if STORE.cut_gen != cut:
+                        return  # abrupt: no terminating chunk
+                    if evs is None or STORE.expire_gen != expire:
+                        gone()
+                        break
+                    for line in injected:
+                        self.chunk(line)
+                    for rv, r, typ, old, new in evs:
+                        cursor = rv
+                        if r != res:
+                            continue
+                        onsi = ns is None or new['metadata'].get('namespace') == ns
+                        if not onsi:
+                            continue
+                        was, now_m = match(old), match(new)
+                        if typ == 'MODIFIED' and was and not now_m:
+                            # stored objects are read-only: copy what changes
+                            typ, new = 'DELETED', dict(old, metadata=dict(
+                                old['metadata'], resourceVersion=str(rv)))
+                        elif typ == 'MODIFIED' and not was and now_m:
+                            typ = 'ADDED'
+                        elif typ == 'DELETED' and not was:
+                            continue
+                        elif typ != 'DELETED' and not now_m:
+                            continue
+                        # Table rows carry an Age and a first-only header:
+                        # those stay per watch.  The rest is shared.
+                        key = None if fmt == 'Table' else (rv, typ, fmt)
+                        line = STORE.enc.get(key) if key else None
+                        if line is None:
+                            line = json.dumps(self.watch_event(
+                                res, typ, new, fmt, first)).encode() + b'\n'
+                            if key:
+                                STORE.enc[key] = line
+                        self.chunk(line)
+                        first = False
+                    cursor = max(cursor, head) if not evs else cursor
+                    if evs:
+                        with STORE.cond:
+                            me[1] = cursor
+                            STORE.served.notify_all()
+                    if time.monotonic() >= deadline:
+                        break
+                    if bookmarks and time.monotonic() >= next_bm:
+                        bookmark({'resourceVersion': str(cursor)})
+                        next_bm = time.monotonic() + FAULT.bookmark_interval
+                self.chunk(b'')
+            finally:
+                WATCHES[0] -= 1
+                with STORE.cond:
+                    STORE.watchers.pop(id(me), None)
+                    STORE.served.notify_all()
+        except ApiError as e:
+            # Like upstream: the 200 is out, so the error goes to the log
+            # and the stream just ends.
+            sys.stderr.write('watch %s: %s\n' % (res, e.message))
+            self.chunk(b'')
 
     def sim(self, method, path, q):
         if path == '/_sim/fault' and method == 'GET':
@@ -1070,6 +1128,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, {
                     'resourceVersion': STORE.rv, 'compacted': STORE.compacted,
                     'history': len(STORE.history), 'watches': WATCHES[0],
+                    'lists': dict(LISTS),
                     'time_ns': time.time_ns(),
                     'counts': {r: len(v) for r, v in STORE.objs.items()}})
         if path == '/_sim/history':
@@ -1217,7 +1276,7 @@ def main():
     ap.add_argument('--k8s-minor', default='30')
     ap.add_argument('--history', type=int, default=10000,
                     help='watch history window in events')
-    ap.add_argument('--bookmark-interval', type=float, default=1.0)
+    ap.add_argument('--bookmark-interval', type=float, default=60.0)
     ap.add_argument('--eps-delay-ms', type=int, default=0)
     ap.add_argument('--watch-nice', type=int, default=-10,
                     help='nice value of watch threads (0: leave as is)')
@@ -1236,7 +1295,6 @@ def main():
     os.makedirs(ARGS.state, exist_ok=True)
     STORE = Store(ARGS.history)
     FAULT = Fault()
-    FAULT.bookmark_interval = ARGS.bookmark_interval
     WATCHES = [0]
     tf = ARGS.token_file or os.path.join(ARGS.state, 'token')
     if not os.path.exists(tf):

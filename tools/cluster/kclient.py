@@ -67,13 +67,14 @@ class Client:
     def delete(self, path):
         return self.request('DELETE', path)
 
-    def watch(self, path, timeout=300, read_timeout=None):
+    def watch(self, path, timeout=300, read_timeout=None,
+              accept='application/json'):
         """Yield decoded events (dicts); raw bytes lines that fail to decode
         are yielded as {'type': 'MALFORMED', 'raw': line}."""
         c = self._conn(read_timeout or timeout + 30)
         sep = '&' if '?' in path else '?'
         c.request('GET', '%s%swatch=true&timeoutSeconds=%d' %
-                  (path, sep, timeout), headers=self._headers())
+                  (path, sep, timeout), headers=self._headers(None, accept))
         r = c.getresponse()
         if r.status != 200:
             raise ApiStatus(r.status, r.read())

@@ -184,6 +184,7 @@ class Kubelet:
               'containerStatuses': [{
                   'name': 'nginx', 'ready': pod.ready, 'started': True,
                   'restartCount': pod.restarts, 'image': 'nginx',
+                  'imageID': 'sha256:' + hashlib.sha256(b'nginx').hexdigest(),
                   'state': {'running': {'startedAt': now}}}]}
         try:
             self.api.patch('/api/v1/namespaces/%s/pods/%s/status' %

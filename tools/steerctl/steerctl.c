@@ -285,6 +285,17 @@ static int iface_cb(__u32 ifindex, const struct steer_iface_val *v, void *arg)
 	return 0;
 }
 
+static int feature_cb(const struct steer_feature_val *v, void *arg)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "feature", v->name);
+	cJSON_AddBoolToObject(o, "enabled", v->state == STEER_FEATURE_ON);
+	cJSON_AddStringToObject(o, "why", v->why);
+	cJSON_AddItemToArray(arg, o);
+	return 0;
+}
+
 static int status_links(struct ctl *c, cJSON *cg)
 {
 	char path[PATH_MAX];
@@ -313,6 +324,14 @@ static int status_links(struct ctl *c, cJSON *cg)
 	return n;
 }
 
+static bool link_pinned(struct ctl *c, const char *pin)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", c->bpffs, pin);
+	return !access(path, F_OK);
+}
+
 static void status_text(const cJSON *j, int n_links)
 {
 	const cJSON *it, *tc = cJSON_GetObjectItem(j, "tc"), *lat = cJSON_GetObjectItem(j, "latency");
@@ -326,12 +345,25 @@ static void status_text(const cJSON *j, int n_links)
 	cJSON_ArrayForEach(it, tc)
 		printf(" %s%s", cJSON_GetObjectItem(it, "iface")->valuestring,
 		       cJSON_IsTrue(cJSON_GetObjectItem(it, "own_qdisc")) ? "" : "(shared qdisc)");
-	printf("\nsocket steering: %s", n_links == STEER_NR_LINKS ? "on" : "off");
+	printf("\nsocket steering: %s",
+	       cJSON_IsTrue(cJSON_GetObjectItem(j, "socket_steering")) ? "on" : "off");
 	if (n_links)
-		printf(" (cgroup id %.0f, %d/4 links)",
+		printf(" (cgroup id %.0f, %d/%zu links)",
 		       cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "cgroup"), 0),
-					   "cgroup_id")->valuedouble, n_links);
-	printf("\nmaps:\n");
+					   "cgroup_id")->valuedouble, n_links,
+		       sizeof(link_pins) / sizeof(link_pins[0]));
+	printf("\nkernel features:");
+	if (!cJSON_IsArray(cJSON_GetObjectItem(j, "features")))
+		printf(" unknown (%s not pinned)", STEER_MAP_FEATURES);
+	printf("\n");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "features")) {
+		const char *why = cJSON_GetObjectItem(it, "why")->valuestring;
+
+		printf("  %-14s %s%s%s\n", cJSON_GetObjectItem(it, "feature")->valuestring,
+		       cJSON_IsTrue(cJSON_GetObjectItem(it, "enabled")) ? "on" : "off",
+		       *why ? ": " : "", why);
+	}
+	printf("maps:\n");
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "maps")) {
 		const cJSON *e = cJSON_GetObjectItem(it, "entries");
 
@@ -364,7 +396,12 @@ static int cmd_status(struct ctl *c)
 		cJSON_AddNullToObject(j, "tc");
 	cg = cJSON_AddArrayToObject(j, "cgroup");
 	n_links = status_links(c, cg);
-	cJSON_AddBoolToObject(j, "socket_steering", n_links == STEER_NR_LINKS);
+	/* connect4 is the hook that steers; the others only complete it. */
+	cJSON_AddBoolToObject(j, "socket_steering", link_pinned(c, STEER_LINK_CONNECT4));
+	if (c->maps.features >= 0)
+		maps_feature_foreach(&c->maps, feature_cb, cJSON_AddArrayToObject(j, "features"));
+	else
+		cJSON_AddNullToObject(j, "features");
 
 	maps = cJSON_AddObjectToObject(j, "maps");
 	miss = cJSON_AddArrayToObject(j, "missing_maps");
@@ -372,8 +409,9 @@ static int cmd_status(struct ctl *c)
 		cJSON *o;
 		uint32_t n = 0;
 
-		if (i == MAP_QSTATS || i == MAP_STATS || i == MAP_LATENCY || i == MAP_EPOCH)
-			continue;	/* counters, not a fill */
+		if (i == MAP_QSTATS || i == MAP_STATS || i == MAP_LATENCY || i == MAP_EPOCH ||
+		    i == MAP_FEATURES)
+			continue;	/* counters and facts, not a fill */
 		o = cJSON_AddObjectToObject(maps, maps_name(i));
 		if (c->missing & NEEDS(i)) {
 			cJSON_AddNullToObject(o, "entries");
@@ -577,7 +615,7 @@ static int cmd_monitor(struct ctl *c)
 
 static int cmd_cleanup(struct ctl *c)
 {
-	return datapath_cleanup(c->bpffs) ? 1 : 0;
+	return datapath_cleanup(c->bpffs, NULL) ? 1 : 0;
 }
 
 /* -------------------------------------------------------------- table */
