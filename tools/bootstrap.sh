@@ -7,7 +7,7 @@ set -eu
 PKGS="clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev
 libcurl4-openssl-dev libcjson-dev libyaml-dev linux-libc-dev bpftool
 iproute2 iptables jq nginx-light containernetworking-plugins gnuplot-nox
-openssl python3 prometheus libclang-rt-14-dev util-linux curl"
+openssl python3 prometheus libclang-rt-14-dev util-linux curl nftables"
 
 missing=""
 for p in $PKGS; do

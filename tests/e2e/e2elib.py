@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -198,11 +199,45 @@ class Box:
                                            r.stderr.strip()[-300:]))
         return r.stdout
 
+    @property
+    def real(self):
+        return self.box.get('control_plane') == 'real'
+
     def label(self, pod, *kv):
-        """kubectl label --overwrite; returns the server's commit time."""
-        rv = self.rv()
-        self.kubectl('label', 'pod', pod, '--overwrite', *kv)
-        return self.commit_ns(rv, pod)
+        """kubectl label --overwrite; returns the server's commit time:
+        the simulator's own record, or on the real API server the earliest
+        moment known to be after the commit: when a watch opened before the
+        PATCH delivered it, or kubectl's exit, whichever came first."""
+        if not self.real:
+            rv = self.rv()
+            self.kubectl('label', 'pod', pod, '--overwrite', *kv)
+            return self.commit_ns(rv, pod)
+        return self.watched(pod, lambda: self.kubectl(
+            'label', 'pod', pod, '--overwrite', *kv))
+
+    def watched(self, pod, act):
+        rv = self.pod(pod)['metadata']['resourceVersion']
+        w = self.api.watch('/api/v1/namespaces/default/pods?fieldSelector='
+                           'metadata.name%%3D%s&resourceVersion=%s' %
+                           (pod, rv), timeout=30)
+        got = {}
+
+        def first():
+            for ev in w:
+                got['t'] = time.time_ns()
+                return
+        t = threading.Thread(target=first, daemon=True)
+        t.start()
+        time.sleep(0.2)             # the watch is open before the PATCH
+        t0 = time.time_ns()
+        act()
+        t1 = time.time_ns()
+        t.join(5)
+        t_commit = min(got.get('t', t1), t1)
+        log('PATCH committed within %.1f ms of kubectl starting (%s)',
+            (t_commit - t0) / 1e6, 'seen by a watch' if 't' in got and
+            got['t'] < t1 else 'kubectl exit')
+        return t_commit
 
     def annotate(self, pod, *kv):
         self.kubectl('annotate', 'pod', pod, '--overwrite', *kv)
