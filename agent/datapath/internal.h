@@ -6,9 +6,6 @@
 #include "datapath/datapath.h"
 #include "datapath/probe.h"
 
-/* The socket hooks: connect4, sendmsg4, recvmsg4, getpeername4. */
-#define DATAPATH_SOCK_HOOKS 8	/* in STEER_LINK_PINS order */
-
 struct steer_tc_bpf;
 struct steer_sock_bpf;
 struct bpf_link;
@@ -23,7 +20,7 @@ struct datapath {
 	struct loop *loop;
 	struct recon *recon;	/* records attach points in steer_ifaces */
 	int nl_fd;		/* RTNLGRP_LINK events, -1 if not watching */
-	struct bpf_link *links[DATAPATH_SOCK_HOOKS];
+	struct bpf_link *links[STEER_NR_LINKS];	/* in STEER_LINK_PINS order */
 	struct probe_result feat;
 	bool sock_active;
 	int old_maps[MAP_NR];	/* pins of the IPv4-only layout set aside, or -1 */

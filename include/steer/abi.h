@@ -54,9 +54,11 @@
 			  STEER_LINK_RECVMSG4, STEER_LINK_GETPEER4,	\
 			  STEER_LINK_CONNECT6, STEER_LINK_SENDMSG6,	\
 			  STEER_LINK_RECVMSG6, STEER_LINK_GETPEER6 }
+#define STEER_NR_LINKS		8
 /*
  * Without BPF links (before 5.7) the socket programs are attached with
- * BPF_PROG_ATTACH and have no pin: they are found by name on these types.
+ * BPF_PROG_ATTACH and have no pin: they are found by name on these types,
+ * in STEER_LINK_PINS order.
  */
 #define STEER_SOCK_PROG_PREFIX	"steer_sock"
 #define STEER_SOCK_ATTACH_TYPES { BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG,	\

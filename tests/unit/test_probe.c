@@ -127,7 +127,8 @@ TEST(probe_forced_off_loads_the_rest_and_warns_of_a_bad_name)
 
 TEST(probe_no_socket_hook_keeps_tc)
 {
-	struct datapath *dp = open_dp("connect4,sendmsg4,recvmsg4,getpeername4,connect6,sendmsg6,recvmsg6,getpeername6");
+	struct datapath *dp = open_dp("connect4,sendmsg4,recvmsg4,getpeername4,"
+				     "connect6,sendmsg6,recvmsg6,getpeername6");
 
 	if (!dp)
 		return;
