@@ -118,6 +118,7 @@ static int detach_iface(__u32 ifindex, const struct steer_iface_val *v, void *ar
 int datapath_cleanup(const char *bpffs, const char *cgroup)
 {
 	static const char *const link_pins[] = STEER_LINK_PINS;
+	static const char *const prog_pins[] = STEER_PROG_PINS;
 	struct steer_maps m;
 	char path[PATH_MAX];
 	uint32_t missing;
@@ -137,6 +138,13 @@ int datapath_cleanup(const char *bpffs, const char *cgroup)
 		}
 	}
 	legacy_cleanup(cgroup);
+	for (size_t i = 0; i < sizeof(prog_pins) / sizeof(prog_pins[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, prog_pins[i]);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			pr_warn("remove %s: %s", path, strerror(-err));
+		}
+	}
 	for (int i = 0; i < MAP_NR; i++) {
 		snprintf(path, sizeof(path), "%s/%s", bpffs, maps_name(i));
 		if (unlink(path) && errno != ENOENT) {

@@ -36,6 +36,7 @@
 
 static const char *const reason_names[] = STEER_REASON_NAMES;
 static const char *const link_pins[] = STEER_LINK_PINS;
+static const char *const prog_pins[] = STEER_PROG_PINS;
 
 /* Options that belong to one command. */
 enum { O_ACTION, O_INTERVAL, O_COUNT, O_NR };
@@ -325,6 +326,34 @@ static int status_links(struct ctl *c, cJSON *cg)
 	return n;
 }
 
+/* Socket programs attached without links (kernels before 5.7) pin themselves. */
+static int status_unlinked(struct ctl *c, cJSON *arr)
+{
+	char path[PATH_MAX];
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(prog_pins) / sizeof(prog_pins[0]); i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", c->bpffs, prog_pins[i]);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			cJSON *o = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(o, "program", prog_pins[i]);
+			cJSON_AddNumberToObject(o, "prog_id", info.id);
+			cJSON_AddItemToArray(arr, o);
+			n++;
+		}
+		close(fd);
+	}
+	return n;
+}
+
 static bool link_pinned(struct ctl *c, const char *pin)
 {
 	char path[PATH_MAX];
@@ -346,6 +375,8 @@ static void status_text(const cJSON *j, int n_links)
 	cJSON_ArrayForEach(it, tc)
 		printf(" %s%s", cJSON_GetObjectItem(it, "iface")->valuestring,
 		       cJSON_IsTrue(cJSON_GetObjectItem(it, "own_qdisc")) ? "" : "(shared qdisc)");
+	int n_unlinked = cJSON_GetArraySize(cJSON_GetObjectItem(j, "without_links"));
+
 	printf("\nsocket steering: %s",
 	       cJSON_IsTrue(cJSON_GetObjectItem(j, "socket_steering")) ? "on" : "off");
 	if (n_links)
@@ -353,6 +384,9 @@ static void status_text(const cJSON *j, int n_links)
 		       cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "cgroup"), 0),
 					   "cgroup_id")->valuedouble, n_links,
 		       sizeof(link_pins) / sizeof(link_pins[0]));
+	else if (n_unlinked)
+		printf(" (%d/%zu programs attached without links)", n_unlinked,
+		       sizeof(prog_pins) / sizeof(prog_pins[0]));
 	printf("\nkernel features:");
 	if (!cJSON_IsArray(cJSON_GetObjectItem(j, "features")))
 		printf(" unknown (%s not pinned)", STEER_MAP_FEATURES);
@@ -397,8 +431,10 @@ static int cmd_status(struct ctl *c)
 		cJSON_AddNullToObject(j, "tc");
 	cg = cJSON_AddArrayToObject(j, "cgroup");
 	n_links = status_links(c, cg);
+	status_unlinked(c, cJSON_AddArrayToObject(j, "without_links"));
 	/* connect4 is the hook that steers; the others only complete it. */
-	cJSON_AddBoolToObject(j, "socket_steering", link_pinned(c, STEER_LINK_CONNECT4));
+	cJSON_AddBoolToObject(j, "socket_steering", link_pinned(c, STEER_LINK_CONNECT4) ||
+			      link_pinned(c, prog_pins[0]));
 	if (c->maps.features >= 0)
 		maps_feature_foreach(&c->maps, feature_cb, cJSON_AddArrayToObject(j, "features"));
 	else
