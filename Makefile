@@ -81,12 +81,13 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps check check-kernels test-bins demo bench fuzz clean help format
+.PHONY: all deps kube check check-kernels test-bins demo bench fuzz clean help format
 
 all: deps $(OUTPUT)/steerd $(OUTPUT)/steerctl
 
 help:
 	@echo 'make            build build/steerd and build/steerctl'
+	@echo 'make kube       build the real control plane (tools/kube) into build/kube/'
 	@echo 'make check      build and run every test (needs root)'
 	@echo 'make check-kernels  the kernel-facing tests on each kernel of tests/kernels/kernels.list'
 	@echo 'make demo       boot the cluster in a box and show a quarantine drain'
@@ -184,7 +185,16 @@ $(OUTPUT)/bench_datapath: $(OUTPUT)/obj/bench/datapath.o $(BENCH_DP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-test-bins: all $(TESTS) $(ASAN_TESTS) $(FUZZERS)
+# The box's real Kubernetes (tools/kube, release pinned in its go.mod): Go's
+# own cache makes a rebuild cheap; a cold one prints progress every 10 s.
+KUBE_SRCS := $(wildcard tools/kube/*.go) tools/kube/go.mod tools/kube/go.sum \
+	tools/kube/build.sh
+kube: $(OUTPUT)/kube/kube
+$(OUTPUT)/kube/kube: $(KUBE_SRCS)
+	$(call msg,GO,$@)
+	$(Q)tools/kube/build.sh $@
+
+test-bins: all kube $(TESTS) $(ASAN_TESTS) $(FUZZERS)
 
 check: test-bins
 	$(Q)tests/run
@@ -197,6 +207,8 @@ fuzz: $(FUZZERS)
 	$(Q)tests/fuzz/run $(or $(FUZZ_SECONDS),60)
 
 demo: all
+	$(Q)$(MAKE) --no-print-directory kube || \
+		echo 'demo: no real control plane (Go or its modules missing): on the simulator'
 	$(Q)tools/cluster/demo.sh
 
 bench: all $(OUTPUT)/bench_control

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -21,6 +22,12 @@ sys.path.insert(0, TOOLS)
 import kclient  # noqa: E402
 
 SKIP = 77
+# Real kubectl releases the tests drive the cluster with (KUBECTL=... picks
+# one for the whole run; Box(kubectl=...) for one box).
+KUBECTLS = {v: '/usr/lib/google-cloud-sdk/bin/kubectl.' + v
+            for v in ('1.27', '1.33')}
+BOXES = []      # the open Box, for run_cases' RBAC check
+TOTAL = []      # (passed, failed, skipped) of each run_cases
 
 
 class Fail(Exception):
@@ -78,7 +85,8 @@ except OSError as e:
 class Box:
     """A booted cluster in a box with steerd on both nodes."""
 
-    def __init__(self, steerd=True, up_args=()):
+    def __init__(self, steerd=True, up_args=(), kubectl=None):
+        self.kubectl_bin = kubectl or os.environ.get('KUBECTL', 'kubectl')
         self.id = 'e2e%d' % os.getpid()
         self.state = '/tmp/steer-e2e.%s' % self.id
         self.steerd = steerd
@@ -118,10 +126,14 @@ class Box:
         except BaseException:
             self.__exit__(*sys.exc_info())
             raise
-        log('box %s up in %.1fs', self.id, time.monotonic() - t0)
+        log('box %s up in %.1fs (%s control plane)', self.id,
+            time.monotonic() - t0, self.box.get('control_plane', 'sim'))
+        BOXES.append(self)
         return self
 
     def __exit__(self, *exc):
+        if self in BOXES:
+            BOXES.remove(self)
         if exc and exc[0] is not None and exc[0] is not SystemExit and \
                 os.environ.get('V') and os.path.isdir(self.state):
             for f in sorted(os.listdir(self.state)):
@@ -190,7 +202,8 @@ class Box:
 
     # -- tools ------------------------------------------------------------
     def kubectl(self, *args, check_rc=True):
-        r = subprocess.run(['kubectl', '--kubeconfig', self.box['kubeconfig'],
+        r = subprocess.run([self.kubectl_bin, '--kubeconfig',
+                            self.box['kubeconfig'],
                             '--cache-dir', self.kcache] + list(args),
                            capture_output=True, text=True, timeout=30)
         if check_rc and r.returncode:
@@ -198,11 +211,45 @@ class Box:
                                            r.stderr.strip()[-300:]))
         return r.stdout
 
+    @property
+    def real(self):
+        return self.box.get('control_plane') == 'real'
+
     def label(self, pod, *kv):
-        """kubectl label --overwrite; returns the server's commit time."""
-        rv = self.rv()
-        self.kubectl('label', 'pod', pod, '--overwrite', *kv)
-        return self.commit_ns(rv, pod)
+        """kubectl label --overwrite; returns the server's commit time:
+        the simulator's own record, or on the real API server the earliest
+        moment known to be after the commit: when a watch opened before the
+        PATCH delivered it, or kubectl's exit, whichever came first."""
+        if not self.real:
+            rv = self.rv()
+            self.kubectl('label', 'pod', pod, '--overwrite', *kv)
+            return self.commit_ns(rv, pod)
+        return self.watched(pod, lambda: self.kubectl(
+            'label', 'pod', pod, '--overwrite', *kv))
+
+    def watched(self, pod, act):
+        rv = self.pod(pod)['metadata']['resourceVersion']
+        w = self.api.watch('/api/v1/namespaces/default/pods?fieldSelector='
+                           'metadata.name%%3D%s&resourceVersion=%s' %
+                           (pod, rv), timeout=30)
+        got = {}
+
+        def first():
+            for ev in w:
+                got['t'] = time.time_ns()
+                return
+        t = threading.Thread(target=first, daemon=True)
+        t.start()
+        time.sleep(0.2)             # the watch is open before the PATCH
+        t0 = time.time_ns()
+        act()
+        t1 = time.time_ns()
+        t.join(5)
+        t_commit = min(got.get('t', t1), t1)
+        log('PATCH committed within %.1f ms of kubectl starting (%s)',
+            (t_commit - t0) / 1e6, 'seen by a watch' if 't' in got and
+            got['t'] < t1 else 'kubectl exit')
+        return t_commit
 
     def annotate(self, pod, *kv):
         self.kubectl('annotate', 'pod', pod, '--overwrite', *kv)
@@ -271,6 +318,28 @@ class Box:
     def wait_released(self, node, ip, timeout=10):
         wait(lambda: self.quarantine_since(node, ip) is None,
              '%s releases %s' % (node, ip), timeout)
+
+    def forbidden(self):
+        """steerd log lines with a 403 from the API server."""
+        out = []
+        for n in self.box['nodes']:
+            try:
+                with open(os.path.join(self.state, 'steerd-%s.log' % n)) as f:
+                    out += [ln.strip() for ln in f if 'HTTP 403' in ln or
+                            'forbidden' in ln.lower()]
+            except OSError:
+                pass
+        return out
+
+    def steerd_rbac_only(self):
+        """steerd ran on deploy/rbac.yaml's ServiceAccount and the API
+        server refused it nothing."""
+        kc = self.box.get('steerd_kubeconfig')
+        check(kc and kc in ' '.join(self.box.get('steerd_argv', [kc])),
+              'steerd not on its ServiceAccount token')
+        bad = self.forbidden()
+        check(not bad, '%d 403s in steerd logs, first: %s' % (len(bad),
+                                                             bad[:1]))
 
     # -- steerd's /metrics ---------------------------------------------------
     def metrics(self, node):
@@ -355,7 +424,12 @@ def backends(recs):
 
 
 def run_cases(cases):
-    """Run test functions in order; print the counted summary line."""
+    """Run test functions in order; print the counted summary line.  On
+    the real control plane with steerd, a last case checks steerd's log has
+    no 403 (deploy/rbac.yaml grants all it needs)."""
+    for b in BOXES:
+        if b.steerd and b.real:
+            cases = list(cases) + [b.steerd_rbac_only]
     passed = failed = skipped = 0
     t_all = time.monotonic()
     for fn in cases:
@@ -377,6 +451,7 @@ def run_cases(cases):
             log('FAIL %s: %s: %s', fn.__name__, type(e).__name__, e)
     log('total %.1fs', time.monotonic() - t_all)
     print('%d passed, %d failed, %d skipped' % (passed, failed, skipped))
+    TOTAL.append((passed, failed, skipped))
     return failed
 
 
@@ -385,6 +460,9 @@ def main(body):
     try:
         need_root()
         failed = body()
+        if len(TOTAL) > 1:
+            print('%d passed, %d failed, %d skipped' % tuple(
+                sum(t[i] for t in TOTAL) for i in range(3)))
     except Skip as e:
         print('SKIP: %s' % e)
         sys.exit(SKIP)

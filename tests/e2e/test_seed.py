@@ -12,19 +12,35 @@
  * X is not restarted: restartCount stays 0 and its liveness probes pass
    (they are exempt at its veth);
  * a command in X's namespace, and a request from its own node, reach it;
- * relabel it back: it receives new requests again."""
+ * relabel it back: it receives new requests again.
+
+Driven by real kubectl 1.27 and 1.33, one box each (KUBECTL=path: that one
+only)."""
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2elib import Box, Fail, backends, check, log, main, run_cases, wait  # noqa
+from e2elib import (KUBECTLS, Box, Fail, backends, check, log, main,  # noqa
+                    run_cases, wait)
 
 BOUND_NS = 100 * 10**6
 
 
 def body():
-    with Box() as b:
+    if os.environ.get('KUBECTL'):
+        return seed(os.environ['KUBECTL'])
+    failed = 0
+    for v, kubectl in sorted(KUBECTLS.items()):
+        if not os.access(kubectl, os.X_OK):
+            raise Fail('no kubectl %s at %s' % (v, kubectl))
+        log('-- the seed with kubectl %s', v)
+        failed += seed(kubectl)
+    return failed
+
+
+def seed(kubectl):
+    with Box(kubectl=kubectl) as b:
         vip = b.vip()
         st = {}
 

@@ -176,7 +176,7 @@ static bool quarantined(void *arg)
 	struct steer_quar_val v;
 
 	if (c->maps)
-		return !maps_quar_get(c->maps, inet_addr(c->ip), &v) && v.action == c->action &&
+		return !maps_quar_get(c->maps, IPP(c->ip), &v) && v.action == c->action &&
 		       v.origin == STEER_ORIGIN_API;
 	q = memmaps_quar(c->mm, c->ip);
 	return q && q->action == c->action;
@@ -225,7 +225,7 @@ static int svc_without(const struct steer_svc_key *k, const struct steer_svc_val
 	if (v->count < 2 || maps_svc_get(c->maps, k, &sv, be, 16, &n))
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
-		if (be[i].addr == inet_addr(c->ip))
+		if (addr_eq(&be[i].addr, IPP(c->ip)))
 			return 0;
 	return 1;
 }
@@ -292,6 +292,44 @@ static void patch_pod(const char *name, const char *patch)
 	cJSON_Delete(api("PATCH", path, patch, "application/merge-patch+json"));
 }
 
+/* List requests the simulator served, by where upstream would read them. */
+static long sim_lists(const char *read)
+{
+	cJSON *st = api("GET", "/_sim/state", NULL, NULL);
+	const cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "lists"), read);
+	long v = cJSON_IsNumber(n) ? (long)n->valuedouble : -1;
+
+	cJSON_Delete(st);
+	return v;
+}
+
+static bool sim_served(void *arg)
+{
+	return sim_lists("cache") >= *(long *)arg;
+}
+
+static bool malformed_seen(void *arg)
+{
+	struct agent_metrics am = {};
+	uint64_t n = 0;
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	for (int i = 0; i < RES_MAX; i++)
+		n += am.malformed_lines[i];
+	return n > 0;
+}
+
+static bool all_relisted(void *arg)
+{
+	struct agent_metrics am = {};
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	for (int i = 0; i < RES_MAX; i++)
+		if (!am.relists[i] || am.lists[i] < 2)
+			return false;
+	return control_synced(((struct ctx *)arg)->ctl);
+}
+
 static const char *kubeconfig(void)
 {
 	static char kc[300];
@@ -310,6 +348,7 @@ TEST(list_watch_quarantine_over_https)
 	struct memmaps mm = {};
 	struct ctx c = { .mm = &mm };
 	struct loop *loop = NULL;
+	long quorum, cache;
 
 	if (!start_sim()) {
 		test_skip("API server simulator not available");
@@ -357,6 +396,35 @@ TEST(list_watch_quarantine_over_https)
 	control_fill_metrics(c.ctl, &am);
 	ASSERT_LE(am.watches[RES_PODS], 3, "pod metadata watches started");
 	ASSERT_GE(am.events[RES_PODS], 2, "pod metadata events received");
+
+	/* A malformed line is skipped and counted; the watch goes on. */
+	cJSON_Delete(api("POST", "/_sim/fault", "{\"inject\":\"{\\\"type\\\":\\\"MODIFIED\\\",\\\"obj\"}",
+			 NULL));
+	ASSERT_TRUE(run_until(loop, malformed_seen, &c, 3000), "malformed watch line counted");
+	/* The Deployment may have scaled one away: ask again. */
+	if (!ASSERT_GE(ready_pods(names, ips, 8), 1, "pods now"))
+		goto cleanup;
+	c.ip = ips[0];
+	c.action = STEER_ACT_DRAIN;
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "the watch went on past it");
+
+	/*
+	 * Every watch gets 410 Gone at once, as after an API server restart:
+	 * the relists come from the watch cache, none is a quorum read.
+	 */
+	quorum = sim_lists("quorum");
+	cache = sim_lists("cache");
+	cJSON_Delete(api("POST", "/_sim/fault", "{\"expire_history\":true,\"expire_watches\":true}",
+			 NULL));
+	ASSERT_TRUE(run_until(loop, all_relisted, &c, 5000), "every reflector relisted");
+	cache += 5;
+	/* steerd counts a list when it sends it, the simulator when it serves it. */
+	ASSERT_TRUE(run_until(loop, sim_served, &cache, 3000), "5 lists served from the watch cache");
+	ASSERT_EQ(sim_lists("quorum") - quorum, 0, "quorum reads from etcd for the relists");
+	control_fill_metrics(c.ctl, &am);
+	ASSERT_GE(am.lists[RES_PODS], 2, "pod metadata listed twice");
+	ASSERT_EQ(am.quorum_lists[RES_PODS], 0, "steer_api_requests_total read=quorum");
 cleanup:
 	control_stop(c.ctl);
 	recon_free(c.recon);
@@ -365,7 +433,7 @@ cleanup:
 	stop_sim();
 }
 
-static int count_manual(__be32 addr, const struct steer_quar_val *v, void *arg)
+static int count_manual(const struct steer_addr *addr, const struct steer_quar_val *v, void *arg)
 {
 	*(uint32_t *)arg += v->origin == STEER_ORIGIN_MANUAL;
 	return 0;
@@ -414,10 +482,10 @@ TEST(quarantine_write_refused_once_is_retried)
 		goto cleanup;
 	/* 192.168.0.0/16 and on: no pod of the simulator lives there. */
 	for (i = 0; i < STEER_MAX_QUAR; i++)
-		if (maps_quar_set(c.maps, htonl(0xc0a80000 + i), &manual))
+		if (maps_quar_set(c.maps, v4_of(htonl(0xc0a80000 + i)), &manual))
 			break;
 	ASSERT_EQ(i, STEER_MAX_QUAR, "steer_quar filled");
-	ASSERT_EQ(maps_quar_set(c.maps, inet_addr("10.99.99.99"), &manual), -E2BIG,
+	ASSERT_EQ(maps_quar_set(c.maps, IPP("10.99.99.99"), &manual), -E2BIG,
 		  "a full map refuses a new key");
 
 	c.ip = ips[0];
@@ -427,7 +495,7 @@ TEST(quarantine_write_refused_once_is_retried)
 	ASSERT_FALSE(quarantined(&c), "not enforced yet");
 	recon_get_stats(c.recon, &rs);
 	ASSERT_GE(rs.pending, 1, "pending a retry");
-	ASSERT_OK(maps_quar_del(c.maps, htonl(0xc0a80000)), "room for one");
+	ASSERT_OK(maps_quar_del(c.maps, v4_of(htonl(0xc0a80000))), "room for one");
 
 	ASSERT_TRUE(run_until(loop, quarantined, &c, 5000), "the retry wrote it: enforced");
 	control_get_stats(c.ctl, &cs);
@@ -520,7 +588,7 @@ TEST(events_for_changes_while_no_steerd_ran)
 	w.b = names[b];
 	/* While no steerd ran: a was labelled into quarantine, b was let go. */
 	patch_pod(names[a], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
-	mem_ops.quar_set(&mm, inet_addr(ips[b]), &earlier);
+	mem_ops.quar_set(&mm, IPP(ips[b]), &earlier);
 
 	loop = loop_new();
 	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });

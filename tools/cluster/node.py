@@ -25,6 +25,8 @@ sys.path.insert(0, HERE)
 import kclient  # noqa: E402
 
 STOP = threading.Event()
+CAPACITY = {'cpu': '4', 'memory': '8Gi', 'pods': '110',
+            'ephemeral-storage': '10Gi'}
 
 
 def log(fmt, *a):
@@ -69,7 +71,12 @@ class Pod:
         self.netns = '%s-%s' % (ARGS.prefix, self.name)[:200]
         self.netns_path = '/run/netns/' + self.netns
         self.dir = os.path.join(ARGS.state, 'pods', self.name)
-        self.cgroup = os.path.join(ARGS.cgroup, self.name)
+        # under kubepods/, as the real kubelet's (steerd --pods-cgroup)
+        self.cgroup = os.path.join(ARGS.cgroup, 'kubepods', self.name)
+        spec = obj.get('spec') or {}
+        self.containers = [c['name'] for c in spec.get('containers') or []]
+        self.image = (spec.get('containers') or [{}])[0].get('image', '')
+        self.started = None
         self.ip = None
         self.procs = {}
         self.restarts = 0
@@ -100,7 +107,18 @@ class Kubelet:
                             'sim.steer.dev/cgroup': ARGS.cgroup}},
             'spec': {'podCIDR': ARGS.pod_cidr, 'podCIDRs': [ARGS.pod_cidr]},
             'status': {'conditions': [{'type': 'Ready', 'status': 'True',
-                                       'reason': 'KubeletReady'}],
+                                       'reason': 'KubeletReady',
+                                       'message': 'box kubelet is ready'}],
+                       'capacity': CAPACITY, 'allocatable': CAPACITY,
+                       'nodeInfo': {'kubeletVersion': 'v1.34.0-box',
+                                    'kubeProxyVersion': '',
+                                    'operatingSystem': 'linux',
+                                    'architecture': 'amd64',
+                                    'containerRuntimeVersion': 'box://1',
+                                    'osImage': 'steer box',
+                                    'kernelVersion': os.uname().release,
+                                    'machineID': '', 'systemUUID': '',
+                                    'bootID': ''},
                        'addresses': [{'type': 'InternalIP',
                                       'address': ARGS.node_ip},
                                      {'type': 'Hostname',
@@ -112,6 +130,36 @@ class Kubelet:
                 raise
             self.api.patch('/api/v1/nodes/' + ARGS.name, node)
             self.api.patch('/api/v1/nodes/%s/status' % ARGS.name, node)
+
+    def heartbeat(self):
+        """Renew the node's Lease every 10 s as the kubelet does: the
+        node-lifecycle controller then lifts the not-ready taint, and would
+        mark the node NotReady if this stopped.  (The simulator has no
+        Leases: then this just ends.)"""
+        path = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/' \
+            'leases/' + ARGS.name
+        lease = {'apiVersion': 'coordination.k8s.io/v1', 'kind': 'Lease',
+                 'metadata': {'name': ARGS.name,
+                              'namespace': 'kube-node-lease'},
+                 'spec': {'holderIdentity': ARGS.name,
+                          'leaseDurationSeconds': 40}}
+        while not STOP.is_set():
+            lease['spec']['renewTime'] = time.strftime(
+                '%Y-%m-%dT%H:%M:%S.000000Z', time.gmtime())
+            try:
+                try:
+                    self.api.patch(path, {'spec': lease['spec']})
+                except kclient.ApiStatus as e:
+                    if e.code != 404:
+                        raise
+                    self.api.post(path.rsplit('/', 1)[0], lease)
+            except kclient.ApiStatus as e:
+                if e.code == 404:
+                    return
+                log('lease: %s', e)
+            except OSError as e:
+                log('lease: %s', e)
+            STOP.wait(10)
 
     def cni(self, cmd, pod):
         env = dict(os.environ, CNI_COMMAND=cmd, CNI_CONTAINERID=pod.uid,
@@ -172,20 +220,30 @@ class Kubelet:
 
     def report(self, pod):
         now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        pod.started = pod.started or now
         ready = 'True' if pod.ready else 'False'
+        img = pod.image or 'box/nginx'
         st = {'phase': 'Running', 'podIP': pod.ip, 'podIPs': [{'ip': pod.ip}],
-              'hostIP': ARGS.node_ip,
+              'hostIP': ARGS.node_ip, 'hostIPs': [{'ip': ARGS.node_ip}],
+              'startTime': pod.started, 'qosClass': 'BestEffort',
               'conditions': [
-                  {'type': 'Initialized', 'status': 'True'},
+                  {'type': 'PodReadyToStartContainers', 'status': 'True',
+                   'lastTransitionTime': pod.started},
+                  {'type': 'Initialized', 'status': 'True',
+                   'lastTransitionTime': pod.started},
                   {'type': 'Ready', 'status': ready,
                    'lastTransitionTime': now},
-                  {'type': 'ContainersReady', 'status': ready},
-                  {'type': 'PodScheduled', 'status': 'True'}],
+                  {'type': 'ContainersReady', 'status': ready,
+                   'lastTransitionTime': now},
+                  {'type': 'PodScheduled', 'status': 'True',
+                   'lastTransitionTime': pod.started}],
               'containerStatuses': [{
-                  'name': 'nginx', 'ready': pod.ready, 'started': True,
-                  'restartCount': pod.restarts, 'image': 'nginx',
-                  'imageID': 'sha256:' + hashlib.sha256(b'nginx').hexdigest(),
-                  'state': {'running': {'startedAt': now}}}]}
+                  'name': c, 'ready': pod.ready, 'started': True,
+                  'restartCount': pod.restarts, 'image': img,
+                  'imageID': 'box://' + img,
+                  'containerID': 'box://%s-%s' % (pod.uid, c),
+                  'state': {'running': {'startedAt': pod.started}}}
+                  for c in pod.containers or ['nginx']]}
         try:
             self.api.patch('/api/v1/namespaces/%s/pods/%s/status' %
                            (pod.ns, pod.name), {'status': st})
@@ -526,6 +584,7 @@ def main():
     kl = Kubelet(api)
     kl.register()
     threads = [threading.Thread(target=kl.loop, daemon=True),
+               threading.Thread(target=kl.heartbeat, daemon=True),
                threading.Thread(target=kl.prober, daemon=True)]
     if not ARGS.no_kube_proxy:
         kp = KubeProxy(api)
