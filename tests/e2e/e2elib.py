@@ -17,7 +17,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 TOOLS = os.path.join(ROOT, 'tools', 'cluster')
 BOX = os.path.join(TOOLS, 'box')
-STEERD = os.path.join(ROOT, 'build', 'steerd')
+# STEERD=path runs the tests on another steerd build
+STEERD = os.environ.get('STEERD', os.path.join(ROOT, 'build', 'steerd'))
 STEERCTL = os.path.join(ROOT, 'build', 'steerctl')
 sys.path.insert(0, TOOLS)
 import kclient  # noqa: E402

@@ -98,8 +98,10 @@ def main():
         for node in sorted(box['nodes']):
             t = realcp.kube_proxy_synced(box, node, t0)
             if t:
-                events.append((ms(t), 'kube-proxy %s (real, %s mode) has '
-                               'synced the change' % (node, box.get(
+                # its metrics keep the last sync only: the change itself
+                # may have been programmed by an earlier one
+                events.append((ms(t), 'kube-proxy %s (real, %s mode): last '
+                               'sync ended' % (node, box.get(
                                    'proxy_mode', 'iptables'))))
     if to_victim:
         events.append((ms(to_victim[-1]['t_ns']),
