@@ -68,7 +68,7 @@ FUZZ_OBJS := $(patsubst %.c,$(OUTPUT)/fuzzobj/%.o,$(LIB_SRCS))
 FUZZ_CFLAGS = -g -O1 $(WARN) -std=gnu11 -D_GNU_SOURCE $(DEFINES) $(INCLUDES) $(PKG_CFLAGS)
 FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined
 
-DEPS := $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+DEPS := $(shell find $(OUTPUT) -name '*.d' -type f 2>/dev/null)
 -include $(DEPS)
 
 ifeq ($(V),1)
@@ -81,7 +81,7 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps kube check test-bins demo bench fuzz clean help format
+.PHONY: all deps kube check check-kernels test-bins demo bench fuzz clean help format
 
 all: deps $(OUTPUT)/steerd $(OUTPUT)/steerctl
 
@@ -89,6 +89,7 @@ help:
 	@echo 'make            build build/steerd and build/steerctl'
 	@echo 'make kube       build the real control plane (tools/kube) into build/kube/'
 	@echo 'make check      build and run every test (needs root)'
+	@echo 'make check-kernels  the kernel-facing tests on each kernel of tests/kernels/kernels.list'
 	@echo 'make demo       boot the cluster in a box and show a quarantine drain'
 	@echo 'make bench      run the benchmarks, write bench/results.json and the plot'
 	@echo 'make fuzz       run the fuzz targets for longer (FUZZ_SECONDS=60)'
@@ -197,6 +198,10 @@ test-bins: all kube $(TESTS) $(ASAN_TESTS) $(FUZZERS)
 
 check: test-bins
 	$(Q)tests/run
+
+# Boots each kernel under qemu; KERNELS="5.10 running" picks some.
+check-kernels: test-bins
+	$(Q)tests/run kernels/test_matrix
 
 fuzz: $(FUZZERS)
 	$(Q)tests/fuzz/run $(or $(FUZZ_SECONDS),60)

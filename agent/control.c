@@ -39,7 +39,7 @@ struct watch {
 
 /* An API quarantine the first sync started or ended: an Event to post. */
 struct change {
-	__be32 addr;
+	struct steer_addr addr;
 	bool on;
 };
 
@@ -102,7 +102,7 @@ static void on_transition(void *arg, const struct plan_pod *pod, bool on)
 		post_event(ctl, pod, on);
 }
 
-static void on_enforce(void *arg, __be32 addr, bool on)
+static void on_enforce(void *arg, const struct steer_addr *addr, bool on)
 {
 	struct control *ctl = arg;
 	struct change *c;
@@ -116,7 +116,7 @@ static void on_enforce(void *arg, __be32 addr, bool on)
 		ctl->changes = c;
 		ctl->capchanges = cap;
 	}
-	ctl->changes[ctl->nchanges++] = (struct change){ .addr = addr, .on = on };
+	ctl->changes[ctl->nchanges++] = (struct change){ .addr = *addr, .on = on };
 }
 
 /*
@@ -130,7 +130,7 @@ static void first_sync_events(struct control *ctl)
 	for (uint32_t i = 0; i < ctl->nchanges; i++) {
 		const struct change *c = &ctl->changes[i];
 
-		if (plan_pod_at(ctl->plan, c->addr, &pod) && pod.quarantined == c->on)
+		if (plan_pod_at(ctl->plan, &c->addr, &pod) && pod.quarantined == c->on)
 			post_event(ctl, &pod, c->on);
 	}
 	free(ctl->changes);
@@ -336,6 +336,7 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		[PS_POD_META] = RES_PODS, [PS_POD_QUAR] = RES_QPODS,
 		[PS_SVC] = RES_SERVICES, [PS_EPS] = RES_SLICES, [PS_NODE] = RES_NODES,
 	};
+	struct kube_client_stats cs;
 	struct plan_stats ps;
 
 	if (!ctl)
@@ -350,7 +351,13 @@ void control_fill_metrics(const struct control *ctl, struct agent_metrics *am)
 		am->relists[res[i]] = st.relists;
 		am->watch_errors[res[i]] = st.errors;
 		am->events[res[i]] = st.events;
+		am->lists[res[i]] = st.lists;
+		am->quorum_lists[res[i]] = st.quorum_lists;
+		am->malformed_lines[res[i]] = st.malformed;
 	}
+	kube_client_get_stats(ctl->client, &cs);
+	am->api_dead = cs.dead;
+	am->api_probes = cs.probes;
 	plan_get_stats(ctl->plan, &ps);
 	am->bad_objects = ctl->st.bad_objects;
 	am->restored_memberships = ps.restored;

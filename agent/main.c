@@ -151,7 +151,7 @@ static void parse_args(int argc, char **argv, struct steerd_opts *o)
 				usage_error("--exempt-cidr: more than %s given", "64");
 			if (addr_parse_cidr(optarg, &o->exempt[o->n_exempt].addr,
 					    &o->exempt[o->n_exempt].prefixlen))
-				usage_error("--exempt-cidr: \"%s\" is not an IPv4 CIDR", optarg);
+				usage_error("--exempt-cidr: \"%s\" is not an IPv4 or IPv6 CIDR", optarg);
 			o->n_exempt++;
 			break;
 		case OPT_BPFFS:
@@ -201,7 +201,7 @@ static int serve_metrics(const char *path, struct strbuf *body, const char **cty
 	agent_metrics.tc_attached = true;
 	agent_metrics.sock_attached = datapath_sock_active(s->dp);
 	agent_metrics.sock_detail = agent_metrics.sock_attached ? NULL :
-				    "socket steering off: no cgroup v2 (see --cgroup)";
+				    "socket steering off (see steer_feature_enabled and the start log)";
 	control_fill_metrics(s->ctl, &agent_metrics);
 	metrics_fill_recon(&agent_metrics, s->recon);
 	/* --standalone has no API to sync with: ready once attached. */
@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	log_setup_libbpf();
 
 	if (o.cleanup) {
-		err = datapath_cleanup(o.bpffs);
+		err = datapath_cleanup(o.bpffs, o.cgroup);
 		if (!err)
 			pr_info("removed everything steer made under %s", o.bpffs);
 		return err ? 1 : 0;

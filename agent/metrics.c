@@ -50,16 +50,17 @@ struct quar_walk {
 	uint64_t by_action[STEER_ACT_MAX][STEER_ORIGIN_MAX];
 };
 
-static int quar_visit(__be32 addr, const struct steer_quar_val *val, void *arg)
+static int quar_visit(const struct steer_addr *addr, const struct steer_quar_val *val,
+		      void *arg)
 {
 	struct quar_walk *w = arg;
 	struct steer_qstat st = {};
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
 		return 0;
 	w->by_action[val->action][val->origin]++;
-	inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+	addr_str(addr, ip);
 	maps_qstat_get(w->maps, addr, &st);
 	sb_printf(&w->packets, "steer_quarantined_packets_total{address=\"%s\",action=\"%s\"} %llu\n",
 		  ip, addr_action_name(val->action), (unsigned long long)st.packets);
@@ -96,6 +97,13 @@ static void latency(const struct steer_maps *maps, struct strbuf *out)
 	sb_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
 	/* The map keeps no exact sum: approximate with each slot's midpoint. */
 	sb_printf(out, "%s_sum %g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+static int feature_line(const struct steer_feature_val *v, void *arg)
+{
+	sb_printf(arg, "steer_feature_enabled{feature=\"%s\"} %d\n", v->name,
+		  v->state == STEER_FEATURE_ON);
+	return 0;
 }
 
 void metrics_render(const struct steer_maps *maps, struct strbuf *out)
@@ -147,6 +155,24 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	per_resource(out, "steer_watch_errors_total", "Failed list or watch requests.",
 		     m->watch_errors);
 	per_resource(out, "steer_watch_events_total", "Watch events received.", m->events);
+	header(out, "steer_api_requests_total", "counter",
+	       "List and watch requests; read=quorum lists hit etcd, the rest the watch cache.");
+	for (int r = 0; r < RES_MAX; r++)
+		sb_printf(out, "steer_api_requests_total{resource=\"%s\",verb=\"list\",read=\"cache\"} %llu\n"
+			  "steer_api_requests_total{resource=\"%s\",verb=\"list\",read=\"quorum\"} %llu\n"
+			  "steer_api_requests_total{resource=\"%s\",verb=\"watch\",read=\"cache\"} %llu\n",
+			  metrics_resource_names[r],
+			  (unsigned long long)(m->lists[r] - m->quorum_lists[r]),
+			  metrics_resource_names[r], (unsigned long long)m->quorum_lists[r],
+			  metrics_resource_names[r], (unsigned long long)m->watches[r]);
+	per_resource(out, "steer_watch_malformed_lines_total",
+		     "Watch lines skipped: not JSON, not an event, or too long.", m->malformed_lines);
+	header(out, "steer_api_dead_connections_total", "counter",
+	       "Watches ended because the API server stopped answering.");
+	sb_printf(out, "steer_api_dead_connections_total %llu\n", (unsigned long long)m->api_dead);
+	header(out, "steer_api_probes_total", "counter",
+	       "Liveness probes sent after 30 s without a byte from the API server.");
+	sb_printf(out, "steer_api_probes_total %llu\n", (unsigned long long)m->api_probes);
 	header(out, "steer_bad_objects_total", "counter",
 	       "Objects skipped because the API sent malformed data.");
 	sb_printf(out, "steer_bad_objects_total %llu\n", (unsigned long long)m->bad_objects);
@@ -183,6 +209,9 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 	sb_printf(out, "steer_datapath_attached{hook=\"tc\"} %d\n"
 		  "steer_datapath_attached{hook=\"sock\"} %d\n",
 		  m->tc_attached, m->sock_attached);
+	header(out, "steer_feature_enabled", "gauge",
+	       "1 when the kernel let steerd load the feature (steerctl status says why not).");
+	maps_feature_foreach(maps, feature_line, out);
 }
 
 int metrics_http(const char *path, struct strbuf *body, const char **ctype, void *arg)

@@ -30,6 +30,11 @@ struct agent_metrics {
 	uint64_t relists[RES_MAX];
 	uint64_t watch_errors[RES_MAX];
 	uint64_t events[RES_MAX];
+	uint64_t lists[RES_MAX];	/* list requests (pages) started */
+	uint64_t quorum_lists[RES_MAX];	/* of them, read from etcd, not the watch cache */
+	uint64_t malformed_lines[RES_MAX];	/* watch lines skipped */
+	uint64_t api_dead;		/* watches ended: the server went silent */
+	uint64_t api_probes;		/* liveness probes after 30 s of silence */
 	uint64_t bad_objects;		/* skipped as malformed */
 	uint64_t k8s_events_posted;
 	uint64_t k8s_events_dropped;	/* by the rate limit or a failed post */

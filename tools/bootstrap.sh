@@ -1,13 +1,16 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Install the Debian packages steer needs to build, test and demo, if missing.
-# Shared by `make`, `make check`, `make demo` and .ci/run.
+# Shared by `make`, `make check`, `make demo` and .ci/run. qemu, kmod (depmod),
+# busybox and python3-venv serve the kernel matrix: tests/kernels/test_matrix
+# installs virtme-ng from PyPI into build/vng-venv itself.
 set -eu
 
 PKGS="clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev
 libcurl4-openssl-dev libcjson-dev libyaml-dev linux-libc-dev bpftool
 iproute2 iptables jq nginx-light containernetworking-plugins gnuplot-nox
-openssl python3 prometheus libclang-rt-14-dev util-linux curl nftables"
+openssl python3 python3-kubernetes prometheus libclang-rt-14-dev util-linux curl
+qemu-system-x86 kmod busybox-static python3-venv nftables dnsmasq-base iputils-ping"
 
 missing=""
 for p in $PKGS; do

@@ -1,15 +1,90 @@
 // SPDX-License-Identifier: MIT
 #include "datapath/cleanup.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "datapath/datapath.h"
 #include "datapath/maps.h"
 #include "lib/log.h"
+
+/* Here, not in datapath.c: steerctl's cleanup needs it without the loader. */
+int datapath_find_cgroup2(char *buf, size_t len)
+{
+	char dev[256], dir[PATH_MAX], type[64];
+	int err = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/mounts", "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
+		if (strcmp(type, "cgroup2"))
+			continue;
+		snprintf(buf, len, "%s", dir);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+int legacy_detach(int cgfd, enum bpf_attach_type type, __u32 keep_id)
+{
+	__u32 ids[64], cnt = 64, flags = 0;
+	int n = 0;
+
+	if (bpf_prog_query(cgfd, type, 0, &flags, ids, &cnt))
+		return -errno;
+	for (__u32 i = 0; i < cnt; i++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (ids[i] == keep_id)
+			continue;
+		fd = bpf_prog_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		/* A link's program refuses BPF_PROG_DETACH: only legacy ones go. */
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    !strncmp(info.name, STEER_SOCK_PROG_PREFIX, strlen(STEER_SOCK_PROG_PREFIX)) &&
+		    !bpf_prog_detach2(fd, cgfd, type))
+			n++;
+		close(fd);
+	}
+	return n;
+}
+
+/* Socket programs attached without links (kernels before 5.7) on cgroup. */
+static void legacy_cleanup(const char *cgroup)
+{
+	static const enum bpf_attach_type types[] = STEER_SOCK_ATTACH_TYPES;
+	char cg[PATH_MAX];
+	int cgfd, n = 0;
+
+	if (cgroup)
+		snprintf(cg, sizeof(cg), "%s", cgroup);
+	else if (datapath_find_cgroup2(cg, sizeof(cg)))
+		return;
+	cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int r = legacy_detach(cgfd, types[i], 0);
+
+		n += r > 0 ? r : 0;
+	}
+	close(cgfd);
+	if (n)
+		pr_info("detached %d socket program(s) attached without links from %s", n, cg);
+}
 
 int tc_detach_ifindex(int ifindex, bool own_qdisc)
 {
@@ -40,7 +115,7 @@ static int detach_iface(__u32 ifindex, const struct steer_iface_val *v, void *ar
 	return 0;
 }
 
-int datapath_cleanup(const char *bpffs)
+int datapath_cleanup(const char *bpffs, const char *cgroup)
 {
 	static const char *const link_pins[] = STEER_LINK_PINS;
 	struct steer_maps m;
@@ -61,6 +136,7 @@ int datapath_cleanup(const char *bpffs)
 			pr_warn("remove %s: %s", path, strerror(-err));
 		}
 	}
+	legacy_cleanup(cgroup);
 	for (int i = 0; i < MAP_NR; i++) {
 		snprintf(path, sizeof(path), "%s/%s", bpffs, maps_name(i));
 		if (unlink(path) && errno != ENOENT) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Loading the skeletons, pinning under bpffs, cgroup links. */
 #include "datapath/internal.h"
+#include "datapath/cleanup.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -21,27 +22,24 @@
 #include "steer_sock.skel.h"
 #include "steer_tc.skel.h"
 
-static const char *const link_pins[] = STEER_LINK_PINS;
-
-int datapath_find_cgroup2(char *buf, size_t len)
-{
-	char dev[256], dir[PATH_MAX], type[64];
-	int err = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/mounts", "re");
-	if (!f)
-		return -errno;
-	while (fscanf(f, "%255s %4095s %63s %*[^\n]", dev, dir, type) == 3) {
-		if (strcmp(type, "cgroup2"))
-			continue;
-		snprintf(buf, len, "%s", dir);
-		err = 0;
-		break;
-	}
-	fclose(f);
-	return err;
-}
+/*
+ * Each socket program, its link pin and the feature it needs. A hook type
+ * the kernel lacks is not loaded (autoload off) and the rest still is.
+ */
+static const struct sock_hook {
+	const char *prog;
+	const char *pin;
+	enum probe_feature feat;
+} sock_hooks[STEER_NR_LINKS] = {
+	{ "steer_sock4_connect", STEER_LINK_CONNECT4, FEAT_CONNECT4 },
+	{ "steer_sock4_sendmsg", STEER_LINK_SENDMSG4, FEAT_SENDMSG4 },
+	{ "steer_sock4_recvmsg", STEER_LINK_RECVMSG4, FEAT_RECVMSG4 },
+	{ "steer_sock4_getpeer", STEER_LINK_GETPEER4, FEAT_GETPEER4 },
+	{ "steer_sock6_connect", STEER_LINK_CONNECT6, FEAT_CONNECT6 },
+	{ "steer_sock6_sendmsg", STEER_LINK_SENDMSG6, FEAT_SENDMSG6 },
+	{ "steer_sock6_recvmsg", STEER_LINK_RECVMSG6, FEAT_RECVMSG6 },
+	{ "steer_sock6_getpeer", STEER_LINK_GETPEER6, FEAT_GETPEER6 },
+};
 
 static bool is_bpffs(const char *path)
 {
@@ -93,15 +91,15 @@ static int bpffs_prepare(const char *dir)
 
 /*
  * Maps whose contents refill on their own (counters, per-socket and per-flow
- * records, the epoch): a pin of another layout, from an older steer, is
- * replaced instead of failing the load. The others hold enforcement and
- * are kept or the load fails, as libbpf decides.
+ * records, the epoch, the features written at each start): a pin of another
+ * layout, from an older steer, is replaced instead of failing the load. The
+ * others hold enforcement and are kept or the load fails, as libbpf decides.
  */
 static bool map_refills(enum steer_map_id id)
 {
 	switch (id) {
 	case MAP_QSTATS: case MAP_STATS: case MAP_REVNAT: case MAP_LATENCY:
-	case MAP_FLOWS: case MAP_EPOCH: case MAP_AFFINITY:
+	case MAP_FLOWS: case MAP_EPOCH: case MAP_AFFINITY: case MAP_FEATURES:
 		return true;
 	default:
 		return false;
@@ -145,6 +143,89 @@ static void pins_replace_stale(struct datapath *dp)
 	}
 }
 
+static struct bpf_program *sock_prog(const struct datapath *dp, int i)
+{
+	return dp->sock ? bpf_object__find_program_by_name(dp->sock->obj, sock_hooks[i].prog) : NULL;
+}
+
+/* Hook i's program if the kernel took it; NULL for a hook that is off. */
+static struct bpf_program *sock_loaded(const struct datapath *dp, int i)
+{
+	struct bpf_program *prog = sock_prog(dp, i);
+
+	return prog && bpf_program__fd(prog) >= 0 ? prog : NULL;
+}
+
+static void sock_unload(struct datapath *dp, const char *why, int err)
+{
+	pr_warn("%s: %s; socket steering is off, tc enforcement stays on", why, strerror(-err));
+	for (int i = 0; i < STEER_NR_LINKS; i++)
+		if (probe_on(&dp->feat, sock_hooks[i].feat))
+			probe_off(&dp->feat, sock_hooks[i].feat, "%s: %s", why, strerror(-err));
+	steer_sock_bpf__destroy(dp->sock);
+	dp->sock = NULL;
+}
+
+/* Opens and loads the socket object with the hooks of mask only. */
+static int sock_try(struct datapath *dp, unsigned int mask)
+{
+	int err;
+
+	steer_sock_bpf__destroy(dp->sock);
+	dp->sock = steer_sock_bpf__open();
+	if (!dp->sock)
+		return -errno;
+	dp->sock->rodata->have_set_retval = probe_on(&dp->feat, FEAT_SET_RETVAL);
+	for (int i = 0; i < STEER_NR_LINKS; i++)
+		bpf_program__set_autoload(sock_prog(dp, i), mask & (1u << i));
+	/* One map set in the kernel: the socket object borrows the tc object's. */
+	for (int i = 0; i < MAP_NR; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
+
+		if (!map)
+			continue;
+		err = bpf_map__reuse_fd(map, maps_fd(&dp->maps, i));
+		if (err)
+			return err;
+	}
+	return steer_sock_bpf__load(dp->sock);
+}
+
+/*
+ * The socket object, as far as this kernel allows: a hook type the probe
+ * found missing is not loaded, and if the verifier still rejects the
+ * object, each hook is tried alone and the ones it takes are kept.
+ * Whatever fails here leaves tc, already loaded, enforcing.
+ */
+static void sock_load(struct datapath *dp)
+{
+	unsigned int mask = 0, good = 0;
+	int err;
+
+	for (int i = 0; i < STEER_NR_LINKS; i++)
+		if (probe_on(&dp->feat, sock_hooks[i].feat))
+			mask |= 1u << i;
+	if (!mask)
+		return;
+	err = sock_try(dp, mask);
+	if (!err)
+		return;
+	pr_warn("load socket BPF object: %s; trying each socket program alone", strerror(-err));
+	for (int i = 0; i < STEER_NR_LINKS; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		err = sock_try(dp, 1u << i);
+		if (!err)
+			good |= 1u << i;
+		else
+			probe_off(&dp->feat, sock_hooks[i].feat, "verifier rejects %s: %s",
+				  sock_hooks[i].prog, strerror(-err));
+	}
+	err = good ? sock_try(dp, good) : -ENOENT;
+	if (err)
+		sock_unload(dp, "load socket BPF object", err);
+}
+
 int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 {
 	struct datapath *dp;
@@ -156,6 +237,8 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 	if (!dp)
 		return -ENOMEM;
 	dp->nl_fd = -1;
+	for (int i = 0; i < MAP_NR; i++)
+		dp->old_maps[i] = -1;
 	if (opts->bpffs && !(dp->bpffs = strdup(opts->bpffs))) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -174,6 +257,7 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			goto cleanup;
 	}
 
+	probe_run(&dp->feat);
 	dp->tc = steer_tc_bpf__open();
 	if (!dp->tc) {
 		err = -errno;
@@ -201,40 +285,29 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			}
 		}
 	}
-	if (dp->bpffs)
+	if (dp->bpffs) {
 		pins_replace_stale(dp);
+		migrate_detach(dp);
+	}
 	err = steer_tc_bpf__load(dp->tc);
 	if (err) {
 		pr_warn("load tc BPF object: %s%s", strerror(-err),
+			!probe_on(&dp->feat, FEAT_TC) ? " (the kernel has no tc BPF programs)" :
 			dp->bpffs ? " (maps pinned by an incompatible steer? try steerd --cleanup)" : "");
 		goto cleanup;
 	}
 	err = maps_from_object(&dp->maps, dp->tc->obj);
 	if (err)
 		goto cleanup;
+	/* Before any program that reads the new maps is attached. */
+	err = migrate_copy(dp);
+	if (err)
+		goto cleanup;
 
-	dp->sock = steer_sock_bpf__open();
-	if (!dp->sock) {
-		err = -errno;
-		pr_warn("open socket BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
-	/* One map set in the kernel: the socket object borrows the tc object's. */
-	for (int i = 0; i < MAP_NR; i++) {
-		map = bpf_object__find_map_by_name(dp->sock->obj, maps_name(i));
-		if (!map)
-			continue;
-		err = bpf_map__reuse_fd(map, maps_fd(&dp->maps, i));
-		if (err) {
-			pr_warn("share map %s: %s", maps_name(i), strerror(-err));
-			goto cleanup;
-		}
-	}
-	err = steer_sock_bpf__load(dp->sock);
-	if (err) {
-		pr_warn("load socket BPF object: %s", strerror(-err));
-		goto cleanup;
-	}
+	sock_load(dp);
+	/* Published after the load: what loaded, not only what the probe said. */
+	probe_publish(&dp->feat, &dp->maps);
+	probe_log(&dp->feat);
 	*dpp = dp;
 	return 0;
 
@@ -255,27 +328,18 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 		return bpf_program__fd(dp->tc->progs.steer_tc_egress);
 	case DATAPATH_PROG_TC_INGRESS:
 		return bpf_program__fd(dp->tc->progs.steer_tc_ingress);
-	case DATAPATH_PROG_CONNECT4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_connect);
-	case DATAPATH_PROG_SENDMSG4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_sendmsg);
-	case DATAPATH_PROG_RECVMSG4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_recvmsg);
-	case DATAPATH_PROG_GETPEER4:
-		return bpf_program__fd(dp->sock->progs.steer_sock4_getpeer);
+	case DATAPATH_PROG_CONNECT4 ... DATAPATH_PROG_GETPEER6:
+		if (!sock_loaded(dp, prog - DATAPATH_PROG_CONNECT4))
+			return -ENOENT;
+		return bpf_program__fd(sock_loaded(dp, prog - DATAPATH_PROG_CONNECT4));
 	default:
 		return -EINVAL;
 	}
 }
 
-static struct bpf_program *sock_prog(struct datapath *dp, int i)
+const struct probe_result *datapath_features(const struct datapath *dp)
 {
-	struct bpf_program *p[] = {
-		dp->sock->progs.steer_sock4_connect, dp->sock->progs.steer_sock4_sendmsg,
-		dp->sock->progs.steer_sock4_recvmsg, dp->sock->progs.steer_sock4_getpeer,
-	};
-
-	return p[i];
+	return &dp->feat;
 }
 
 /* The pinned link still points at our cgroup: then it can be updated in place. */
@@ -289,9 +353,68 @@ static bool link_on_cgroup(struct bpf_link *link, uint64_t cgid)
 	return info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgid;
 }
 
+/* Through a pinned link, updated in place if one is there. */
+static struct bpf_link *link_attach(struct datapath *dp, int i, int cgfd, const char *cg,
+				    struct bpf_link *link, const char *path)
+{
+	struct bpf_program *prog = sock_prog(dp, i);
+	int err;
+
+	if (link) {
+		/* Atomic program swap: the hook is never empty during an upgrade. */
+		err = bpf_link__update_program(link, prog);
+		if (err) {
+			pr_warn("update pinned link %s: %s", path, strerror(-err));
+			bpf_link__destroy(link);
+			return NULL;
+		}
+		pr_debug("reused pinned link %s", path);
+		return link;
+	}
+	link = bpf_program__attach_cgroup(prog, cgfd);
+	if (!link) {
+		pr_warn("attach %s to cgroup %s: %s", bpf_program__name(prog), cg, strerror(errno));
+		return NULL;
+	}
+	err = bpf_link__pin(link, path);
+	if (err) {
+		pr_warn("pin link %s: %s", path, strerror(-err));
+		bpf_link__destroy(link);
+		return NULL;
+	}
+	return link;
+}
+
+/*
+ * Without links: BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, then the steer
+ * program there before is detached. Both run for that moment and decide
+ * alike (the second sees a backend, not a VIP), so a restart opens no gap
+ * on any kernel, without needing BPF_F_REPLACE (5.6).
+ */
+static int legacy_attach(struct datapath *dp, int i, int cgfd, const char *cg)
+{
+	struct bpf_program *prog = sock_prog(dp, i);
+	enum bpf_attach_type type = bpf_program__expected_attach_type(prog);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int err;
+
+	if (bpf_prog_attach(bpf_program__fd(prog), cgfd, type, BPF_F_ALLOW_MULTI) ||
+	    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len)) {
+		err = -errno;
+		pr_warn("attach %s to cgroup %s without a link: %s", bpf_program__name(prog), cg,
+			strerror(-err));
+		return err;
+	}
+	legacy_detach(cgfd, type, info.id);
+	return 0;
+}
+
 static int sock_attach(struct datapath *dp)
 {
+	bool legacy = !probe_on(&dp->feat, FEAT_CGROUP_LINK);
 	char cg[PATH_MAX], path[PATH_MAX];
+	unsigned int attached = 0;
 	struct stat st;
 	int cgfd = -1, err;
 
@@ -317,46 +440,54 @@ static int sock_attach(struct datapath *dp)
 		goto cleanup;
 	}
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < STEER_NR_LINKS; i++) {
+		struct bpf_program *prog = sock_loaded(dp, i);
 		struct bpf_link *link;
 
-		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, link_pins[i]);
+		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, sock_hooks[i].pin);
 		/* access() first: libbpf logs a failed open as a warning. */
 		link = access(path, F_OK) ? NULL : bpf_link__open(path);
-		if (link && !link_on_cgroup(link, st.st_ino)) {
-			pr_info("pinned link %s is on another cgroup: replacing it", path);
+		if (link && (!prog || !link_on_cgroup(link, st.st_ino))) {
+			pr_info("pinned link %s is %s: removing it", path,
+				prog ? "on another cgroup" : "of a hook that is off now");
 			bpf_link__unpin(link);
 			bpf_link__destroy(link);
 			link = NULL;
 		}
-		if (link) {
-			/* Atomic program swap: the hook is never empty during an upgrade. */
-			err = bpf_link__update_program(link, sock_prog(dp, i));
+		if (!prog)
+			continue;
+		if (legacy) {
+			err = legacy_attach(dp, i, cgfd, cg);
 			if (err) {
-				pr_warn("update pinned link %s: %s", path, strerror(-err));
 				bpf_link__destroy(link);
 				goto cleanup;
 			}
-			pr_debug("reused pinned link %s", path);
+			/* The new program is on: a link of a steerd before may go. */
+			if (link) {
+				bpf_link__unpin(link);
+				bpf_link__destroy(link);
+			}
 		} else {
-			link = bpf_program__attach_cgroup(sock_prog(dp, i), cgfd);
+			link = link_attach(dp, i, cgfd, cg, link, path);
 			if (!link) {
-				err = -errno;
-				pr_warn("attach %s to cgroup %s: %s",
-					bpf_program__name(sock_prog(dp, i)), cg, strerror(-err));
+				err = -EPERM;
 				goto cleanup;
 			}
-			err = bpf_link__pin(link, path);
-			if (err) {
-				pr_warn("pin link %s: %s", path, strerror(-err));
-				bpf_link__destroy(link);
-				goto cleanup;
-			}
+			dp->links[i] = link;
+			/* And what a steerd without links left there goes. */
+			legacy_detach(cgfd, bpf_program__expected_attach_type(prog), 0);
 		}
-		dp->links[i] = link;
+		attached |= 1u << i;
+	}
+	if (!(attached & 1)) {
+		err = -ENOTSUP;
+		pr_warn("socket steering is off: %s; tc enforcement stays on",
+			dp->feat.feat[FEAT_CONNECT4].why);
+		goto cleanup;
 	}
 	dp->sock_active = true;
-	pr_info("socket programs attached to cgroup %s", cg);
+	pr_info("socket programs attached to cgroup %s%s", cg,
+		legacy ? " without links (BPF_PROG_ATTACH)" : "");
 	err = 0;
 cleanup:
 	close(cgfd);
@@ -396,8 +527,9 @@ void datapath_close(struct datapath *dp)
 	if (!dp)
 		return;
 	links_unwatch(dp);
+	migrate_restore(dp);
 	/* Dropping our fds leaves the pinned links attached. */
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < STEER_NR_LINKS; i++)
 		bpf_link__destroy(dp->links[i]);
 	steer_sock_bpf__destroy(dp->sock);
 	steer_tc_bpf__destroy(dp->tc);

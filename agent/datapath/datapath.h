@@ -26,6 +26,7 @@
 #include "lib/loop.h"
 
 struct recon;
+struct probe_result;
 
 struct datapath_opts {
 	const char *bpffs;	/* NULL: load only, no pin, no attach */
@@ -41,6 +42,10 @@ enum datapath_prog {
 	DATAPATH_PROG_SENDMSG4,
 	DATAPATH_PROG_RECVMSG4,
 	DATAPATH_PROG_GETPEER4,
+	DATAPATH_PROG_CONNECT6,
+	DATAPATH_PROG_SENDMSG6,
+	DATAPATH_PROG_RECVMSG6,
+	DATAPATH_PROG_GETPEER6,
 	DATAPATH_PROG_MAX,
 };
 
@@ -48,7 +53,10 @@ struct datapath;
 
 int datapath_open(struct datapath **dp, const struct datapath_opts *opts);
 const struct steer_maps *datapath_maps(const struct datapath *dp);
+/* A program's fd; -ENOENT for a socket program this kernel did not take. */
 int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog);
+/* What the probe found and the load confirmed (datapath/probe.h). */
+const struct probe_result *datapath_features(const struct datapath *dp);
 
 /*
  * Attaches everything. Socket steering that cannot attach (no cgroup2) is

@@ -36,6 +36,8 @@ static const struct {
 	[MAP_EPOCH] = { STEER_MAP_EPOCH, offsetof(struct steer_maps, epoch), 1 },
 	[MAP_AFFINITY] = { STEER_MAP_AFFINITY, offsetof(struct steer_maps, affinity),
 			   STEER_MAX_AFFINITY },
+	[MAP_FEATURES] = { STEER_MAP_FEATURES, offsetof(struct steer_maps, features),
+			   STEER_FEATURE_SLOTS },
 };
 
 #define MAP_FD(m, i) (*(int *)((char *)(m) + map_info[i].off))
@@ -156,10 +158,10 @@ int maps_epoch_bump(const struct steer_maps *m)
 	return ret_errno(bpf_map_update_elem(m->epoch, &zero, &e, BPF_ANY));
 }
 
-int maps_quar_set(const struct steer_maps *m, __be32 addr,
+int maps_quar_set(const struct steer_maps *m, const struct steer_addr *addr,
 		  const struct steer_quar_val *val)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 	int err;
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
@@ -175,16 +177,17 @@ int maps_quar_set(const struct steer_maps *m, __be32 addr,
 	return err;
 }
 
-int maps_quar_get(const struct steer_maps *m, __be32 addr, struct steer_quar_val *val)
+int maps_quar_get(const struct steer_maps *m, const struct steer_addr *addr,
+		  struct steer_quar_val *val)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 
 	return ret_errno(bpf_map_lookup_elem(m->quar, &k, val));
 }
 
-int maps_quar_del(const struct steer_maps *m, __be32 addr)
+int maps_quar_del(const struct steer_maps *m, const struct steer_addr *addr)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 	int err;
 
 	err = ret_errno(bpf_map_delete_elem(m->quar, &k));
@@ -214,9 +217,10 @@ static int percpu_sum(int fd, const void *key, uint64_t *sum, int nfields)
 	return err;
 }
 
-int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum)
+int maps_qstat_get(const struct steer_maps *m, const struct steer_addr *addr,
+		   struct steer_qstat *sum)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 
 	memset(sum, 0, sizeof(*sum));
 	return ret_errno(bpf_map_lookup_elem(m->qstats, &k, sum));
@@ -313,7 +317,8 @@ int maps_svc_patch(const struct steer_maps *m, const struct steer_svc_key *key,
 		struct steer_backend_val bv = backends[i];
 
 		memset(bv.pad, 0, sizeof(bv.pad));
-		if (i < nold && old[i].addr == bv.addr && old[i].port == bv.port)
+		if (i < nold && !memcmp(&old[i].addr, &bv.addr, sizeof(bv.addr)) &&
+		    old[i].port == bv.port)
 			continue;
 		bk.slot = i;
 		if (bpf_map_update_elem(m->backend, &bk, &bv, BPF_ANY))
@@ -364,18 +369,25 @@ int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key)
 	return backend_del_rev(m, key, old.rev, old.count);
 }
 
-static int exempt_key(struct steer_exempt_key *k, __be32 addr, uint32_t prefixlen)
+/* prefixlen over 128 bits (abi.h); the address is masked to it, keeping keys canonical. */
+static int exempt_key(struct steer_exempt_key *k, const struct steer_addr *addr,
+		      uint32_t prefixlen)
 {
-	if (prefixlen > 32)
+	if (prefixlen > 128)
 		return -EINVAL;
 	k->prefixlen = prefixlen;
-	/* The trie ignores bits past the prefix; masking keeps keys canonical. */
-	k->addr = prefixlen ? addr & htonl(~0u << (32 - prefixlen)) : 0;
+	k->addr = *addr;
+	for (unsigned int i = 0; i < 16; i++) {
+		unsigned int keep = prefixlen >= 8 * (i + 1) ? 8 :
+				    prefixlen > 8 * i ? prefixlen - 8 * i : 0;
+
+		k->addr.b[i] &= (__u8)(0xff00 >> keep);
+	}
 	return 0;
 }
 
-int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
-		    uint8_t origin)
+int maps_exempt_set(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen, uint8_t origin)
 {
 	struct steer_exempt_val v = { .origin = origin };
 	struct steer_exempt_key k;
@@ -389,7 +401,8 @@ int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
 	return ret_errno(bpf_map_update_elem(m->exempt, &k, &v, BPF_ANY));
 }
 
-int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen)
+int maps_exempt_del(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen)
 {
 	struct steer_exempt_key k;
 	int err;
@@ -452,6 +465,29 @@ int maps_iface_set(const struct steer_maps *m, __u32 ifindex, const struct steer
 int maps_iface_del(const struct steer_maps *m, __u32 ifindex)
 {
 	return ret_errno(bpf_map_delete_elem(m->ifaces, &ifindex));
+}
+
+int maps_feature_set(const struct steer_maps *m, __u32 slot, const struct steer_feature_val *val)
+{
+	return ret_errno(bpf_map_update_elem(m->features, &slot, val, BPF_ANY));
+}
+
+int maps_feature_foreach(const struct steer_maps *m, maps_feature_cb cb, void *arg)
+{
+	for (__u32 i = 0; i < STEER_FEATURE_SLOTS; i++) {
+		struct steer_feature_val v;
+		int ret;
+
+		if (bpf_map_lookup_elem(m->features, &i, &v))
+			return -errno;
+		if (!v.name[0])
+			continue;
+		v.name[sizeof(v.name) - 1] = v.why[sizeof(v.why) - 1] = '\0';
+		ret = cb(&v, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,
@@ -530,7 +566,7 @@ static int walk(int fd, size_t key_sz, void *val, visit_fn visit, const void *cb
 
 static int visit_quar(const void *k, const void *v, const void *cb, void *arg)
 {
-	return ((maps_quar_cb)cb)(((const struct steer_quar_key *)k)->addr, v, arg);
+	return ((maps_quar_cb)cb)(&((const struct steer_quar_key *)k)->addr, v, arg);
 }
 
 static int visit_svc(const void *k, const void *v, const void *cb, void *arg)
@@ -542,7 +578,7 @@ static int visit_exempt(const void *k, const void *v, const void *cb, void *arg)
 {
 	const struct steer_exempt_key *key = k;
 
-	return ((maps_exempt_cb)cb)(key->addr, key->prefixlen, v, arg);
+	return ((maps_exempt_cb)cb)(&key->addr, key->prefixlen, v, arg);
 }
 
 static int visit_member(const void *k, const void *v, const void *cb, void *arg)

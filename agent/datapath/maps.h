@@ -29,6 +29,7 @@ enum steer_map_id {
 	MAP_FLOWS,
 	MAP_EPOCH,
 	MAP_AFFINITY,
+	MAP_FEATURES,
 	MAP_NR,
 };
 
@@ -47,6 +48,7 @@ struct steer_maps {
 	int flows;
 	int epoch;
 	int affinity;
+	int features;
 };
 
 struct bpf_object;
@@ -73,13 +75,14 @@ int maps_from_object(struct steer_maps *m, const struct bpf_object *obj);
 int maps_count(int fd, uint32_t *n);
 void maps_close(struct steer_maps *m);
 
-int maps_quar_set(const struct steer_maps *m, __be32 addr,
+int maps_quar_set(const struct steer_maps *m, const struct steer_addr *addr,
 		  const struct steer_quar_val *val);
-int maps_quar_get(const struct steer_maps *m, __be32 addr,
+int maps_quar_get(const struct steer_maps *m, const struct steer_addr *addr,
 		  struct steer_quar_val *val);
-int maps_quar_del(const struct steer_maps *m, __be32 addr);
+int maps_quar_del(const struct steer_maps *m, const struct steer_addr *addr);
 /* The packet and byte counters of one quarantined address. */
-int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum);
+int maps_qstat_get(const struct steer_maps *m, const struct steer_addr *addr,
+		   struct steer_qstat *sum);
 
 /*
  * Replaces the backend set of a steered service atomically for readers:
@@ -104,9 +107,11 @@ int maps_svc_get(const struct steer_maps *m, const struct steer_svc_key *key,
 		 uint32_t max, uint32_t *n);
 int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key);
 
-int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
-		    uint8_t origin);
-int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen);
+/* prefixlen over 128 bits: an IPv4 CIDR is mapped (abi.h, steer_exempt_key). */
+int maps_exempt_set(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen, uint8_t origin);
+int maps_exempt_del(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen);
 
 /* Sums a reason counter over all CPUs. */
 int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t *sum);
@@ -127,6 +132,12 @@ int maps_iface_del(const struct steer_maps *m, __u32 ifindex);
  */
 int maps_epoch_bump(const struct steer_maps *m);
 
+/* The probed features (steer_features), slot by slot; steerd writes them at load. */
+int maps_feature_set(const struct steer_maps *m, __u32 slot, const struct steer_feature_val *val);
+typedef int (*maps_feature_cb)(const struct steer_feature_val *val, void *arg);
+/* Calls back for each used slot, in slot order. */
+int maps_feature_foreach(const struct steer_maps *m, maps_feature_cb cb, void *arg);
+
 /* Departure memory (steer_members): steerd's alone, no program reads it. */
 int maps_member_set(const struct steer_maps *m, const struct steer_member_key *key,
 		    const struct steer_member_val *val);
@@ -137,10 +148,11 @@ int maps_member_del(const struct steer_maps *m, const struct steer_member_key *k
  * and is returned. Keys collected before calling back, so the callback may
  * delete the entry it is given (mark and sweep).
  */
-typedef int (*maps_quar_cb)(__be32 addr, const struct steer_quar_val *val, void *arg);
+typedef int (*maps_quar_cb)(const struct steer_addr *addr, const struct steer_quar_val *val,
+			    void *arg);
 typedef int (*maps_svc_cb)(const struct steer_svc_key *key,
 			   const struct steer_svc_val *val, void *arg);
-typedef int (*maps_exempt_cb)(__be32 addr, uint32_t prefixlen,
+typedef int (*maps_exempt_cb)(const struct steer_addr *addr, uint32_t prefixlen,
 			      const struct steer_exempt_val *val, void *arg);
 typedef int (*maps_member_cb)(const struct steer_member_key *key,
 			      const struct steer_member_val *val, void *arg);

@@ -3,13 +3,29 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "lib/log.h"
 
 #define BODY_MAX (1u << 30)	/* a 150k-pod list page is far below */
 #define ERR_BODY_MAX 65536
+/*
+ * Dead connections, within client-go's bound (HTTP/2 PING after 30 s idle,
+ * 15 s to answer): TCP keepalive and TCP_USER_TIMEOUT catch a blackholed
+ * path in about 30 s; a probe request after 30 s without a byte on any
+ * stream catches a server that is up but frozen (its kernel still ACKs).
+ */
+#define KEEPIDLE_S 15
+#define KEEPINTVL_S 5
+#define KEEPCNT 3
+#define USER_TIMEOUT_MS 30000
+#define PROBE_IDLE_MS 30000
+#define PROBE_TIMEOUT_S 15
+#define RETRY_AFTER_MAX_S 300
 
 struct kube_req {
 	struct kube_client *c;
@@ -17,7 +33,9 @@ struct kube_req {
 	struct curl_slist *hdrs;
 	bool stream;
 	bool ok;		/* 2xx seen */
+	bool dead;		/* to end with -ETIMEDOUT: the server stopped answering */
 	long status;
+	char errbuf[CURL_ERROR_SIZE];
 	char *body;
 	size_t len, cap;
 	kube_data_cb on_data;
@@ -33,11 +51,19 @@ struct kube_client {
 	CURLM *multi;
 	struct loop_timer *timer;	/* libcurl's timeout */
 	struct loop_timer *token_timer;
+	struct loop_timer *probe_timer;
 	struct kube_req *reqs;
-	bool in_action;
+	struct kube_req *probe;
+	uint64_t last_rx_ns;	/* a byte of any response */
+	uint64_t probe_ns;	/* when the probe in flight was sent */
+	struct kube_client_stats st;
 };
 
 static void check_done(struct kube_client *c);
+static void req_free(struct kube_req *r);
+static struct kube_req *request(struct kube_client *c, const char *path, const char *accept,
+				const char *post, long timeout_s, kube_data_cb on_data,
+				kube_done_cb on_done, void *arg);
 
 static void on_fd(struct loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -106,6 +132,89 @@ static void on_token_timer(struct loop *loop, void *arg)
 	loop_timer_arm(c->token_timer, c->opts.token_reload_s * 1000ULL);
 }
 
+static void finish(struct kube_req *r, long status, int err)
+{
+	/* Unlink first: on_done may start the next request. */
+	curl_multi_remove_handle(r->c->multi, r->easy);
+	r->on_done(r->arg, status, err, r->body, r->len);
+	req_free(r);
+}
+
+/* Each watch ends with -ETIMEDOUT; its reflector reconnects. */
+static void drop_streams(struct kube_client *c)
+{
+	struct kube_req *r;
+	unsigned int n = 0;
+
+	for (r = c->reqs; r; r = r->next)
+		r->dead = r->stream;
+	for (;;) {
+		for (r = c->reqs; r && !r->dead; r = r->next)
+			;
+		if (!r)
+			break;
+		r->dead = false;
+		n++;
+		finish(r, 0, -ETIMEDOUT);
+	}
+	c->st.dead += n;
+	pr_warn("API server %s: no answer to a probe within %d s: reconnecting %u watch(es) (enforcement unchanged)",
+		c->cfg->server, PROBE_TIMEOUT_S, n);
+}
+
+static void probe_done(void *arg, long status, int err, const char *body, size_t len)
+{
+	struct kube_client *c = arg;
+	uint64_t sent = c->probe_ns;
+
+	c->probe = NULL;
+	c->st.probes++;
+	/* Any HTTP answer, or a byte on a stream meanwhile, shows it alive. */
+	if (err && c->last_rx_ns < sent)
+		drop_streams(c);
+	loop_timer_arm(c->probe_timer, PROBE_IDLE_MS);
+}
+
+static bool have_streams(const struct kube_client *c)
+{
+	for (const struct kube_req *r = c->reqs; r; r = r->next)
+		if (r->stream)
+			return true;
+	return false;
+}
+
+static void on_probe_timer(struct loop *loop, void *arg)
+{
+	struct kube_client *c = arg;
+	uint64_t idle_ms = (now_ns() - c->last_rx_ns) / 1000000;
+
+	if (c->probe)
+		return;
+	if (idle_ms < PROBE_IDLE_MS || !have_streams(c)) {
+		loop_timer_arm(c->probe_timer, idle_ms < PROBE_IDLE_MS ?
+			       PROBE_IDLE_MS - idle_ms : PROBE_IDLE_MS);
+		return;
+	}
+	c->probe_ns = now_ns();
+	c->probe = request(c, "/livez", NULL, NULL, PROBE_TIMEOUT_S, NULL, probe_done, c);
+	if (!c->probe)
+		loop_timer_arm(c->probe_timer, PROBE_IDLE_MS);
+}
+
+void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *st)
+{
+	*st = c->st;
+}
+
+unsigned int kube_req_retry_after(const struct kube_req *r)
+{
+	curl_off_t s = 0;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &s) || s <= 0)
+		return 0;
+	return s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (unsigned int)s;
+}
+
 void kube_client_auth_failed(struct kube_client *c)
 {
 	if (kube_config_reload_token(c->cfg) > 0)
@@ -131,7 +240,9 @@ struct kube_client *kube_client_new(struct loop *loop, struct kube_config *cfg,
 	c->multi = curl_multi_init();
 	c->timer = loop_timer_new(loop, on_timeout, c);
 	c->token_timer = loop_timer_new(loop, on_token_timer, c);
-	if (!c->multi || !c->timer || !c->token_timer) {
+	c->probe_timer = loop_timer_new(loop, on_probe_timer, c);
+	c->last_rx_ns = now_ns();
+	if (!c->multi || !c->timer || !c->token_timer || !c->probe_timer) {
 		kube_client_free(c);
 		return NULL;
 	}
@@ -141,6 +252,7 @@ struct kube_client *kube_client_new(struct loop *loop, struct kube_config *cfg,
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	if (cfg->token_file)
 		loop_timer_arm(c->token_timer, c->opts.token_reload_s * 1000ULL);
+	loop_timer_arm(c->probe_timer, PROBE_IDLE_MS);
 	return c;
 }
 
@@ -172,6 +284,7 @@ void kube_client_free(struct kube_client *c)
 		curl_multi_cleanup(c->multi);
 	loop_timer_free(c->timer);
 	loop_timer_free(c->token_timer);
+	loop_timer_free(c->probe_timer);
 	free(c);
 }
 
@@ -202,6 +315,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 	struct kube_req *r = userp;
 	size_t n = size * nmemb;
 
+	r->c->last_rx_ns = now_ns();
 	if (!r->status) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 		r->ok = r->status >= 200 && r->status < 300;
@@ -243,27 +357,48 @@ static void check_done(struct kube_client *c)
 
 	while ((msg = curl_multi_info_read(c->multi, &left))) {
 		struct kube_req *r = NULL;
-		long status = 0;
+		long status = 0, oserr = 0;
 		int err;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_OS_ERRNO, &oserr);
 		err = curl_errno(msg->data.result);
+		/*
+		 * Keepalive or TCP_USER_TIMEOUT gave up on the peer; over TLS
+		 * libcurl 7.88 keeps the errno in its message only.
+		 */
+		if (err == -EIO && (oserr == ETIMEDOUT || strstr(r->errbuf, "timed out")))
+			err = -ETIMEDOUT;
+		if (err == -ETIMEDOUT && r->stream)
+			c->st.dead++;
 		if (err && err != -ECANCELED)
-			pr_debug("GET %s: %s", r->c->cfg->server, curl_easy_strerror(msg->data.result));
-		/* Unlink first: on_done may start the next request. */
-		curl_multi_remove_handle(c->multi, r->easy);
-		r->on_done(r->arg, status, err, r->body, r->len);
-		req_free(r);
+			pr_debug("GET %s: %s", r->c->cfg->server,
+				 r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result));
+		finish(r, status, err);
 	}
 }
 
+static int sockopt_cb(void *userp, curl_socket_t fd, curlsocktype purpose)
+{
+	int cnt = KEEPCNT, ut = USER_TIMEOUT_MS;
+
+	/* libcurl 7.88 sets the keepalive idle time and interval, not these. */
+	if (purpose == CURLSOCKTYPE_IPCXN &&
+	    (setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) ||
+	     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut))))
+		pr_debug("API socket %d: TCP_USER_TIMEOUT: %s", fd, strerror(errno));
+	return CURL_SOCKOPT_OK;
+}
+
+/* timeout_s 0: a stream, handed to on_data as it arrives. */
 static struct kube_req *request(struct kube_client *c, const char *path, const char *accept,
-				const char *post, bool stream, kube_data_cb on_data,
+				const char *post, long timeout_s, kube_data_cb on_data,
 				kube_done_cb on_done, void *arg)
 {
+	bool stream = !timeout_s;
 	struct kube_config *cfg = c->cfg;
 	struct kube_req *r = calloc(1, sizeof(*r));
 	char *url = NULL, *hdr = NULL;
@@ -301,18 +436,26 @@ static struct kube_req *request(struct kube_client *c, const char *path, const c
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* Dead peers: TCP keepalive, plus a stall watchdog on the stream. */
+	/*
+	 * HTTP/1.1, a connection per watch: libcurl 7.88 cannot send HTTP/2
+	 * PINGs, and over one multiplexed connection a dead peer would take
+	 * every watch, and new requests with them, until TCP gave up.
+	 */
+	curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 10L);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, (long)KEEPIDLE_S);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, (long)KEEPINTVL_S);
+	curl_easy_setopt(r->easy, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+	/* A stall watchdog too: bookmarks come about once a minute. */
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME,
 			 stream ? (long)c->opts.stream_idle_s : 60L);
 	if (!stream)
-		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 120L);
+		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, timeout_s);
 	if (cfg->ca_data) {
 		struct curl_blob b = { .data = cfg->ca_data, .len = cfg->ca_len,
 				       .flags = CURL_BLOB_NOCOPY };
@@ -362,13 +505,13 @@ fail:
 struct kube_req *kube_get(struct kube_client *c, const char *path, const char *accept,
 			  bool stream, kube_data_cb on_data, kube_done_cb on_done, void *arg)
 {
-	return request(c, path, accept, NULL, stream, on_data, on_done, arg);
+	return request(c, path, accept, NULL, stream ? 0 : 120, on_data, on_done, arg);
 }
 
 struct kube_req *kube_post(struct kube_client *c, const char *path, const char *json,
 			   kube_done_cb on_done, void *arg)
 {
-	return request(c, path, NULL, json, false, NULL, on_done, arg);
+	return request(c, path, NULL, json, 120, NULL, on_done, arg);
 }
 
 void kube_req_cancel(struct kube_req *r)

@@ -30,6 +30,11 @@ struct kube_client_opts {
 	unsigned int token_reload_s;	/* default 60 */
 };
 
+struct kube_client_stats {
+	unsigned long dead;	/* watches ended because the server went silent */
+	unsigned long probes;	/* liveness probes after a quiet spell */
+};
+
 struct kube_client *kube_client_new(struct loop *loop, struct kube_config *cfg,
 				    const struct kube_client_opts *opts);
 void kube_client_free(struct kube_client *c);
@@ -48,5 +53,9 @@ void kube_req_cancel(struct kube_req *r);
 
 /* A 401 came back: re-read the token now. */
 void kube_client_auth_failed(struct kube_client *c);
+
+/* Seconds a 429 or 503 asked to wait (Retry-After), 0 if none; from on_done. */
+unsigned int kube_req_retry_after(const struct kube_req *r);
+void kube_client_get_stats(const struct kube_client *c, struct kube_client_stats *st);
 
 #endif /* STEER_KUBE_CLIENT_H */

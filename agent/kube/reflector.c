@@ -115,11 +115,27 @@ void watch_stream_free(struct watch_stream *ws)
 
 /* -------------------------------------------------------------- reflector */
 
+/* client-go's reflector: a backoff resets after 2 min without errors. */
+#define BACKOFF_RESET_NS (120 * 1000000000ULL)
+#define SHORT_WATCH_NS 1000000000ULL
+
 enum rstate {
 	RS_IDLE,
 	RS_LIST,
 	RS_WATCH,
 	RS_BACKOFF,
+};
+
+/*
+ * Where a list is read from. Every node relists when an API server
+ * restarts: from its watch cache (resourceVersion=0, or not older than the
+ * last one seen), never all as quorum reads from etcd; a quorum read only
+ * when the cache cannot serve that resourceVersion.
+ */
+enum list_from {
+	LF_ANY,		/* resourceVersion=0: whatever the cache holds */
+	LF_NOT_OLDER,	/* resourceVersion=rv&resourceVersionMatch=NotOlderThan */
+	LF_QUORUM,	/* no resourceVersion: etcd, paged */
 };
 
 struct reflector {
@@ -128,15 +144,18 @@ struct reflector {
 	struct reflector_ops ops;
 	void *arg;
 	enum rstate state;
+	enum list_from from;
 	bool synced;
 	bool relist;		/* next start is a list, not a watch */
 	bool listing;		/* between list_begin and list_end */
-	char cont[1024];
+	char cont[4096];
 	char rv[64];
 	struct kube_req *req;
 	struct watch_stream ws;
 	struct loop_timer *timer;
 	unsigned int backoff_ms;
+	uint64_t backoff_ns;	/* when the last backoff began */
+	uint64_t watch_ns;	/* when the watch in flight started */
 	struct reflector_stats st;
 };
 
@@ -153,17 +172,30 @@ static void on_timer(struct loop *loop, void *arg)
 		start_watch(r);
 }
 
-static void backoff(struct reflector *r, const char *why)
+/* Jitter in [d/2, d]: keeps thousands of agents from moving in step. */
+static unsigned int jitter(unsigned int d)
 {
-	unsigned int d = r->backoff_ms ? r->backoff_ms * 2 : r->cfg.backoff_min_ms;
+	return d / 2 + rnd() % (d / 2 + 1);
+}
 
+/* retry_s: what the server asked for (Retry-After), 0 if nothing. */
+static void backoff(struct reflector *r, const char *why, unsigned int retry_s)
+{
+	uint64_t now = now_ns();
+	unsigned int d;
+
+	if (r->backoff_ms && now - r->backoff_ns >= BACKOFF_RESET_NS)
+		r->backoff_ms = 0;
+	d = r->backoff_ms ? r->backoff_ms * 2 : r->cfg.backoff_min_ms;
 	if (d > r->cfg.backoff_max_ms)
 		d = r->cfg.backoff_max_ms;
 	r->backoff_ms = d;
+	r->backoff_ns = now;
 	r->st.errors++;
 	r->st.backoff_ms = d;
-	/* Jitter in [d/2, d]: keeps thousands of agents from moving in step. */
-	d = d / 2 + rnd() % (d / 2 + 1);
+	d = jitter(d);
+	if (retry_s * 1000 > d)
+		d = retry_s * 1000;
 	pr_warn("%s %s: %s; retrying in %u ms (enforcement unchanged)", r->state == RS_WATCH ?
 		"watch" : "list", r->cfg.name, why, d);
 	r->state = RS_BACKOFF;
@@ -179,6 +211,23 @@ static void status_reason(const char *body, size_t len, char *out, size_t size)
 	cJSON_Delete(st);
 }
 
+/* The watch cache cannot serve the resourceVersion asked for. */
+static bool rv_unavailable(long status, const char *body, size_t len)
+{
+	cJSON *st;
+	bool yes;
+
+	if (status == 410)
+		return true;
+	if (status != 504 || !body)
+		return false;
+	st = cJSON_ParseWithLength(body, len);
+	yes = strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "message")) ?: "",
+		     "Too large resource version");
+	cJSON_Delete(st);
+	return yes;
+}
+
 static void append_query(char *buf, size_t size, const struct reflector *r)
 {
 	char *esc;
@@ -192,35 +241,60 @@ static void append_query(char *buf, size_t size, const struct reflector *r)
 	}
 }
 
+static void list_failed(struct reflector *r, long status, int err, const char *body,
+			size_t len)
+{
+	unsigned int retry_s = status == 429 || status == 503 ? kube_req_retry_after(r->req) : 0;
+	char why[256];
+
+	r->req = NULL;
+	if (status == 401)
+		kube_client_auth_failed(r->c);
+	if (r->cont[0] && status == 410) {
+		/* The continue token expired: start the list over. */
+		r->cont[0] = '\0';
+	} else if (r->from != LF_QUORUM && rv_unavailable(status, body, len)) {
+		/* As client-go: the cache is behind or compacted; read etcd once. */
+		pr_info("list %s: resourceVersion %s not in the watch cache: listing from etcd",
+			r->cfg.name, r->from == LF_ANY ? "0" : r->rv);
+		r->from = LF_QUORUM;
+		r->cont[0] = '\0';
+		start_list(r);
+		return;
+	}
+	status_reason(body, len, why, sizeof(why));
+	if (err)
+		snprintf(why, sizeof(why), "%s", strerror(-err));
+	else if (!why[0])
+		snprintf(why, sizeof(why), "HTTP %ld", status);
+	backoff(r, why, retry_s);
+}
+
 static void list_done(void *arg, long status, int err, const char *body, size_t len)
 {
 	struct reflector *r = arg;
 	const cJSON *items, *it;
 	const char *cont, *rv;
-	char why[256];
 	cJSON *list;
 
-	r->req = NULL;
 	if (err || status != 200) {
-		status_reason(body, len, why, sizeof(why));
-		if (status == 401)
-			kube_client_auth_failed(r->c);
-		if (status == 410) {
-			/* The continue token expired: start the list over. */
-			r->cont[0] = '\0';
-		}
-		if (err)
-			snprintf(why, sizeof(why), "%s", strerror(-err));
-		else if (!why[0])
-			snprintf(why, sizeof(why), "HTTP %ld", status);
-		backoff(r, why);
+		list_failed(r, status, err, body, len);
 		return;
 	}
+	r->req = NULL;
 	list = cJSON_ParseWithLength(body, len);
 	items = cJSON_GetObjectItemCaseSensitive(list, "items");
 	if (!list || (items && !cJSON_IsArray(items) && !cJSON_IsNull(items))) {
 		cJSON_Delete(list);
-		backoff(r, "list response is not a List");
+		backoff(r, "list response is not a List", 0);
+		return;
+	}
+	cont = get_str(list, "metadata", "continue");
+	if (cont && strlen(cont) >= sizeof(r->cont)) {
+		/* Taking it for the last page would sweep every later object. */
+		cJSON_Delete(list);
+		r->cont[0] = '\0';
+		backoff(r, "continue token too long: listing again from the start", 0);
 		return;
 	}
 	if (!r->listing) {
@@ -229,9 +303,8 @@ static void list_done(void *arg, long status, int err, const char *body, size_t 
 	}
 	cJSON_ArrayForEach(it, items)
 		r->ops.event(r->arg, WT_ADDED, it, now_ns());
-	cont = get_str(list, "metadata", "continue");
 	rv = get_str(list, "metadata", "resourceVersion");
-	if (cont && *cont && strlen(cont) < sizeof(r->cont)) {
+	if (cont && *cont) {
 		strcpy(r->cont, cont);
 		cJSON_Delete(list);
 		start_list(r);
@@ -243,7 +316,7 @@ static void list_done(void *arg, long status, int err, const char *body, size_t 
 	r->cont[0] = '\0';
 	r->listing = false;
 	r->relist = false;
-	r->backoff_ms = 0;
+	r->from = LF_NOT_OLDER;
 	r->ops.list_end(r->arg);
 	if (!r->synced)
 		pr_info("list %s: synced at resourceVersion %s", r->cfg.name, r->rv);
@@ -253,22 +326,38 @@ static void list_done(void *arg, long status, int err, const char *body, size_t 
 
 static void start_list(struct reflector *r)
 {
-	char path[2048];
+	char path[8192];
+	int n;
 
-	snprintf(path, sizeof(path), "%s?limit=%u", r->cfg.path, r->cfg.page_limit);
 	if (r->cont[0]) {
+		/* A continued page carries no resourceVersion: the token has it. */
 		char *esc = curl_easy_escape(NULL, r->cont, 0);
 
-		snprintf(path + strlen(path), sizeof(path) - strlen(path), "&continue=%s",
-			 esc ? esc : "");
+		n = snprintf(path, sizeof(path), "%s?limit=%u&continue=%s", r->cfg.path,
+			     r->cfg.page_limit, esc ? esc : "");
 		curl_free(esc);
+	} else if (r->from == LF_QUORUM || !r->rv[0]) {
+		n = snprintf(path, sizeof(path), "%s?limit=%u%s", r->cfg.path, r->cfg.page_limit,
+			     r->from == LF_QUORUM ? "" : "&resourceVersion=0");
+	} else {
+		/* No limit: with one the server would skip its cache for etcd. */
+		n = snprintf(path, sizeof(path),
+			     "%s?resourceVersion=%s&resourceVersionMatch=NotOlderThan",
+			     r->cfg.path, r->rv);
+	}
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		r->cont[0] = '\0';
+		backoff(r, "list path too long", 0);
+		return;
 	}
 	append_query(path, sizeof(path), r);
 	r->state = RS_LIST;
 	r->st.lists++;
+	if (r->from == LF_QUORUM)
+		r->st.quorum_lists++;
 	r->req = kube_get(r->c, path, r->cfg.accept, false, NULL, list_done, r);
 	if (!r->req)
-		backoff(r, "cannot start request");
+		backoff(r, "cannot start request", 0);
 }
 
 static void ws_event(void *arg, enum watch_type t, const cJSON *obj, uint64_t rx_ns)
@@ -283,37 +372,47 @@ static void ws_event(void *arg, enum watch_type t, const cJSON *obj, uint64_t rx
 static int watch_data(void *arg, const char *data, size_t len)
 {
 	struct reflector *r = arg;
-	int err = watch_stream_feed(&r->ws, data, len, now_ns());
 
-	/* A healthy stream resets the backoff. */
-	r->backoff_ms = 0;
-	return err ? 1 : 0;
+	return watch_stream_feed(&r->ws, data, len, now_ns()) ? 1 : 0;
+}
+
+static unsigned long stream_bad(const struct watch_stream *ws)
+{
+	return ws->bad + ws->nj.dropped;
 }
 
 static void watch_done(void *arg, long status, int err, const char *body, size_t len)
 {
 	struct reflector *r = arg;
+	unsigned int retry_s = status == 429 || status == 503 ? kube_req_retry_after(r->req) : 0;
+	bool quiet = !r->ws.events && !r->ws.bookmarks;
 	char why[256];
 
 	r->req = NULL;
 	set_rv(r->rv, sizeof(r->rv), r->ws.rv[0] ? r->ws.rv : NULL);
+	r->st.malformed += stream_bad(&r->ws);
+	watch_stream_free(&r->ws);
 	if (r->ws.error_code == 410 || status == 410) {
 		pr_info("watch %s: resourceVersion %s is too old (410 Gone): relisting",
 			r->cfg.name, r->rv);
 		r->relist = true;
 		r->st.relists++;
-		watch_stream_free(&r->ws);
-		start_list(r);
+		r->state = RS_BACKOFF;
+		/* Not at once: after an API server restart every node gets one. */
+		loop_timer_arm(r->timer, jitter(r->cfg.backoff_min_ms));
 		return;
 	}
 	if (r->ws.error_code) {
 		snprintf(why, sizeof(why), "ERROR event with code %d", r->ws.error_code);
-		watch_stream_free(&r->ws);
-		backoff(r, why);
+		backoff(r, why, 0);
 		return;
 	}
-	watch_stream_free(&r->ws);
 	if (!err && status == 200) {
+		if (quiet && now_ns() - r->watch_ns < SHORT_WATCH_NS) {
+			/* client-go's guard: a server that closes at once is not healthy. */
+			backoff(r, "the server ended the watch within 1 s with no event", 0);
+			return;
+		}
 		/* The server closed the stream at timeoutSeconds: carry on. */
 		pr_debug("watch %s: stream ended at resourceVersion %s", r->cfg.name, r->rv);
 		start_watch(r);
@@ -327,7 +426,7 @@ static void watch_done(void *arg, long status, int err, const char *body, size_t
 			 "no data (dead connection?)" : strerror(-err));
 	else if (!why[0])
 		snprintf(why, sizeof(why), "HTTP %ld", status);
-	backoff(r, why);
+	backoff(r, why, retry_s);
 }
 
 static void start_watch(struct reflector *r)
@@ -342,10 +441,11 @@ static void start_watch(struct reflector *r)
 	set_rv(r->ws.rv, sizeof(r->ws.rv), r->rv);
 	r->state = RS_WATCH;
 	r->st.watches++;
+	r->watch_ns = now_ns();
 	r->req = kube_get(r->c, path, r->cfg.watch_accept, true, watch_data, watch_done, r);
 	if (!r->req) {
 		watch_stream_free(&r->ws);
-		backoff(r, "cannot start request");
+		backoff(r, "cannot start request", 0);
 	}
 }
 
@@ -390,6 +490,8 @@ bool reflector_synced(const struct reflector *r)
 void reflector_get_stats(const struct reflector *r, struct reflector_stats *st)
 {
 	*st = r->st;
+	if (r->state == RS_WATCH)
+		st->malformed += stream_bad(&r->ws);
 }
 
 int reflector_start(struct reflector *r, struct loop *loop)

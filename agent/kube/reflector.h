@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A reflector keeps a cache in step with one API collection: paged list,
- * then watch from the list's resourceVersion with bookmarks; re-watch on a
- * clean end, relist on 410 Gone, jittered backoff on errors. It never tells
- * the cache to forget anything because a connection failed (fail-static).
+ * A reflector keeps a cache in step with one API collection, as client-go's
+ * does: list from the watch cache (resourceVersion=0, paged from etcd only
+ * when the cache cannot serve it), then watch from the list's
+ * resourceVersion with bookmarks; re-watch on a clean end, relist on 410
+ * Gone, jittered backoff on errors (and on a watch the server ends at once),
+ * reset after 2 min without one; Retry-After honoured. It never tells the
+ * cache to forget anything because a connection failed (fail-static).
  */
 #ifndef STEER_KUBE_REFLECTOR_H
 #define STEER_KUBE_REFLECTOR_H
@@ -74,6 +77,8 @@ bool reflector_synced(const struct reflector *r);
 
 struct reflector_stats {
 	unsigned long lists, watches, relists, errors, events;
+	unsigned long quorum_lists;	/* list requests read from etcd, not the cache */
+	unsigned long malformed;	/* watch lines skipped: not JSON, bad shape, too long */
 	unsigned int backoff_ms;
 };
 void reflector_get_stats(const struct reflector *r, struct reflector_stats *st);

@@ -124,4 +124,12 @@ struct {
 	__type(value, struct steer_epoch);
 } steer_epoch SEC(".maps");
 
+/* No program reads steer_features either: steerd fills it at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_FEATURE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct steer_feature_val);
+} steer_features SEC(".maps");
+
 #endif /* STEER_BPF_MAPS_H */

@@ -103,6 +103,25 @@ def test():
         check(status_code(lambda: api.get(PODS, accept=META %
                                           'PartialObjectMetadata')) == 406,
               'a list as one PartialObjectMetadata must be 406')
+        # resourceVersion semantics checked as upstream's validation does,
+        # and counted by where upstream's cacher would read the list.
+        rv = api.get(PODS)['metadata']['resourceVersion']
+        for q, code in (('resourceVersionMatch=NotOlderThan', 400),
+                        ('resourceVersion=0&resourceVersionMatch=Exact', 400),
+                        ('resourceVersion=1&continue=x', 400),
+                        ('resourceVersion=abc', 400),
+                        ('resourceVersion=%d' % (int(rv) + 100), 504)):
+            check(status_code(lambda: api.get(PODS + '?' + q)) == code,
+                  '%s: not %d' % (q, code))
+        before = api.get('/_sim/state')['lists']
+        for q in ('resourceVersion=0&limit=2', 'resourceVersion=%s&'
+                  'resourceVersionMatch=NotOlderThan' % rv, 'limit=2',
+                  'resourceVersion=%s&limit=2' % rv):
+            api.get(PODS + '?' + q)
+        after = api.get('/_sim/state')['lists']
+        check({k: after[k] - before[k] for k in after} ==
+              {'cache': 2, 'quorum': 1, 'etcd': 1}, 'list reads: %r -> %r' %
+              (before, after))
         # Status errors
         check(status_code(lambda: api.get(PODS + '/nope')) == 404, '404')
         check(status_code(lambda: api.post(PODS, pod('p1', {}))) == 409,

@@ -147,8 +147,11 @@ def body():
             p = pods[2]
             b.kubectl('label', 'pod', p, QSEL + '=true')
             # The old token is refused, so this watch event came over requests
-            # that carried the new one: steerd re-read the file.
-            wait(quarantined_everywhere([p]), 'quarantine after rotation')
+            # that carried the new one: steerd re-read the file. The outage
+            # above was under 2 min ago, so the cut watches back off from
+            # where it left the backoff (client-go's rule): up to 30 s.
+            wait(quarantined_everywhere([p]), 'quarantine after rotation',
+                 timeout=45)
             b.kubectl('label', 'pod', p, QSEL + '-')
             wait(quarantined_everywhere([], [p]), 'release after rotation')
 

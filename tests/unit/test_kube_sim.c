@@ -4,14 +4,19 @@
  * apiserver.py): real HTTPS list and watch with a bearer token, the seed's
  * relabel, explicit quarantine, and relabel back, landing in the
  * reconciler's in-memory double; then a quarantine write that the real map
- * layer refuses once, repaired by the reconciler's retry. Skips when
- * python3 or the simulator is missing (and the second without root).
+ * layer refuses once, repaired by the reconciler's retry; then an API
+ * server frozen (SIGSTOP) and one blackholed (iptables DROP in a netns of
+ * the test's own), each detected within client-go's 45 s and reconnected.
+ * Skips when python3 or the simulator is missing (and the BPF, netns and
+ * iptables cases without root).
  */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -171,7 +176,7 @@ static bool quarantined(void *arg)
 	struct steer_quar_val v;
 
 	if (c->maps)
-		return !maps_quar_get(c->maps, inet_addr(c->ip), &v) && v.action == c->action &&
+		return !maps_quar_get(c->maps, IPP(c->ip), &v) && v.action == c->action &&
 		       v.origin == STEER_ORIGIN_API;
 	q = memmaps_quar(c->mm, c->ip);
 	return q && q->action == c->action;
@@ -220,7 +225,7 @@ static int svc_without(const struct steer_svc_key *k, const struct steer_svc_val
 	if (v->count < 2 || maps_svc_get(c->maps, k, &sv, be, 16, &n))
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
-		if (be[i].addr == inet_addr(c->ip))
+		if (addr_eq(&be[i].addr, IPP(c->ip)))
 			return 0;
 	return 1;
 }
@@ -287,6 +292,44 @@ static void patch_pod(const char *name, const char *patch)
 	cJSON_Delete(api("PATCH", path, patch, "application/merge-patch+json"));
 }
 
+/* List requests the simulator served, by where upstream would read them. */
+static long sim_lists(const char *read)
+{
+	cJSON *st = api("GET", "/_sim/state", NULL, NULL);
+	const cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(st, "lists"), read);
+	long v = cJSON_IsNumber(n) ? (long)n->valuedouble : -1;
+
+	cJSON_Delete(st);
+	return v;
+}
+
+static bool sim_served(void *arg)
+{
+	return sim_lists("cache") >= *(long *)arg;
+}
+
+static bool malformed_seen(void *arg)
+{
+	struct agent_metrics am = {};
+	uint64_t n = 0;
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	for (int i = 0; i < RES_MAX; i++)
+		n += am.malformed_lines[i];
+	return n > 0;
+}
+
+static bool all_relisted(void *arg)
+{
+	struct agent_metrics am = {};
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	for (int i = 0; i < RES_MAX; i++)
+		if (!am.relists[i] || am.lists[i] < 2)
+			return false;
+	return control_synced(((struct ctx *)arg)->ctl);
+}
+
 static const char *kubeconfig(void)
 {
 	static char kc[300];
@@ -305,6 +348,7 @@ TEST(list_watch_quarantine_over_https)
 	struct memmaps mm = {};
 	struct ctx c = { .mm = &mm };
 	struct loop *loop = NULL;
+	long quorum, cache;
 
 	if (!start_sim()) {
 		test_skip("API server simulator not available");
@@ -352,6 +396,35 @@ TEST(list_watch_quarantine_over_https)
 	control_fill_metrics(c.ctl, &am);
 	ASSERT_LE(am.watches[RES_PODS], 3, "pod metadata watches started");
 	ASSERT_GE(am.events[RES_PODS], 2, "pod metadata events received");
+
+	/* A malformed line is skipped and counted; the watch goes on. */
+	cJSON_Delete(api("POST", "/_sim/fault", "{\"inject\":\"{\\\"type\\\":\\\"MODIFIED\\\",\\\"obj\"}",
+			 NULL));
+	ASSERT_TRUE(run_until(loop, malformed_seen, &c, 3000), "malformed watch line counted");
+	/* The Deployment may have scaled one away: ask again. */
+	if (!ASSERT_GE(ready_pods(names, ips, 8), 1, "pods now"))
+		goto cleanup;
+	c.ip = ips[0];
+	c.action = STEER_ACT_DRAIN;
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "the watch went on past it");
+
+	/*
+	 * Every watch gets 410 Gone at once, as after an API server restart:
+	 * the relists come from the watch cache, none is a quorum read.
+	 */
+	quorum = sim_lists("quorum");
+	cache = sim_lists("cache");
+	cJSON_Delete(api("POST", "/_sim/fault", "{\"expire_history\":true,\"expire_watches\":true}",
+			 NULL));
+	ASSERT_TRUE(run_until(loop, all_relisted, &c, 5000), "every reflector relisted");
+	cache += 5;
+	/* steerd counts a list when it sends it, the simulator when it serves it. */
+	ASSERT_TRUE(run_until(loop, sim_served, &cache, 3000), "5 lists served from the watch cache");
+	ASSERT_EQ(sim_lists("quorum") - quorum, 0, "quorum reads from etcd for the relists");
+	control_fill_metrics(c.ctl, &am);
+	ASSERT_GE(am.lists[RES_PODS], 2, "pod metadata listed twice");
+	ASSERT_EQ(am.quorum_lists[RES_PODS], 0, "steer_api_requests_total read=quorum");
 cleanup:
 	control_stop(c.ctl);
 	recon_free(c.recon);
@@ -360,7 +433,7 @@ cleanup:
 	stop_sim();
 }
 
-static int count_manual(__be32 addr, const struct steer_quar_val *v, void *arg)
+static int count_manual(const struct steer_addr *addr, const struct steer_quar_val *v, void *arg)
 {
 	*(uint32_t *)arg += v->origin == STEER_ORIGIN_MANUAL;
 	return 0;
@@ -409,10 +482,10 @@ TEST(quarantine_write_refused_once_is_retried)
 		goto cleanup;
 	/* 192.168.0.0/16 and on: no pod of the simulator lives there. */
 	for (i = 0; i < STEER_MAX_QUAR; i++)
-		if (maps_quar_set(c.maps, htonl(0xc0a80000 + i), &manual))
+		if (maps_quar_set(c.maps, v4_of(htonl(0xc0a80000 + i)), &manual))
 			break;
 	ASSERT_EQ(i, STEER_MAX_QUAR, "steer_quar filled");
-	ASSERT_EQ(maps_quar_set(c.maps, inet_addr("10.99.99.99"), &manual), -E2BIG,
+	ASSERT_EQ(maps_quar_set(c.maps, IPP("10.99.99.99"), &manual), -E2BIG,
 		  "a full map refuses a new key");
 
 	c.ip = ips[0];
@@ -422,7 +495,7 @@ TEST(quarantine_write_refused_once_is_retried)
 	ASSERT_FALSE(quarantined(&c), "not enforced yet");
 	recon_get_stats(c.recon, &rs);
 	ASSERT_GE(rs.pending, 1, "pending a retry");
-	ASSERT_OK(maps_quar_del(c.maps, htonl(0xc0a80000)), "room for one");
+	ASSERT_OK(maps_quar_del(c.maps, v4_of(htonl(0xc0a80000))), "room for one");
 
 	ASSERT_TRUE(run_until(loop, quarantined, &c, 5000), "the retry wrote it: enforced");
 	control_get_stats(c.ctl, &cs);
@@ -515,7 +588,7 @@ TEST(events_for_changes_while_no_steerd_ran)
 	w.b = names[b];
 	/* While no steerd ran: a was labelled into quarantine, b was let go. */
 	patch_pod(names[a], "{\"metadata\":{\"labels\":{\"steer.dev/quarantine\":\"true\"}}}");
-	mem_ops.quar_set(&mm, inet_addr(ips[b]), &earlier);
+	mem_ops.quar_set(&mm, IPP(ips[b]), &earlier);
 
 	loop = loop_new();
 	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
@@ -542,4 +615,125 @@ cleanup:
 	loop_free(loop);
 	memmaps_free(&mm);
 	stop_sim();
+}
+
+static bool dead_seen(void *arg)
+{
+	struct agent_metrics am = {};
+
+	control_fill_metrics(((struct ctx *)arg)->ctl, &am);
+	return am.api_dead > 0;
+}
+
+/*
+ * The fault starts, then: found dead within 45 s (client-go: a PING after
+ * 30 s idle, 15 s to answer); the fault ends, then: reconnected, and a
+ * relabel is enforced by the same control plane, with no restart.
+ */
+static void dead_then_back(const char *what, void (*fault)(bool on))
+{
+	struct control_opts o = {
+		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+	};
+	char names[8][64], ips[8][20];
+	struct agent_metrics am = {};
+	struct memmaps mm = {};
+	struct ctx c = { .mm = &mm };
+	struct loop *loop = NULL;
+	uint64_t t0;
+	double secs;
+
+	if (!ASSERT_EQ(nginx_pods(names, ips), 3, "three pods with IPs"))
+		return;
+	loop = loop_new();
+	o.kubeconfig = kubeconfig();
+	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
+	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+		goto cleanup;
+	if (!ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced"))
+		goto cleanup;
+	/* Positive control: the watches deliver while the server is well. */
+	c.ip = ips[0];
+	c.action = STEER_ACT_DRAIN;
+	patch_pod(names[0], "{\"metadata\":{\"labels\":{\"enabled\":\"false\"}}}");
+	if (!ASSERT_TRUE(run_until(loop, quarantined, &c, 3000), "departure before the fault"))
+		goto cleanup;
+
+	t0 = now_ns();
+	fault(true);
+	ASSERT_TRUE(run_until(loop, dead_seen, &c, 50000), what);
+	secs = (now_ns() - t0) / 1e9;
+	fprintf(stderr, "%s: dead connection found after %.1f s\n", what, secs);
+	ASSERT_LE(secs, 47, "found within client-go's 45 s");
+	fault(false);
+
+	c.ip = ips[1];
+	patch_pod(names[1], "{\"metadata\":{\"labels\":{\"enabled\":\"false\"}}}");
+	ASSERT_TRUE(run_until(loop, quarantined, &c, 20000), "reconnected: the next departure enforced");
+	ASSERT_OK_PTR(memmaps_quar(&mm, ips[0]), "the first kept all along");
+	control_fill_metrics(c.ctl, &am);
+	fprintf(stderr, "%s: %llu dead, %llu probes, %llu pod watch errors\n", what,
+		(unsigned long long)am.api_dead, (unsigned long long)am.api_probes,
+		(unsigned long long)am.watch_errors[RES_PODS]);
+cleanup:
+	control_stop(c.ctl);
+	recon_free(c.recon);
+	loop_free(loop);
+	memmaps_free(&mm);
+}
+
+static void freeze(bool on)
+{
+	kill(sim, on ? SIGSTOP : SIGCONT);
+}
+
+TEST(api_server_frozen_is_found_and_left)
+{
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	dead_then_back("frozen (SIGSTOP)", freeze);
+cleanup:
+	if (sim > 0)
+		kill(sim, SIGCONT);
+	stop_sim();
+}
+
+static void blackhole(bool on)
+{
+	const char *port = strrchr(cfg.server, ':') + 1;
+	char cmd[256];
+
+	/* Both ways: a reply path left open would keep the client's socket busy. */
+	snprintf(cmd, sizeof(cmd), "iptables -%c INPUT -p tcp --dport %s -j DROP && "
+		 "iptables -%c INPUT -p tcp --sport %s -j DROP", on ? 'I' : 'D', port,
+		 on ? 'I' : 'D', port);
+	ASSERT_OK(system(cmd), on ? "blackhole on" : "blackhole off");
+}
+
+TEST(api_server_blackholed_is_found_and_left)
+{
+	int home = -1;
+
+	if (geteuid() || system("iptables -V >/dev/null 2>&1")) {
+		test_skip("needs root and iptables");
+		return;
+	}
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (!ASSERT_TRUE(home >= 0 && !unshare(CLONE_NEWNET), "a netns of our own") ||
+	    !ASSERT_OK(system("ip link set lo up"), "lo up"))
+		goto cleanup;
+	if (!start_sim()) {
+		test_skip("API server simulator not available");
+		goto cleanup;
+	}
+	dead_then_back("blackholed (iptables DROP)", blackhole);
+cleanup:
+	stop_sim();
+	if (home >= 0) {
+		/* The netns, and its rules, go with its last user. */
+		ASSERT_OK(setns(home, CLONE_NEWNET), "back home");
+		close(home);
+	}
 }

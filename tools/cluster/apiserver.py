@@ -54,6 +54,10 @@ SUBRESOURCES = {'pods': ['status'], 'services': ['status'],
 GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1'),
           ('rbac.authorization.k8s.io', 'v1')]
 STOPPED = threading.Event()
+ARGS = None
+# List requests by where upstream would read them: its watch cache, etcd
+# at a revision, or etcd with a quorum read.
+LISTS = {'cache': 0, 'etcd': 0, 'quorum': 0}
 
 
 def now_iso():
@@ -376,7 +380,8 @@ class Fault:
         self.delay_ms = 0
         self.error500 = 0        # >0: fail that many requests; -1: all
         self.error_path = ''
-        self.bookmark_interval = 1.0
+        # Upstream's watch cache sends each watcher one about every minute.
+        self.bookmark_interval = ARGS.bookmark_interval if ARGS else 60.0
 
     def dump(self):
         return dict(vars(self))
@@ -831,8 +836,42 @@ class Handler(BaseHTTPRequestHandler):
             kselect.match_labels(lsel, o['metadata'].get('labels')) and \
             kselect.match_fields(fsel, o)
 
+    @staticmethod
+    def list_read(q):
+        """Where upstream's cacher serves a list from, after checking
+        its options as the API server's validation does."""
+        rvq, rvm = q.get('resourceVersion', ''), q.get('resourceVersionMatch')
+        if rvm and rvm not in ('NotOlderThan', 'Exact'):
+            raise ApiError(400, 'BadRequest', 'resourceVersionMatch: '
+                           'Unsupported value: "%s"' % rvm)
+        if rvm and not rvq:
+            raise ApiError(400, 'BadRequest', 'resourceVersionMatch is '
+                           'forbidden unless resourceVersion is provided')
+        if rvm == 'Exact' and rvq == '0':
+            raise ApiError(400, 'BadRequest', 'resourceVersionMatch "Exact" '
+                           'is forbidden for resourceVersion "0"')
+        if q.get('continue') and (rvm or rvq not in ('', '0')):
+            raise ApiError(400, 'BadRequest', 'specifying resource version '
+                           'is not allowed when using continue')
+        if rvq and not rvq.isdigit():
+            raise ApiError(400, 'BadRequest', 'invalid resourceVersion')
+        if rvq not in ('', '0') and int(rvq) > STORE.rv:
+            raise ApiError(504, 'Timeout', 'Too large resource version: %s, '
+                           'current: %d' % (rvq, STORE.rv), {'causes': [{
+                               'reason': 'ResourceVersionTooLarge',
+                               'message': 'Too large resource version'}]})
+        if not rvq:
+            return 'quorum'
+        if q.get('continue') or rvm == 'Exact' or \
+                (rvq != '0' and int(q.get('limit') or 0) > 0):
+            return 'etcd'
+        return 'cache'
+
     def list(self, res, ns, q):
         match = self.filters(q)
+        read = self.list_read(q)
+        with STORE.cond:
+            LISTS[read] += 1
         rv, objs = STORE.list(res, ns)
         start = ''
         if q.get('continue'):
@@ -1089,6 +1128,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, {
                     'resourceVersion': STORE.rv, 'compacted': STORE.compacted,
                     'history': len(STORE.history), 'watches': WATCHES[0],
+                    'lists': dict(LISTS),
                     'time_ns': time.time_ns(),
                     'counts': {r: len(v) for r, v in STORE.objs.items()}})
         if path == '/_sim/history':
@@ -1236,7 +1276,7 @@ def main():
     ap.add_argument('--k8s-minor', default='30')
     ap.add_argument('--history', type=int, default=10000,
                     help='watch history window in events')
-    ap.add_argument('--bookmark-interval', type=float, default=1.0)
+    ap.add_argument('--bookmark-interval', type=float, default=60.0)
     ap.add_argument('--eps-delay-ms', type=int, default=0)
     ap.add_argument('--watch-nice', type=int, default=-10,
                     help='nice value of watch threads (0: leave as is)')
@@ -1255,7 +1295,6 @@ def main():
     os.makedirs(ARGS.state, exist_ok=True)
     STORE = Store(ARGS.history)
     FAULT = Fault()
-    FAULT.bookmark_interval = ARGS.bookmark_interval
     WATCHES = [0]
     tf = ARGS.token_file or os.path.join(ARGS.state, 'token')
     if not os.path.exists(tf):

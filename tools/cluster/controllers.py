@@ -272,7 +272,12 @@ def fake_kubelet(store, ApiError, args):
                                 'status': 'True'}],
                 'containerStatuses': [
                     {'name': c.get('name', 'c'), 'ready': True,
-                     'restartCount': 0, 'state': {'running': {}}}
+                     'started': True, 'restartCount': 0,
+                     'image': c.get('image', 'nginx'),
+                     'imageID': 'sha256:' + hashlib.sha256(
+                         c.get('image', 'nginx').encode()).hexdigest(),
+                     'state': {'running': {'startedAt': p['metadata'].get(
+                         'creationTimestamp')}}}
                     for c in p['spec'].get('containers') or [{}]]}
             store.update('pods', p, subresource='status', check_rv=False)
         except ApiError:
