@@ -5,6 +5,7 @@ commit times as a clock.  steerd's state is read through its interfaces:
 `steerctl -o json` (the maps, and when each quarantine began) and /metrics
 (sync, relists, watch errors, restored memory), never its log lines.  Every
 box is torn down, even on failure or SIGTERM (tests/run's timeout)."""
+import glob
 import json
 import os
 import signal
@@ -16,7 +17,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 TOOLS = os.path.join(ROOT, 'tools', 'cluster')
 BOX = os.path.join(TOOLS, 'box')
-STEERD = os.path.join(ROOT, 'build', 'steerd')
+# STEERD=path runs the tests on another steerd build
+STEERD = os.environ.get('STEERD', os.path.join(ROOT, 'build', 'steerd'))
 STEERCTL = os.path.join(ROOT, 'build', 'steerctl')
 sys.path.insert(0, TOOLS)
 import kclient  # noqa: E402
@@ -280,8 +282,20 @@ class Box:
                       str(timeout))
         return r.stdout.strip() or 'exec failed: ' + r.stderr[-200:]
 
+    def bpffs(self, node):
+        """steerd's pin dir on node: the DaemonSet's --bpffs=/sys/fs/bpf/steer
+        is below the node's bpffs dir (its hostPath /sys/fs/bpf)."""
+        d = self.node(node)['bpffs']
+        return d + '/steer' if self.box.get('steerd') == 'daemonset' else d
+
+    def steerd_logs(self):
+        return [os.path.join(self.state, 'steerd-%s.log' % n)
+                for n in self.box['nodes']] + sorted(glob.glob(
+                    os.path.join(self.state, 'pods', 'steerd-*',
+                                 'steerd.log')))
+
     def steerctl(self, node, *args):
-        r = subprocess.run([self.steerctl_bin, '--bpffs', self.node(node)['bpffs'],
+        r = subprocess.run([self.steerctl_bin, '--bpffs', self.bpffs(node),
                             '-o', 'json'] + list(args), capture_output=True,
                            text=True, timeout=10)
         if r.returncode:
@@ -322,9 +336,9 @@ class Box:
     def forbidden(self):
         """steerd log lines with a 403 from the API server."""
         out = []
-        for n in self.box['nodes']:
+        for p in self.steerd_logs():
             try:
-                with open(os.path.join(self.state, 'steerd-%s.log' % n)) as f:
+                with open(p) as f:
                     out += [ln.strip() for ln in f if 'HTTP 403' in ln or
                             'forbidden' in ln.lower()]
             except OSError:
@@ -334,9 +348,15 @@ class Box:
     def steerd_rbac_only(self):
         """steerd ran on deploy/rbac.yaml's ServiceAccount and the API
         server refused it nothing."""
-        kc = self.box.get('steerd_kubeconfig')
-        check(kc and kc in ' '.join(self.box.get('steerd_argv', [kc])),
-              'steerd not on its ServiceAccount token')
+        if self.box.get('steerd') == 'daemonset':
+            sas = {p['spec'].get('serviceAccountName') for p in self.api.get(
+                '/api/v1/namespaces/kube-system/pods?labelSelector=app%3D'
+                'steerd')['items']}
+            check(sas == {'steerd'}, 'DaemonSet pods run as %r' % sas)
+        else:
+            kc = self.box.get('steerd_kubeconfig')
+            check(kc and kc in ' '.join(self.box.get('steerd_argv', [kc])),
+                  'steerd not on its ServiceAccount token')
         bad = self.forbidden()
         check(not bad, '%d 403s in steerd logs, first: %s' % (len(bad),
                                                              bad[:1]))
