@@ -3,7 +3,8 @@
 
 #include "lib/log.h"
 
-static void sink_quar(void *arg, __be32 addr, const struct steer_quar_val *want)
+static void sink_quar(void *arg, const struct steer_addr *addr,
+		      const struct steer_quar_val *want)
 {
 	recon_quar(arg, addr, want);
 }

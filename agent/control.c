@@ -39,7 +39,7 @@ struct watch {
 
 /* An API quarantine the first sync started or ended: an Event to post. */
 struct change {
-	__be32 addr;
+	struct steer_addr addr;
 	bool on;
 };
 
@@ -102,7 +102,7 @@ static void on_transition(void *arg, const struct plan_pod *pod, bool on)
 		post_event(ctl, pod, on);
 }
 
-static void on_enforce(void *arg, __be32 addr, bool on)
+static void on_enforce(void *arg, const struct steer_addr *addr, bool on)
 {
 	struct control *ctl = arg;
 	struct change *c;
@@ -116,7 +116,7 @@ static void on_enforce(void *arg, __be32 addr, bool on)
 		ctl->changes = c;
 		ctl->capchanges = cap;
 	}
-	ctl->changes[ctl->nchanges++] = (struct change){ .addr = addr, .on = on };
+	ctl->changes[ctl->nchanges++] = (struct change){ .addr = *addr, .on = on };
 }
 
 /*
@@ -130,7 +130,7 @@ static void first_sync_events(struct control *ctl)
 	for (uint32_t i = 0; i < ctl->nchanges; i++) {
 		const struct change *c = &ctl->changes[i];
 
-		if (plan_pod_at(ctl->plan, c->addr, &pod) && pod.quarantined == c->on)
+		if (plan_pod_at(ctl->plan, &c->addr, &pod) && pod.quarantined == c->on)
 			post_event(ctl, &pod, c->on);
 	}
 	free(ctl->changes);

@@ -151,7 +151,7 @@ static void parse_args(int argc, char **argv, struct steerd_opts *o)
 				usage_error("--exempt-cidr: more than %s given", "64");
 			if (addr_parse_cidr(optarg, &o->exempt[o->n_exempt].addr,
 					    &o->exempt[o->n_exempt].prefixlen))
-				usage_error("--exempt-cidr: \"%s\" is not an IPv4 CIDR", optarg);
+				usage_error("--exempt-cidr: \"%s\" is not an IPv4 or IPv6 CIDR", optarg);
 			o->n_exempt++;
 			break;
 		case OPT_BPFFS:

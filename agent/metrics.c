@@ -50,16 +50,17 @@ struct quar_walk {
 	uint64_t by_action[STEER_ACT_MAX][STEER_ORIGIN_MAX];
 };
 
-static int quar_visit(__be32 addr, const struct steer_quar_val *val, void *arg)
+static int quar_visit(const struct steer_addr *addr, const struct steer_quar_val *val,
+		      void *arg)
 {
 	struct quar_walk *w = arg;
 	struct steer_qstat st = {};
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
 		return 0;
 	w->by_action[val->action][val->origin]++;
-	inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+	addr_str(addr, ip);
 	maps_qstat_get(w->maps, addr, &st);
 	sb_printf(&w->packets, "steer_quarantined_packets_total{address=\"%s\",action=\"%s\"} %llu\n",
 		  ip, addr_action_name(val->action), (unsigned long long)st.packets);

@@ -3,10 +3,11 @@
  * Datapath benchmarks, all in one run and in a private netns, each beside
  * an empty program of the same type measured the same way in the same run:
  *  - tc ns/packet (BPF_PROG_TEST_RUN with repeat): egress (towards a pod)
- *    for a destination that is not quarantined and one that is; ingress
- *    (from a pod) for a segment and for a SYN, which is recorded;
- *  - connect4 ns/call from the kernel's own accounting (bpf_stats), not
- *    steered and steered, attached to a private cgroup;
+ *    for a destination that is not quarantined and one that is, IPv4 and
+ *    IPv6; ingress (from a pod) for a segment and for a SYN, which is
+ *    recorded;
+ *  - connect4 and connect6 ns/call from the kernel's own accounting
+ *    (bpf_stats), not steered and steered, attached to a private cgroup;
  *  - connect() latency over loopback: direct without programs, direct with
  *    connect4 attached (the untouched path), and through a steered VIP.
  * usage: bench_datapath [RESULTS.jsonl]  (appends JSON lines)
@@ -19,6 +20,7 @@
 #include <limits.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include "datapath/datapath.h"
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 
@@ -57,23 +60,37 @@ static void result(const char *name, double v, const char *unit, double base)
 			"\"ratio\":null}\n", name, v, unit);
 }
 
+/* A TCP segment from src to dst, IPv6 when the addresses are. */
 static double tc_ns(int prog, const char *src, const char *dst, bool syn)
 {
-	unsigned char pkt[ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr)] = {};
+	unsigned char pkt[ETH_HLEN + sizeof(struct ipv6hdr) + sizeof(struct tcphdr)] = {};
 	struct ethhdr *eth = (void *)pkt;
 	struct iphdr *ip = (void *)(pkt + ETH_HLEN);
-	struct tcphdr *th = (void *)(ip + 1);
+	struct ipv6hdr *ip6 = (void *)(pkt + ETH_HLEN);
+	bool v6 = strchr(src, ':');
+	struct tcphdr *th = v6 ? (void *)(ip6 + 1) : (void *)(ip + 1);
 	struct __sk_buff ctx = { .ingress_ifindex = 1 };
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = sizeof(pkt),
+	size_t len = (unsigned char *)(th + 1) - pkt;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len,
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = TC_REPEAT);
 
-	eth->h_proto = htons(ETH_P_IP);
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->protocol = IPPROTO_TCP;
-	ip->tot_len = htons(sizeof(*ip) + sizeof(*th));
-	ip->saddr = inet_addr(src);
-	ip->daddr = inet_addr(dst);
+	if (v6) {
+		eth->h_proto = htons(ETH_P_IPV6);
+		ip6->version = 6;
+		ip6->nexthdr = IPPROTO_TCP;
+		ip6->hop_limit = 64;
+		ip6->payload_len = htons(sizeof(*th));
+		inet_pton(AF_INET6, src, &ip6->saddr);
+		inet_pton(AF_INET6, dst, &ip6->daddr);
+	} else {
+		eth->h_proto = htons(ETH_P_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->protocol = IPPROTO_TCP;
+		ip->tot_len = htons(sizeof(*ip) + sizeof(*th));
+		ip->saddr = inet_addr(src);
+		ip->daddr = inet_addr(dst);
+	}
 	th->doff = 5;
 	th->syn = syn;
 	th->ack = !syn;
@@ -94,18 +111,26 @@ static int empty_prog(enum bpf_prog_type type, enum bpf_attach_type attach, int 
 	return bpf_prog_load(type, "bench_empty", "GPL", insns, 2, &o);
 }
 
+/* connect() latency to ip:port (either family; lfd listens on ::, both). */
 static double connect_ns(const char *ip, int port, int lfd)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	bool v6 = strchr(ip, ':');
+	struct sockaddr *to = v6 ? (void *)&sa6 : (void *)&sa;
+	socklen_t tolen = v6 ? sizeof(sa6) : sizeof(sa);
 	uint64_t total = 0;
 
-	inet_pton(AF_INET, ip, &sa.sin_addr);
+	if (v6)
+		inet_pton(AF_INET6, ip, &sa6.sin6_addr);
+	else
+		inet_pton(AF_INET, ip, &sa.sin_addr);
 	for (int i = 0; i < CONNECTS; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0), afd;
+		int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0), afd;
 		uint64_t t0;
 
 		t0 = now_ns();
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (connect(fd, to, tolen)) {
 			perror("connect");
 			close(fd);
 			return -1;
@@ -167,28 +192,55 @@ static double prog_connect_ns(int prog, const char *ip, int port, int lfd, doubl
 	return cnt1 > cnt0 ? (double)(ns1 - ns0) / (cnt1 - cnt0) : -1;
 }
 
-enum { TC_EMPTY, TC_PASS, TC_QUAR, TC_IN_SEG, TC_IN_SYN, TC_N };
-enum { C_EMPTY, C_PASS, C_STEER, C_N };
+enum { TC_EMPTY, TC_PASS, TC_QUAR, TC_PASS6, TC_QUAR6, TC_IN_SEG, TC_IN_SYN, TC_N };
+/* connect4 then connect6: empty, not steered, steered each. */
+enum { C_EMPTY, C_PASS, C_STEER, C6_EMPTY, C6_PASS, C6_STEER, C_N };
+
+/* One connect hook's three figures, the empty program's first. */
+static int connect_round(int empty, int prog, enum bpf_attach_type at, int cgfd, int lfd,
+			 const char *direct_ip, const char *vip, double *pc, double *wall)
+{
+	if (bpf_prog_attach(empty, cgfd, at, 0)) {
+		perror("attach the empty connect program to the bench cgroup");
+		return -1;
+	}
+	pc[0] = prog_connect_ns(empty, direct_ip, PORT, lfd, &wall[0]);
+	bpf_prog_detach2(empty, cgfd, at);
+	if (bpf_prog_attach(prog, cgfd, at, 0)) {
+		perror("attach the connect program to the bench cgroup");
+		return -1;
+	}
+	pc[1] = prog_connect_ns(prog, direct_ip, PORT, lfd, &wall[1]);
+	pc[2] = prog_connect_ns(prog, vip, 80, lfd, &wall[2]);
+	bpf_prog_detach2(prog, cgfd, at);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
 	static const char *const tc_names[TC_N] = {
 		"tc_empty_prog", "tc_egress_not_quarantined", "tc_egress_quarantined",
+		"tc_egress6_not_quarantined", "tc_egress6_quarantined",
 		"tc_ingress_segment", "tc_ingress_syn_recorded",
 	};
+	static const char *const c_names[C_N] = {
+		"connect4_ns_empty_prog", "connect4_ns_not_steered", "connect4_ns_steered",
+		"connect6_ns_empty_prog", "connect6_ns_not_steered", "connect6_ns_steered",
+	};
 	struct steer_quar_val qv = { .action = STEER_ACT_DRAIN };
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PORT),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct steer_svc_key sk = { .vip = inet_addr("10.96.0.10"), .port = htons(80),
-				    .proto = 6 };
-	struct steer_backend_val be = { .addr = htonl(INADDR_LOOPBACK), .port = htons(PORT) };
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(PORT),
+				   .sin6_addr = IN6ADDR_ANY_INIT };
+	struct steer_svc_key sk = { .port = htons(80), .proto = 6 }, sk6 = sk;
+	struct steer_backend_val be = { .port = htons(PORT) }, be6 = be;
 	char cgroot[PATH_MAX], cg[PATH_MAX + 32], pid[32];
 	double tc[TC_N][ROUNDS], pc[C_N][ROUNDS], wall[C_N][ROUNDS], direct = 0;
 	double tcm[TC_N], pcm[C_N] = { 0 }, wallm[C_N] = { 0 };
-	int progs[TC_N], connect4;
+	int progs[TC_N], connect4, connect6;
 	struct datapath *dp = NULL;
 	const struct steer_maps *m;
-	int lfd = -1, cgfd = -1, one = 1, err = 1, stats_fd = -1, empty_tc, empty_c4;
+	int lfd = -1, cgfd = -1, one = 1, zero = 0, err = 1, stats_fd = -1, empty_tc, empty_c4;
+	int empty_c6;
+	struct steer_addr qv_addr4, qv_addr6;
 
 	log_setup_libbpf();
 	if (argc > 1 && !(jf = fopen(argv[1], "a"))) {
@@ -202,21 +254,32 @@ int main(int argc, char **argv)
 	if (datapath_open(&dp, &(struct datapath_opts){ 0 }))
 		return 1;
 	m = datapath_maps(dp);
-	maps_quar_set(m, inet_addr("10.244.1.7"), &qv);
+	addr_parse_ip("10.244.1.7", &qv_addr4);
+	addr_parse_ip("fd00:244:1::7", &qv_addr6);
+	maps_quar_set(m, &qv_addr4, &qv);
+	maps_quar_set(m, &qv_addr6, &qv);
+	addr_parse_ip("10.96.0.10", &sk.vip);
+	addr_parse_ip("127.0.0.1", &be.addr);
+	addr_parse_ip("fd00:96::10", &sk6.vip);
+	addr_parse_ip("::1", &be6.addr);
 	empty_tc = empty_prog(BPF_PROG_TYPE_SCHED_CLS, 0, 0);
 	empty_c4 = empty_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, 1);
-	if (empty_tc < 0 || empty_c4 < 0) {
+	empty_c6 = empty_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, 1);
+	if (empty_tc < 0 || empty_c4 < 0 || empty_c6 < 0) {
 		perror("load the empty baseline programs");
 		goto cleanup;
 	}
 	progs[TC_EMPTY] = empty_tc;
 	progs[TC_PASS] = progs[TC_QUAR] = datapath_prog_fd(dp, DATAPATH_PROG_TC);
+	progs[TC_PASS6] = progs[TC_QUAR6] = progs[TC_PASS];
 	progs[TC_IN_SEG] = progs[TC_IN_SYN] = datapath_prog_fd(dp, DATAPATH_PROG_TC_INGRESS);
 	/* Alternating rounds, median of each: drift on a shared machine hits all alike. */
 	for (int r = 0; r < ROUNDS; r++) {
 		tc[TC_EMPTY][r] = tc_ns(progs[TC_EMPTY], "10.244.2.3", "10.244.1.8", false);
 		tc[TC_PASS][r] = tc_ns(progs[TC_PASS], "10.244.2.3", "10.244.1.8", false);
 		tc[TC_QUAR][r] = tc_ns(progs[TC_QUAR], "10.244.2.3", "10.244.1.7", false);
+		tc[TC_PASS6][r] = tc_ns(progs[TC_PASS6], "fd00:244:2::3", "fd00:244:1::8", false);
+		tc[TC_QUAR6][r] = tc_ns(progs[TC_QUAR6], "fd00:244:2::3", "fd00:244:1::7", false);
 		tc[TC_IN_SEG][r] = tc_ns(progs[TC_IN_SEG], "10.244.1.8", "10.244.2.3", false);
 		/* The same SYN each time: recorded once, then found (lookup, no update). */
 		tc[TC_IN_SYN][r] = tc_ns(progs[TC_IN_SYN], "10.244.1.8", "10.244.2.3", true);
@@ -224,8 +287,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < TC_N; i++)
 		tcm[i] = median(tc[i], ROUNDS);
 
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	/* One listener on :: for both families (dual-stack). */
+	lfd = socket(AF_INET6, SOCK_STREAM, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1024)) {
 		perror("listen");
 		goto cleanup;
@@ -250,7 +315,9 @@ int main(int argc, char **argv)
 		goto restore;
 	}
 	maps_svc_set(m, &sk, &be, 1, STEER_ORIGIN_MANUAL, 0);
+	maps_svc_set(m, &sk6, &be6, 1, STEER_ORIGIN_MANUAL, 0);
 	connect4 = datapath_prog_fd(dp, DATAPATH_PROG_CONNECT4);
+	connect6 = datapath_prog_fd(dp, DATAPATH_PROG_CONNECT6);
 	/*
 	 * Wall-clock connect() differences are noise-bound; the kernel's
 	 * per-program accounting gives what connect4 itself costs per call.
@@ -261,20 +328,23 @@ int main(int argc, char **argv)
 	for (int r = 0; r < ROUNDS; r++) {
 		double d = connect_ns("127.0.0.1", PORT, lfd);
 
+		double p[3], w[3];
+
 		direct = r && direct < d ? direct : d;
-		if (bpf_prog_attach(empty_c4, cgfd, BPF_CGROUP_INET4_CONNECT, 0)) {
-			perror("attach the empty connect4 to the bench cgroup");
+		if (connect_round(empty_c4, connect4, BPF_CGROUP_INET4_CONNECT, cgfd, lfd,
+				  "127.0.0.1", "10.96.0.10", p, w))
 			goto restore;
+		for (int i = 0; i < 3; i++) {
+			pc[C_EMPTY + i][r] = p[i];
+			wall[C_EMPTY + i][r] = w[i];
 		}
-		pc[C_EMPTY][r] = prog_connect_ns(empty_c4, "127.0.0.1", PORT, lfd, &wall[C_EMPTY][r]);
-		bpf_prog_detach2(empty_c4, cgfd, BPF_CGROUP_INET4_CONNECT);
-		if (bpf_prog_attach(connect4, cgfd, BPF_CGROUP_INET4_CONNECT, 0)) {
-			perror("attach connect4 to the bench cgroup");
+		if (connect_round(empty_c6, connect6, BPF_CGROUP_INET6_CONNECT, cgfd, lfd,
+				  "::1", "fd00:96::10", p, w))
 			goto restore;
+		for (int i = 0; i < 3; i++) {
+			pc[C6_EMPTY + i][r] = p[i];
+			wall[C6_EMPTY + i][r] = w[i];
 		}
-		pc[C_PASS][r] = prog_connect_ns(connect4, "127.0.0.1", PORT, lfd, &wall[C_PASS][r]);
-		pc[C_STEER][r] = prog_connect_ns(connect4, "10.96.0.10", 80, lfd, &wall[C_STEER][r]);
-		bpf_prog_detach2(connect4, cgfd, BPF_CGROUP_INET4_CONNECT);
 	}
 	for (int c = 0; c < C_N; c++) {
 		pcm[c] = median(pc[c], ROUNDS);
@@ -302,11 +372,18 @@ print:
 	}
 	result("connect_direct_no_progs", direct, "ns", 0);
 	if (cgfd >= 0 && stats_fd >= 0) {
-		result("connect4_ns_empty_prog", pcm[C_EMPTY], "ns", 0);
-		result("connect4_ns_not_steered", pcm[C_PASS], "ns", pcm[C_EMPTY]);
-		result("connect4_not_steered_added_ns", pcm[C_PASS] - pcm[C_EMPTY], "ns", 0);
-		result("connect4_ns_steered", pcm[C_STEER], "ns", pcm[C_EMPTY]);
-		result("connect4_steered_added_ns", pcm[C_STEER] - pcm[C_EMPTY], "ns", 0);
+		for (int e = C_EMPTY; e <= C6_EMPTY; e += C6_EMPTY) {
+			char name[64];
+
+			result(c_names[e], pcm[e], "ns", 0);
+			for (int i = e + 1; i <= e + 2; i++) {
+				result(c_names[i], pcm[i], "ns", pcm[e]);
+				/* connect4_ns_steered -> connect4_steered_added_ns */
+				snprintf(name, sizeof(name), "%.8s%s_added_ns", c_names[i],
+					 c_names[i] + strlen("connect4_ns"));
+				result(name, pcm[i] - pcm[e], "ns", 0);
+			}
+		}
 		result("connect_with_empty_connect4", wallm[C_EMPTY], "ns", direct);
 		result("connect_not_steered", wallm[C_PASS], "ns", wallm[C_EMPTY]);
 		result("connect_steered_vip", wallm[C_STEER], "ns", wallm[C_EMPTY]);

@@ -22,11 +22,11 @@ for r in $(seq "$rounds"); do
 	for b in base head; do
 		bin=build/bench_datapath
 		[ $b = base ] && bin=$wt/build/bench_datapath
-		"$bin" | awk -v b=$b '/^tc_ns/ { print b, $1, $2 }' | tee -a "$out"
+		"$bin" | awk -v b=$b '/^tc_.*_ns / { print b, $1, $2 }' | tee -a "$out"
 	done
 done
 echo "median of $rounds rounds (ns/packet), $BASE -> working tree:"
-for name in tc_ns_per_packet_not_quarantined tc_ns_per_packet_quarantined; do
+for name in $(awk '{ print $2 }' "$out" | sort -u); do
 	for b in base head; do
 		awk -v b=$b -v n=$name '$1 == b && $2 == n { print $3 }' "$out" | sort -n |
 			awk -v b=$b -v n=$name '{ v[NR] = $1 } END { printf "  %-34s %-4s %6.1f\n", n, b, v[int((NR + 1) / 2)] }'

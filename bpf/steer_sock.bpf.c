@@ -21,6 +21,33 @@
 #define SYS_REJECT	0
 #define SYS_PROCEED	1
 
+static __always_inline void ctx_get(struct bpf_sock_addr *ctx, bool v6, struct steer_addr *a)
+{
+	if (!v6) {
+		addr_set_v4(a, ctx->user_ip4);
+		return;
+	}
+	/* One word at a time: the only access the verifier allows to user_ip6. */
+	a->w[0] = ctx->user_ip6[0];
+	a->w[1] = ctx->user_ip6[1];
+	a->w[2] = ctx->user_ip6[2];
+	a->w[3] = ctx->user_ip6[3];
+}
+
+static __always_inline void ctx_set(struct bpf_sock_addr *ctx, bool v6,
+				    const struct steer_addr *a, __be16 port)
+{
+	if (!v6) {
+		ctx->user_ip4 = addr_v4(a);
+	} else {
+		ctx->user_ip6[0] = a->w[0];
+		ctx->user_ip6[1] = a->w[1];
+		ctx->user_ip6[2] = a->w[2];
+		ctx->user_ip6[3] = a->w[3];
+	}
+	ctx->user_port = port;
+}
+
 /*
  * Set by the loader from the probe (agent/datapath/probe.c). .rodata is
  * frozen before the load, so the verifier knows the value and never walks
@@ -33,9 +60,13 @@ const volatile __u8 have_set_retval = 1;
 
 /*
  * connect() and sendmsg(): steer a steered VIP. An unconnected UDP socket
- * (sendmsg) keeps the backend it was given for this VIP before.
+ * (sendmsg) keeps the backend it was given for this VIP before. v6: the
+ * IPv6 hooks, where a v4-mapped address (an IPv4 peer of a dual-mode
+ * socket, as Java and .NET open them) is the same key as in the IPv4 hooks
+ * and is translated the same way.
  */
-static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto, bool sendmsg)
+static __always_inline int sock_xlate(struct bpf_sock_addr *ctx, __u8 proto, bool sendmsg,
+				      bool v6)
 {
 	struct steer_affinity_val *prior = NULL;
 	struct sock_in in = {};
@@ -45,22 +76,25 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto, bo
 	 * read from stack") where later kernels let root do it.
 	 */
 	struct sock_pick pick = {};
-	struct steer_addr vip;
 	__u64 cookie = 0;
 	__u32 reason;
 	int v;
 
-	in.addr = ctx->user_ip4;
+	ctx_get(ctx, v6, &in.addr);
 	/* user_port is a __u32 holding a __be16 in its low-order bytes. */
 	in.port = (__be16)ctx->user_port;
 	in.proto = proto;
-	addr_set_v4(&vip, in.addr);
 	if (sendmsg) {
 		cookie = bpf_get_socket_cookie(ctx);
-		prior = affinity_find(cookie, &vip, in.port);
+		prior = affinity_find(cookie, &in.addr, in.port);
 	}
 
 	v = sock_decide(&in, prior, &pick, &reason);
+	/* A backend of the other family (a hand-made steerctl set): kube-proxy's turn. */
+	if (v == SOCK_REWRITE && addr_is_v4(&pick.be.addr) != addr_is_v4(&in.addr)) {
+		v = SOCK_PASS;
+		reason = STEER_R_SOCK_FALLTHROUGH;
+	}
 	if (reason != STEER_R_PASS)
 		stat_inc(reason);
 	switch (v) {
@@ -69,10 +103,9 @@ static __always_inline int sock4_xlate(struct bpf_sock_addr *ctx, __u8 proto, bo
 		if (!sendmsg)
 			cookie = bpf_get_socket_cookie(ctx);
 		else
-			affinity_save(cookie, &vip, in.port, &pick, prior);
-		revnat_save(cookie, proto, &pick, &vip, in.port);
-		ctx->user_ip4 = pick.be.addr;
-		ctx->user_port = pick.be.port;
+			affinity_save(cookie, &in.addr, in.port, &pick, prior);
+		revnat_save(cookie, proto, &pick, &in.addr, in.port);
+		ctx_set(ctx, v6, &pick.be.addr, pick.be.port);
 		return SYS_PROCEED;
 	case SOCK_REFUSE:
 		/*
@@ -94,52 +127,86 @@ static __always_inline __u8 sock_proto(struct bpf_sock_addr *ctx)
 	return ctx->type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP;
 }
 
-SEC("cgroup/connect4")
-int steer_sock4_connect(struct bpf_sock_addr *ctx)
+static __always_inline int sock_connect(struct bpf_sock_addr *ctx, bool v6)
 {
 	if (ctx->type != SOCK_STREAM && ctx->type != SOCK_DGRAM)
 		return SYS_PROCEED;
-	return sock4_xlate(ctx, sock_proto(ctx), false);
+	return sock_xlate(ctx, sock_proto(ctx), false, v6);
+}
+
+static __always_inline int sock_sendmsg(struct bpf_sock_addr *ctx, bool v6)
+{
+	/* Only unconnected UDP sendto() reaches this hook with an address. */
+	if (ctx->type != SOCK_DGRAM)
+		return SYS_PROCEED;
+	return sock_xlate(ctx, IPPROTO_UDP, true, v6);
+}
+
+/*
+ * The backend ctx shows (a reply's source, the peer) -> its VIP. Always
+ * SYS_PROCEED: recvmsg and getpeername hooks may not reject.
+ */
+static __always_inline int sock_revnat(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct steer_revnat_val *v;
+	struct steer_addr peer;
+
+	ctx_get(ctx, v6, &peer);
+	v = revnat_find(bpf_get_socket_cookie(ctx), sock_proto(ctx), &peer,
+			(__be16)ctx->user_port);
+	if (!v)
+		return SYS_PROCEED;
+	ctx_set(ctx, v6, &v->vip, v->port);
+	stat_inc(STEER_R_SOCK_REVNAT);
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/connect4")
+int steer_sock4_connect(struct bpf_sock_addr *ctx)
+{
+	return sock_connect(ctx, false);
 }
 
 SEC("cgroup/sendmsg4")
 int steer_sock4_sendmsg(struct bpf_sock_addr *ctx)
 {
-	/* Only unconnected UDP sendto() reaches this hook with an address. */
-	if (ctx->type != SOCK_DGRAM)
-		return SYS_PROCEED;
-	return sock4_xlate(ctx, IPPROTO_UDP, true);
-}
-
-/* The backend ctx shows (a reply's source, the peer) -> its VIP. */
-static __always_inline void sock4_revnat(struct bpf_sock_addr *ctx)
-{
-	struct steer_revnat_val *v;
-	struct steer_addr peer;
-
-	addr_set_v4(&peer, ctx->user_ip4);
-	v = revnat_find(bpf_get_socket_cookie(ctx), sock_proto(ctx), &peer,
-			(__be16)ctx->user_port);
-	if (!v)
-		return;
-	ctx->user_ip4 = addr_v4(&v->vip);
-	ctx->user_port = v->port;
-	stat_inc(STEER_R_SOCK_REVNAT);
+	return sock_sendmsg(ctx, false);
 }
 
 SEC("cgroup/recvmsg4")
 int steer_sock4_recvmsg(struct bpf_sock_addr *ctx)
 {
-	sock4_revnat(ctx);
-	/* recvmsg hooks must return 1; rejecting is not allowed here. */
-	return SYS_PROCEED;
+	return sock_revnat(ctx, false);
 }
 
 SEC("cgroup/getpeername4")
 int steer_sock4_getpeer(struct bpf_sock_addr *ctx)
 {
-	sock4_revnat(ctx);
-	return SYS_PROCEED;
+	return sock_revnat(ctx, false);
+}
+
+SEC("cgroup/connect6")
+int steer_sock6_connect(struct bpf_sock_addr *ctx)
+{
+	return sock_connect(ctx, true);
+}
+
+SEC("cgroup/sendmsg6")
+int steer_sock6_sendmsg(struct bpf_sock_addr *ctx)
+{
+	return sock_sendmsg(ctx, true);
+}
+
+SEC("cgroup/recvmsg6")
+int steer_sock6_recvmsg(struct bpf_sock_addr *ctx)
+{
+	return sock_revnat(ctx, true);
+}
+
+SEC("cgroup/getpeername6")
+int steer_sock6_getpeer(struct bpf_sock_addr *ctx)
+{
+	return sock_revnat(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -10,7 +10,7 @@ PKGS="clang llvm make gcc pkg-config libbpf-dev libelf-dev zlib1g-dev
 libcurl4-openssl-dev libcjson-dev libyaml-dev linux-libc-dev bpftool
 iproute2 iptables jq nginx-light containernetworking-plugins gnuplot-nox
 openssl python3 python3-kubernetes prometheus libclang-rt-14-dev util-linux curl
-qemu-system-x86 kmod busybox-static python3-venv nftables"
+qemu-system-x86 kmod busybox-static python3-venv nftables dnsmasq-base iputils-ping"
 
 missing=""
 for p in $PKGS; do

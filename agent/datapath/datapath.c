@@ -30,11 +30,15 @@ static const struct sock_hook {
 	const char *prog;
 	const char *pin;
 	enum probe_feature feat;
-} sock_hooks[DATAPATH_SOCK_HOOKS] = {
+} sock_hooks[STEER_NR_LINKS] = {
 	{ "steer_sock4_connect", STEER_LINK_CONNECT4, FEAT_CONNECT4 },
 	{ "steer_sock4_sendmsg", STEER_LINK_SENDMSG4, FEAT_SENDMSG4 },
 	{ "steer_sock4_recvmsg", STEER_LINK_RECVMSG4, FEAT_RECVMSG4 },
 	{ "steer_sock4_getpeer", STEER_LINK_GETPEER4, FEAT_GETPEER4 },
+	{ "steer_sock6_connect", STEER_LINK_CONNECT6, FEAT_CONNECT6 },
+	{ "steer_sock6_sendmsg", STEER_LINK_SENDMSG6, FEAT_SENDMSG6 },
+	{ "steer_sock6_recvmsg", STEER_LINK_RECVMSG6, FEAT_RECVMSG6 },
+	{ "steer_sock6_getpeer", STEER_LINK_GETPEER6, FEAT_GETPEER6 },
 };
 
 static bool is_bpffs(const char *path)
@@ -144,10 +148,18 @@ static struct bpf_program *sock_prog(const struct datapath *dp, int i)
 	return dp->sock ? bpf_object__find_program_by_name(dp->sock->obj, sock_hooks[i].prog) : NULL;
 }
 
+/* Hook i's program if the kernel took it; NULL for a hook that is off. */
+static struct bpf_program *sock_loaded(const struct datapath *dp, int i)
+{
+	struct bpf_program *prog = sock_prog(dp, i);
+
+	return prog && bpf_program__fd(prog) >= 0 ? prog : NULL;
+}
+
 static void sock_unload(struct datapath *dp, const char *why, int err)
 {
 	pr_warn("%s: %s; socket steering is off, tc enforcement stays on", why, strerror(-err));
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+	for (int i = 0; i < STEER_NR_LINKS; i++)
 		if (probe_on(&dp->feat, sock_hooks[i].feat))
 			probe_off(&dp->feat, sock_hooks[i].feat, "%s: %s", why, strerror(-err));
 	steer_sock_bpf__destroy(dp->sock);
@@ -164,7 +176,7 @@ static int sock_try(struct datapath *dp, unsigned int mask)
 	if (!dp->sock)
 		return -errno;
 	dp->sock->rodata->have_set_retval = probe_on(&dp->feat, FEAT_SET_RETVAL);
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+	for (int i = 0; i < STEER_NR_LINKS; i++)
 		bpf_program__set_autoload(sock_prog(dp, i), mask & (1u << i));
 	/* One map set in the kernel: the socket object borrows the tc object's. */
 	for (int i = 0; i < MAP_NR; i++) {
@@ -190,7 +202,7 @@ static void sock_load(struct datapath *dp)
 	unsigned int mask = 0, good = 0;
 	int err;
 
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+	for (int i = 0; i < STEER_NR_LINKS; i++)
 		if (probe_on(&dp->feat, sock_hooks[i].feat))
 			mask |= 1u << i;
 	if (!mask)
@@ -199,7 +211,7 @@ static void sock_load(struct datapath *dp)
 	if (!err)
 		return;
 	pr_warn("load socket BPF object: %s; trying each socket program alone", strerror(-err));
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++) {
+	for (int i = 0; i < STEER_NR_LINKS; i++) {
 		if (!(mask & (1u << i)))
 			continue;
 		err = sock_try(dp, 1u << i);
@@ -225,6 +237,8 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 	if (!dp)
 		return -ENOMEM;
 	dp->nl_fd = -1;
+	for (int i = 0; i < MAP_NR; i++)
+		dp->old_maps[i] = -1;
 	if (opts->bpffs && !(dp->bpffs = strdup(opts->bpffs))) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -271,8 +285,10 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 			}
 		}
 	}
-	if (dp->bpffs)
+	if (dp->bpffs) {
 		pins_replace_stale(dp);
+		migrate_detach(dp);
+	}
 	err = steer_tc_bpf__load(dp->tc);
 	if (err) {
 		pr_warn("load tc BPF object: %s%s", strerror(-err),
@@ -281,6 +297,10 @@ int datapath_open(struct datapath **dpp, const struct datapath_opts *opts)
 		goto cleanup;
 	}
 	err = maps_from_object(&dp->maps, dp->tc->obj);
+	if (err)
+		goto cleanup;
+	/* Before any program that reads the new maps is attached. */
+	err = migrate_copy(dp);
 	if (err)
 		goto cleanup;
 
@@ -308,13 +328,10 @@ int datapath_prog_fd(const struct datapath *dp, enum datapath_prog prog)
 		return bpf_program__fd(dp->tc->progs.steer_tc_egress);
 	case DATAPATH_PROG_TC_INGRESS:
 		return bpf_program__fd(dp->tc->progs.steer_tc_ingress);
-	case DATAPATH_PROG_CONNECT4:
-	case DATAPATH_PROG_SENDMSG4:
-	case DATAPATH_PROG_RECVMSG4:
-	case DATAPATH_PROG_GETPEER4:
-		if (!sock_prog(dp, prog - DATAPATH_PROG_CONNECT4))
+	case DATAPATH_PROG_CONNECT4 ... DATAPATH_PROG_GETPEER6:
+		if (!sock_loaded(dp, prog - DATAPATH_PROG_CONNECT4))
 			return -ENOENT;
-		return bpf_program__fd(sock_prog(dp, prog - DATAPATH_PROG_CONNECT4));
+		return bpf_program__fd(sock_loaded(dp, prog - DATAPATH_PROG_CONNECT4));
 	default:
 		return -EINVAL;
 	}
@@ -423,8 +440,8 @@ static int sock_attach(struct datapath *dp)
 		goto cleanup;
 	}
 
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++) {
-		struct bpf_program *prog = sock_prog(dp, i);
+	for (int i = 0; i < STEER_NR_LINKS; i++) {
+		struct bpf_program *prog = sock_loaded(dp, i);
 		struct bpf_link *link;
 
 		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, sock_hooks[i].pin);
@@ -510,8 +527,9 @@ void datapath_close(struct datapath *dp)
 	if (!dp)
 		return;
 	links_unwatch(dp);
+	migrate_restore(dp);
 	/* Dropping our fds leaves the pinned links attached. */
-	for (int i = 0; i < DATAPATH_SOCK_HOOKS; i++)
+	for (int i = 0; i < STEER_NR_LINKS; i++)
 		bpf_link__destroy(dp->links[i]);
 	steer_sock_bpf__destroy(dp->sock);
 	steer_tc_bpf__destroy(dp->tc);

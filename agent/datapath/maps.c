@@ -158,10 +158,10 @@ int maps_epoch_bump(const struct steer_maps *m)
 	return ret_errno(bpf_map_update_elem(m->epoch, &zero, &e, BPF_ANY));
 }
 
-int maps_quar_set(const struct steer_maps *m, __be32 addr,
+int maps_quar_set(const struct steer_maps *m, const struct steer_addr *addr,
 		  const struct steer_quar_val *val)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 	int err;
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
@@ -177,16 +177,17 @@ int maps_quar_set(const struct steer_maps *m, __be32 addr,
 	return err;
 }
 
-int maps_quar_get(const struct steer_maps *m, __be32 addr, struct steer_quar_val *val)
+int maps_quar_get(const struct steer_maps *m, const struct steer_addr *addr,
+		  struct steer_quar_val *val)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 
 	return ret_errno(bpf_map_lookup_elem(m->quar, &k, val));
 }
 
-int maps_quar_del(const struct steer_maps *m, __be32 addr)
+int maps_quar_del(const struct steer_maps *m, const struct steer_addr *addr)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 	int err;
 
 	err = ret_errno(bpf_map_delete_elem(m->quar, &k));
@@ -216,9 +217,10 @@ static int percpu_sum(int fd, const void *key, uint64_t *sum, int nfields)
 	return err;
 }
 
-int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum)
+int maps_qstat_get(const struct steer_maps *m, const struct steer_addr *addr,
+		   struct steer_qstat *sum)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 
 	memset(sum, 0, sizeof(*sum));
 	return ret_errno(bpf_map_lookup_elem(m->qstats, &k, sum));
@@ -315,7 +317,8 @@ int maps_svc_patch(const struct steer_maps *m, const struct steer_svc_key *key,
 		struct steer_backend_val bv = backends[i];
 
 		memset(bv.pad, 0, sizeof(bv.pad));
-		if (i < nold && old[i].addr == bv.addr && old[i].port == bv.port)
+		if (i < nold && !memcmp(&old[i].addr, &bv.addr, sizeof(bv.addr)) &&
+		    old[i].port == bv.port)
 			continue;
 		bk.slot = i;
 		if (bpf_map_update_elem(m->backend, &bk, &bv, BPF_ANY))
@@ -366,18 +369,25 @@ int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key)
 	return backend_del_rev(m, key, old.rev, old.count);
 }
 
-static int exempt_key(struct steer_exempt_key *k, __be32 addr, uint32_t prefixlen)
+/* prefixlen over 128 bits (abi.h); the address is masked to it, keeping keys canonical. */
+static int exempt_key(struct steer_exempt_key *k, const struct steer_addr *addr,
+		      uint32_t prefixlen)
 {
-	if (prefixlen > 32)
+	if (prefixlen > 128)
 		return -EINVAL;
 	k->prefixlen = prefixlen;
-	/* The trie ignores bits past the prefix; masking keeps keys canonical. */
-	k->addr = prefixlen ? addr & htonl(~0u << (32 - prefixlen)) : 0;
+	k->addr = *addr;
+	for (unsigned int i = 0; i < 16; i++) {
+		unsigned int keep = prefixlen >= 8 * (i + 1) ? 8 :
+				    prefixlen > 8 * i ? prefixlen - 8 * i : 0;
+
+		k->addr.b[i] &= (__u8)(0xff00 >> keep);
+	}
 	return 0;
 }
 
-int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
-		    uint8_t origin)
+int maps_exempt_set(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen, uint8_t origin)
 {
 	struct steer_exempt_val v = { .origin = origin };
 	struct steer_exempt_key k;
@@ -391,7 +401,8 @@ int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
 	return ret_errno(bpf_map_update_elem(m->exempt, &k, &v, BPF_ANY));
 }
 
-int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen)
+int maps_exempt_del(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen)
 {
 	struct steer_exempt_key k;
 	int err;
@@ -555,7 +566,7 @@ static int walk(int fd, size_t key_sz, void *val, visit_fn visit, const void *cb
 
 static int visit_quar(const void *k, const void *v, const void *cb, void *arg)
 {
-	return ((maps_quar_cb)cb)(((const struct steer_quar_key *)k)->addr, v, arg);
+	return ((maps_quar_cb)cb)(&((const struct steer_quar_key *)k)->addr, v, arg);
 }
 
 static int visit_svc(const void *k, const void *v, const void *cb, void *arg)
@@ -567,7 +578,7 @@ static int visit_exempt(const void *k, const void *v, const void *cb, void *arg)
 {
 	const struct steer_exempt_key *key = k;
 
-	return ((maps_exempt_cb)cb)(key->addr, key->prefixlen, v, arg);
+	return ((maps_exempt_cb)cb)(&key->addr, key->prefixlen, v, arg);
 }
 
 static int visit_member(const void *k, const void *v, const void *cb, void *arg)

@@ -75,13 +75,14 @@ int maps_from_object(struct steer_maps *m, const struct bpf_object *obj);
 int maps_count(int fd, uint32_t *n);
 void maps_close(struct steer_maps *m);
 
-int maps_quar_set(const struct steer_maps *m, __be32 addr,
+int maps_quar_set(const struct steer_maps *m, const struct steer_addr *addr,
 		  const struct steer_quar_val *val);
-int maps_quar_get(const struct steer_maps *m, __be32 addr,
+int maps_quar_get(const struct steer_maps *m, const struct steer_addr *addr,
 		  struct steer_quar_val *val);
-int maps_quar_del(const struct steer_maps *m, __be32 addr);
+int maps_quar_del(const struct steer_maps *m, const struct steer_addr *addr);
 /* The packet and byte counters of one quarantined address. */
-int maps_qstat_get(const struct steer_maps *m, __be32 addr, struct steer_qstat *sum);
+int maps_qstat_get(const struct steer_maps *m, const struct steer_addr *addr,
+		   struct steer_qstat *sum);
 
 /*
  * Replaces the backend set of a steered service atomically for readers:
@@ -106,9 +107,11 @@ int maps_svc_get(const struct steer_maps *m, const struct steer_svc_key *key,
 		 uint32_t max, uint32_t *n);
 int maps_svc_del(const struct steer_maps *m, const struct steer_svc_key *key);
 
-int maps_exempt_set(const struct steer_maps *m, __be32 addr, uint32_t prefixlen,
-		    uint8_t origin);
-int maps_exempt_del(const struct steer_maps *m, __be32 addr, uint32_t prefixlen);
+/* prefixlen over 128 bits: an IPv4 CIDR is mapped (abi.h, steer_exempt_key). */
+int maps_exempt_set(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen, uint8_t origin);
+int maps_exempt_del(const struct steer_maps *m, const struct steer_addr *addr,
+		    uint32_t prefixlen);
 
 /* Sums a reason counter over all CPUs. */
 int maps_stat_get(const struct steer_maps *m, enum steer_reason reason, uint64_t *sum);
@@ -145,10 +148,11 @@ int maps_member_del(const struct steer_maps *m, const struct steer_member_key *k
  * and is returned. Keys collected before calling back, so the callback may
  * delete the entry it is given (mark and sweep).
  */
-typedef int (*maps_quar_cb)(__be32 addr, const struct steer_quar_val *val, void *arg);
+typedef int (*maps_quar_cb)(const struct steer_addr *addr, const struct steer_quar_val *val,
+			    void *arg);
 typedef int (*maps_svc_cb)(const struct steer_svc_key *key,
 			   const struct steer_svc_val *val, void *arg);
-typedef int (*maps_exempt_cb)(__be32 addr, uint32_t prefixlen,
+typedef int (*maps_exempt_cb)(const struct steer_addr *addr, uint32_t prefixlen,
 			      const struct steer_exempt_val *val, void *arg);
 typedef int (*maps_member_cb)(const struct steer_member_key *key,
 			      const struct steer_member_val *val, void *arg);

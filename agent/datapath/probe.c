@@ -42,6 +42,14 @@ static const struct probe_def {
 			    .attach = BPF_CGROUP_UDP4_RECVMSG, .section = "cgroup/recvmsg4" },
 	[FEAT_GETPEER4] = { .name = "getpeername4", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
 			    .attach = BPF_CGROUP_INET4_GETPEERNAME, .section = "cgroup/getpeername4" },
+	[FEAT_CONNECT6] = { .name = "connect6", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_INET6_CONNECT, .section = "cgroup/connect6" },
+	[FEAT_SENDMSG6] = { .name = "sendmsg6", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_UDP6_SENDMSG, .section = "cgroup/sendmsg6" },
+	[FEAT_RECVMSG6] = { .name = "recvmsg6", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_UDP6_RECVMSG, .section = "cgroup/recvmsg6" },
+	[FEAT_GETPEER6] = { .name = "getpeername6", .type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+			    .attach = BPF_CGROUP_INET6_GETPEERNAME, .section = "cgroup/getpeername6" },
 };
 
 /* r1 = 0; call helper (if any); r0 = 1; exit. 1 is "proceed" for sock_addr. */

@@ -4,17 +4,17 @@
 
 #include <stddef.h>
 
-static int m_quar_set(void *ctx, __be32 addr, const struct steer_quar_val *val)
+static int m_quar_set(void *ctx, const struct steer_addr *addr, const struct steer_quar_val *val)
 {
 	return maps_quar_set(ctx, addr, val);
 }
 
-static int m_quar_get(void *ctx, __be32 addr, struct steer_quar_val *val)
+static int m_quar_get(void *ctx, const struct steer_addr *addr, struct steer_quar_val *val)
 {
 	return maps_quar_get(ctx, addr, val);
 }
 
-static int m_quar_del(void *ctx, __be32 addr)
+static int m_quar_del(void *ctx, const struct steer_addr *addr)
 {
 	return maps_quar_del(ctx, addr);
 }
@@ -63,12 +63,12 @@ static int m_member_foreach(void *ctx, maps_member_cb cb, void *arg)
 	return maps_member_foreach(ctx, cb, arg);
 }
 
-static int m_exempt_set(void *ctx, __be32 addr, uint32_t plen, uint8_t origin)
+static int m_exempt_set(void *ctx, const struct steer_addr *addr, uint32_t plen, uint8_t origin)
 {
 	return maps_exempt_set(ctx, addr, plen, origin);
 }
 
-static int m_exempt_del(void *ctx, __be32 addr, uint32_t plen)
+static int m_exempt_del(void *ctx, const struct steer_addr *addr, uint32_t plen)
 {
 	return maps_exempt_del(ctx, addr, plen);
 }

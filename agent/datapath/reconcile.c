@@ -36,8 +36,6 @@ struct pend {
 /* One table of pending keys per map. */
 enum { P_QUAR, P_SVC, P_MEMBER, P_IFACE, P_NR };
 
-/* steer_members as read at the start of a sync: key -> address, never NULL. */
-#define MEMBER_VAL(addr) ((void *)(uintptr_t)((1ULL << 32) | (uint32_t)(addr)))
 
 struct recon {
 	const struct recon_ops *ops;
@@ -53,7 +51,7 @@ struct recon {
 	bool member_warned;	/* one warning until the memory writes again */
 	struct table qapplied;	/* addr -> struct steer_quar_val */
 	struct table sapplied;	/* struct steer_svc_key -> struct sent */
-	struct table have;	/* struct steer_member_key -> MEMBER_VAL */
+	struct table have;	/* struct steer_member_key -> its addresses (malloc'd) */
 	struct table pend[P_NR];
 	struct steer_exempt_key *exempt;
 	uint32_t nexempt;
@@ -64,9 +62,17 @@ struct recon {
 	struct recon_stats st;
 };
 
-static const char *ip_str(__be32 addr, char *buf)
+#define MEMBER_ADDRS sizeof(((struct steer_member_val *)0)->addr)
+
+static void have_free(struct recon *r)
 {
-	return inet_ntop(AF_INET, &addr, buf, INET_ADDRSTRLEN);
+	struct table_iter it;
+	struct tent *e;
+
+	table_iter_init(&it, &r->have);
+	while ((e = table_iter_next(&it)))
+		free(e->val);
+	table_free(&r->have);
 }
 
 static void sent_free(struct sent *a)
@@ -143,16 +149,17 @@ static int settle(struct recon *r, int t, const void *key, size_t klen, int err,
 
 /* ---------------------------------------------------------- quarantine */
 
-static void enforce(struct recon *r, __be32 addr, bool on)
+static void enforce(struct recon *r, const struct steer_addr *addr, bool on)
 {
 	if (r->on_enforce)
 		r->on_enforce(r->enforce_arg, addr, on);
 }
 
-static int quar_apply(struct recon *r, __be32 addr, const struct steer_quar_val *want)
+static int quar_apply(struct recon *r, const struct steer_addr *addr,
+		      const struct steer_quar_val *want)
 {
-	struct steer_quar_val *a = table_get(&r->qapplied, &addr, sizeof(addr)), cur, w = {};
-	char ip[INET_ADDRSTRLEN];
+	struct steer_quar_val *a = table_get(&r->qapplied, addr, sizeof(*addr)), cur, w = {};
+	char ip[ADDR_STRLEN];
 	bool have;
 	int err;
 
@@ -169,18 +176,18 @@ static int quar_apply(struct recon *r, __be32 addr, const struct steer_quar_val 
 	/* steerctl may have taken the address over by hand since. */
 	have = !r->ops->quar_get(r->ctx, addr, &cur);
 	if (have && cur.origin == STEER_ORIGIN_MANUAL) {
-		free(table_del(&r->qapplied, &addr, sizeof(addr)));
+		free(table_del(&r->qapplied, addr, sizeof(*addr)));
 		return 0;
 	}
 	if (!want) {
 		err = r->ops->quar_del(r->ctx, addr);
 		if (err && err != -ENOENT) {
 			r->st.write_errors++;
-			pr_warn("delete quarantine of %s: %s", ip_str(addr, ip), strerror(-err));
+			pr_warn("delete quarantine of %s: %s", addr_str(addr, ip), strerror(-err));
 			return err;
 		}
 		r->st.deletes++;
-		free(table_del(&r->qapplied, &addr, sizeof(addr)));
+		free(table_del(&r->qapplied, addr, sizeof(*addr)));
 		if (!err)
 			enforce(r, addr, false);
 		return 0;
@@ -190,14 +197,14 @@ static int quar_apply(struct recon *r, __be32 addr, const struct steer_quar_val 
 	err = r->ops->quar_set(r->ctx, addr, &w);
 	if (err) {
 		r->st.write_errors++;
-		pr_warn("quarantine %s: %s%s; retrying", ip_str(addr, ip), strerror(-err),
+		pr_warn("quarantine %s: %s%s; retrying", addr_str(addr, ip), strerror(-err),
 			err == -E2BIG ? " (" STEER_MAP_QUAR " is full)" : "");
 		return err;
 	}
 	r->st.quar_writes++;
 	if (!a) {
 		a = malloc(sizeof(*a));
-		if (!a || table_put(&r->qapplied, &addr, sizeof(addr), a)) {
+		if (!a || table_put(&r->qapplied, addr, sizeof(*addr), a)) {
 			free(a);
 			return -ENOMEM;
 		}
@@ -208,11 +215,11 @@ static int quar_apply(struct recon *r, __be32 addr, const struct steer_quar_val 
 	return 0;
 }
 
-int recon_quar(struct recon *r, __be32 addr, const struct steer_quar_val *want)
+int recon_quar(struct recon *r, const struct steer_addr *addr, const struct steer_quar_val *want)
 {
 	if (!r->live)
 		return 0;
-	return settle(r, P_QUAR, &addr, sizeof(addr), quar_apply(r, addr, want), !want,
+	return settle(r, P_QUAR, addr, sizeof(*addr), quar_apply(r, addr, want), !want,
 		      want, sizeof(*want), NULL, 0);
 }
 
@@ -265,7 +272,7 @@ static int svc_apply(struct recon *r, const struct steer_svc_key *key,
 	struct sent *a = table_get(&r->sapplied, key, sizeof(*key));
 	const struct steer_backend_val *old = NULL;
 	struct steer_backend_val *b = NULL;
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_HOSTPORTLEN];
 	struct steer_svc_val cur;
 	uint32_t nold = 0;
 	int err;
@@ -295,8 +302,8 @@ static int svc_apply(struct recon *r, const struct steer_svc_key *key,
 		err = r->ops->svc_del(r->ctx, key);
 		if (err && err != -ENOENT) {
 			r->st.write_errors++;
-			pr_warn("delete steered service %s:%u: %s", ip_str(key->vip, ip),
-				ntohs(key->port), strerror(-err));
+			pr_warn("delete steered service %s: %s",
+				addr_hostport_str(&key->vip, key->port, ip), strerror(-err));
 			return err;
 		}
 		r->st.deletes++;
@@ -306,8 +313,8 @@ static int svc_apply(struct recon *r, const struct steer_svc_key *key,
 	err = r->ops->svc_patch(r->ctx, key, old, nold, b, n, STEER_ORIGIN_API, r->gen);
 	if (err) {
 		r->st.write_errors++;
-		pr_warn("steer service %s:%u (%u backends): %s", ip_str(key->vip, ip),
-			ntohs(key->port), n, strerror(-err));
+		pr_warn("steer service %s (%u backends): %s",
+			addr_hostport_str(&key->vip, key->port, ip), n, strerror(-err));
 		/* Some slots may have changed: the next write starts a fresh set. */
 		if (a)
 			a->n = UINT32_MAX;
@@ -383,7 +390,8 @@ static int member_apply(struct recon *r, const struct steer_member_key *key,
 	int err;
 
 	if (want) {
-		v = (struct steer_member_val){ .gen = r->gen, .addr = want->addr };
+		v = (struct steer_member_val){ .gen = r->gen };
+		memcpy(v.addr, want->addr, sizeof(v.addr));
 		err = r->ops->member_set(r->ctx, key, &v);
 	} else {
 		err = r->ops->member_del(r->ctx, key);
@@ -411,8 +419,10 @@ int recon_member(struct recon *r, const struct steer_member_key *key,
 	/* A sync compares with what the map holds: at scale it is nearly always right. */
 	if (r->syncing && r->have_loaded) {
 		void *had = table_del(&r->have, key, sizeof(*key));
+		bool same = want && had && !memcmp(had, want->addr, MEMBER_ADDRS);
 
-		if (want && had == MEMBER_VAL(want->addr)) {
+		free(had);
+		if (same) {
 			pend_drop(r, P_MEMBER, key, sizeof(*key));
 			return 0;
 		}
@@ -424,18 +434,27 @@ int recon_member(struct recon *r, const struct steer_member_key *key,
 static int member_read(const struct steer_member_key *key,
 		       const struct steer_member_val *val, void *arg)
 {
-	return table_put(arg, key, sizeof(*key), MEMBER_VAL(val->addr));
+	void *a = malloc(MEMBER_ADDRS);
+
+	if (!a)
+		return -ENOMEM;
+	memcpy(a, val->addr, MEMBER_ADDRS);
+	if (table_put(arg, key, sizeof(*key), a)) {
+		free(a);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static int load_have(struct recon *r)
 {
 	int err;
 
-	table_free(&r->have);
+	have_free(r);
 	err = r->ops->member_foreach(r->ctx, member_read, &r->have);
 	r->have_loaded = !err;
 	if (err) {
-		table_free(&r->have);
+		have_free(r);
 		pr_warn("read departure memory from %s: %s; keeping it as it is",
 			STEER_MAP_MEMBERS, strerror(-err));
 	}
@@ -452,7 +471,9 @@ int recon_restore(struct recon *r, recon_member_cb cb, void *arg)
 		return err;
 	table_iter_init(&it, &r->have);
 	while ((e = table_iter_next(&it))) {
-		struct steer_member_val v = { .addr = (uint32_t)(uintptr_t)e->val };
+		struct steer_member_val v = {};
+
+		memcpy(v.addr, e->val, MEMBER_ADDRS);
 
 		cb(arg, (const struct steer_member_key *)e->key, &v);
 	}
@@ -467,12 +488,12 @@ struct sweep {
 	uint32_t quar, svc, member, manual;
 };
 
-static int sweep_quar(__be32 addr, const struct steer_quar_val *val, void *arg)
+static int sweep_quar(const struct steer_addr *addr, const struct steer_quar_val *val, void *arg)
 {
 	struct sweep *sw = arg;
 	struct recon *r = sw->r;
-	struct pend *p = pend_get(r, P_QUAR, &addr, sizeof(addr));
-	char ip[INET_ADDRSTRLEN];
+	struct pend *p = pend_get(r, P_QUAR, addr, sizeof(*addr));
+	char ip[ADDR_STRLEN];
 	int err;
 
 	if (val->origin != STEER_ORIGIN_API) {
@@ -480,17 +501,17 @@ static int sweep_quar(__be32 addr, const struct steer_quar_val *val, void *arg)
 		return 0;
 	}
 	/* Wanted, and only waiting for a retry: sweeping it would open a gap. */
-	if ((val->gen == r->gen && table_get(&r->qapplied, &addr, sizeof(addr))) ||
+	if ((val->gen == r->gen && table_get(&r->qapplied, addr, sizeof(*addr))) ||
 	    (p && !p->del))
 		return 0;
 	err = r->ops->quar_del(r->ctx, addr);
 	if (err && err != -ENOENT) {
 		r->st.write_errors++;
-		pr_warn("sweep quarantine of %s: %s", ip_str(addr, ip), strerror(-err));
-		settle(r, P_QUAR, &addr, sizeof(addr), err, true, NULL, 0, NULL, 0);
+		pr_warn("sweep quarantine of %s: %s", addr_str(addr, ip), strerror(-err));
+		settle(r, P_QUAR, addr, sizeof(*addr), err, true, NULL, 0, NULL, 0);
 		return 0;
 	}
-	free(table_del(&r->qapplied, &addr, sizeof(addr)));
+	free(table_del(&r->qapplied, addr, sizeof(*addr)));
 	if (!err)
 		enforce(r, addr, false);
 	sw->quar++;
@@ -503,7 +524,7 @@ static int sweep_svc(const struct steer_svc_key *key, const struct steer_svc_val
 	struct sweep *sw = arg;
 	struct recon *r = sw->r;
 	struct pend *p = pend_get(r, P_SVC, key, sizeof(*key));
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_HOSTPORTLEN];
 	int err;
 
 	if (val->origin != STEER_ORIGIN_API) {
@@ -516,8 +537,8 @@ static int sweep_svc(const struct steer_svc_key *key, const struct steer_svc_val
 	err = r->ops->svc_del(r->ctx, key);
 	if (err && err != -ENOENT) {
 		r->st.write_errors++;
-		pr_warn("sweep steered service %s:%u: %s", ip_str(key->vip, ip),
-			ntohs(key->port), strerror(-err));
+		pr_warn("sweep steered service %s: %s",
+			addr_hostport_str(&key->vip, key->port, ip), strerror(-err));
 		settle(r, P_SVC, key, sizeof(*key), err, true, NULL, 0, NULL, 0);
 		return 0;
 	}
@@ -560,7 +581,7 @@ int recon_sync_end(struct recon *r)
 				sw.member++;
 		}
 	}
-	table_free(&r->have);
+	have_free(r);
 	r->have_loaded = false;
 	r->ops->quar_foreach(r->ctx, sweep_quar, &sw);
 	r->ops->svc_foreach(r->ctx, sweep_svc, &sw);
@@ -596,7 +617,7 @@ int recon_retry(struct recon *r)
 
 			switch (t) {
 			case P_QUAR:
-				err = quar_apply(r, *(__be32 *)e->key, p->del ? NULL : &p->quar);
+				err = quar_apply(r, (const void *)e->key, p->del ? NULL : &p->quar);
 				break;
 			case P_SVC:
 				err = svc_apply(r, (const void *)e->key, p->b, p->n, p->del);
@@ -634,7 +655,8 @@ int recon_retry(struct recon *r)
 
 /* ----------------------------------------- exempt CIDRs, latency, ifaces */
 
-static int sweep_exempt(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
+static int sweep_exempt(const struct steer_addr *addr, uint32_t plen,
+			const struct steer_exempt_val *v, void *arg)
 {
 	struct recon *r = arg;
 	int err;
@@ -642,7 +664,7 @@ static int sweep_exempt(__be32 addr, uint32_t plen, const struct steer_exempt_va
 	if (v->origin != STEER_ORIGIN_API)
 		return 0;
 	for (uint32_t i = 0; i < r->nexempt; i++)
-		if (r->exempt[i].addr == addr && r->exempt[i].prefixlen == plen)
+		if (addr_eq(&r->exempt[i].addr, addr) && r->exempt[i].prefixlen == plen)
 			return 0;
 	err = r->ops->exempt_del(r->ctx, addr, plen);
 	return err == -ENOENT ? 0 : err;
@@ -650,15 +672,16 @@ static int sweep_exempt(__be32 addr, uint32_t plen, const struct steer_exempt_va
 
 static int exempt_apply(struct recon *r)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_HOSTPORTLEN];
 	int err = 0;
 
 	for (uint32_t i = 0; i < r->nexempt && !err; i++) {
-		err = r->ops->exempt_set(r->ctx, r->exempt[i].addr, r->exempt[i].prefixlen,
+		err = r->ops->exempt_set(r->ctx, &r->exempt[i].addr, r->exempt[i].prefixlen,
 					 STEER_ORIGIN_API);
 		if (err)
-			pr_warn("write exempt CIDR %s/%u: %s", ip_str(r->exempt[i].addr, ip),
-				r->exempt[i].prefixlen, strerror(-err));
+			pr_warn("write exempt CIDR %s: %s",
+				addr_cidr_str(&r->exempt[i].addr, r->exempt[i].prefixlen, ip),
+				strerror(-err));
 	}
 	if (!err) {
 		err = r->ops->exempt_foreach(r->ctx, sweep_exempt, r);
@@ -772,7 +795,7 @@ void recon_free(struct recon *r)
 	}
 	table_free(&r->qapplied);
 	table_free(&r->sapplied);
-	table_free(&r->have);
+	have_free(r);
 	free(r->exempt);
 	free(r);
 }

@@ -36,9 +36,9 @@ struct loop;
 struct recon;
 
 struct recon_ops {
-	int (*quar_set)(void *ctx, __be32 addr, const struct steer_quar_val *val);
-	int (*quar_get)(void *ctx, __be32 addr, struct steer_quar_val *val);
-	int (*quar_del)(void *ctx, __be32 addr);
+	int (*quar_set)(void *ctx, const struct steer_addr *addr, const struct steer_quar_val *val);
+	int (*quar_get)(void *ctx, const struct steer_addr *addr, struct steer_quar_val *val);
+	int (*quar_del)(void *ctx, const struct steer_addr *addr);
 	int (*quar_foreach)(void *ctx, maps_quar_cb cb, void *arg);
 	/* maps_svc_patch: old is what the slots held, NULL for a fresh set. */
 	int (*svc_patch)(void *ctx, const struct steer_svc_key *key,
@@ -52,8 +52,8 @@ struct recon_ops {
 			  const struct steer_member_val *val);
 	int (*member_del)(void *ctx, const struct steer_member_key *key);
 	int (*member_foreach)(void *ctx, maps_member_cb cb, void *arg);
-	int (*exempt_set)(void *ctx, __be32 addr, uint32_t prefixlen, uint8_t origin);
-	int (*exempt_del)(void *ctx, __be32 addr, uint32_t prefixlen);
+	int (*exempt_set)(void *ctx, const struct steer_addr *addr, uint32_t prefixlen, uint8_t origin);
+	int (*exempt_del)(void *ctx, const struct steer_addr *addr, uint32_t prefixlen);
 	int (*exempt_foreach)(void *ctx, maps_exempt_cb cb, void *arg);
 	int (*latency_add)(void *ctx, uint64_t ns);
 	int (*iface_set)(void *ctx, __u32 ifindex, const struct steer_iface_val *val);
@@ -92,7 +92,7 @@ void recon_free(struct recon *r);
  * API entry the map already holds. Returns 0 or the write's error; the key
  * is pending until a write succeeds.
  */
-int recon_quar(struct recon *r, __be32 addr, const struct steer_quar_val *want);
+int recon_quar(struct recon *r, const struct steer_addr *addr, const struct steer_quar_val *want);
 /* The backends of a steered service, in any order; n == 0 refuses. */
 int recon_svc(struct recon *r, const struct steer_svc_key *key,
 	      const struct steer_backend_val *set, uint32_t n);
@@ -140,7 +140,7 @@ void recon_get_stats(const struct recon *r, struct recon_stats *st);
  * cb hears whenever an API quarantine of addr starts (on: the map had no
  * entry for it) or ends (its entry was deleted or swept); NULL stops it.
  */
-typedef void (*recon_enforce_cb)(void *arg, __be32 addr, bool on);
+typedef void (*recon_enforce_cb)(void *arg, const struct steer_addr *addr, bool on);
 void recon_on_enforce(struct recon *r, recon_enforce_cb cb, void *arg);
 
 #endif /* STEER_DATAPATH_RECONCILE_H */

@@ -65,13 +65,43 @@ int obj_meta_parse(struct obj_meta *m, const cJSON *obj, const char *kind)
 	return 0;
 }
 
-static int ipv4_parse(const cJSON *s, __be32 *addr)
+static int ip_parse(const cJSON *s, struct steer_addr *addr)
 {
-	struct in_addr a;
-
-	if (!cJSON_IsString(s) || inet_pton(AF_INET, s->valuestring, &a) != 1)
+	if (!cJSON_IsString(s))
 		return -EINVAL;
-	*addr = a.s_addr;
+	return addr_parse_ip(s->valuestring, addr);
+}
+
+/*
+ * status.podIPs, else status.podIP: at most one address per family (the
+ * API's rule for dual-stack). A bad one skips the pod's addresses, named.
+ */
+static int pod_ips(struct pod_obj *p, const cJSON *status)
+{
+	const cJSON *ips = get(status, "podIPs"), *it;
+	struct steer_addr a;
+	char f[32];
+	int i = 0;
+
+	if (ips && !cJSON_IsNull(ips)) {
+		if (!cJSON_IsArray(ips))
+			return bad("pod", p->meta.key, "status.podIPs", "not a list");
+		cJSON_ArrayForEach(it, ips) {
+			snprintf(f, sizeof(f), "status.podIPs[%d].ip", i++);
+			if (ip_parse(get(it, "ip"), &a))
+				return bad("pod", p->meta.key, f, "not an IP address");
+			if (addr_is_zero(&p->ip[addr_family(&a)]))
+				p->ip[addr_family(&a)] = a;
+		}
+		if (i)
+			return 0;
+	}
+	it = get(status, "podIP");
+	if (!it || cJSON_IsNull(it) || (cJSON_IsString(it) && !*it->valuestring))
+		return 0;
+	if (ip_parse(it, &a))
+		return bad("pod", p->meta.key, "status.podIP", "not an IP address");
+	p->ip[addr_family(&a)] = a;
 	return 0;
 }
 
@@ -95,7 +125,7 @@ static int labels_parse(struct labels *l, const cJSON *obj, const char *kind,
 
 int pod_parse(struct pod_obj *p, const cJSON *obj)
 {
-	const cJSON *md, *ann, *act, *status, *ip, *node;
+	const cJSON *md, *ann, *act, *node;
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -126,14 +156,9 @@ int pod_parse(struct pod_obj *p, const cJSON *obj)
 	node = get(get(obj, "spec"), "nodeName");
 	if (cJSON_IsString(node))
 		p->node = obj_node_hash(node->valuestring);
-	status = get(obj, "status");
-	ip = get(status, "podIP");
-	if (ip && !cJSON_IsNull(ip) && ipv4_parse(ip, &p->ip)) {
-		/* IPv6 pods are not steered; anything else is bad input. */
-		if (!cJSON_IsString(ip) || !strchr(ip->valuestring, ':'))
-			pr_warn("pod %s: status.podIP: not an IP address, ignored", p->meta.key);
-		p->ip = 0;
-	}
+	/* The pod without addresses: its labels still count for departure. */
+	if (pod_ips(p, get(obj, "status")))
+		memset(p->ip, 0, sizeof(p->ip));
 	return 0;
 }
 
@@ -245,18 +270,26 @@ int svc_parse(struct svc_obj *s, const cJSON *obj)
 	type = get(spec, "type");
 	if (cJSON_IsString(type) && !strcmp(type->valuestring, "ExternalName"))
 		goto ports;
+	/* clusterIPs[0] is clusterIP; one address per family (ipFamilies). */
 	ips = get(spec, "clusterIPs");
-	if (cJSON_IsArray(ips)) {
-		cJSON_ArrayForEach(ip, ips)
-			if (!ipv4_parse(ip, &s->vip))
-				break;
-	}
-	ip = get(spec, "clusterIP");
-	if (!s->vip && cJSON_IsString(ip) && strcmp(ip->valuestring, "None") &&
-	    strcmp(ip->valuestring, "") && ipv4_parse(ip, &s->vip) &&
-	    !strchr(ip->valuestring, ':')) {
-		err = bad("service", s->meta.key, "spec.clusterIP", "not an IP address");
-		goto cleanup;
+	if (!cJSON_IsArray(ips) || !cJSON_GetArraySize(ips))
+		ips = NULL;
+	ip = ips ? ips->child : get(spec, "clusterIP");
+	for (int i = 0; ip; ip = ips ? ip->next : NULL, i++) {
+		struct steer_addr a;
+		char f[32];
+
+		/* Headless ("None"), or not allocated yet. */
+		if (cJSON_IsNull(ip) || (cJSON_IsString(ip) && (!strcmp(ip->valuestring, "None") ||
+								!*ip->valuestring)))
+			continue;
+		snprintf(f, sizeof(f), ips ? "spec.clusterIPs[%d]" : "spec.clusterIP", i);
+		if (ip_parse(ip, &a)) {
+			err = bad("service", s->meta.key, f, "not an IP address");
+			goto cleanup;
+		}
+		if (addr_is_zero(&s->vip[addr_family(&a)]))
+			s->vip[addr_family(&a)] = a;
 	}
 ports:
 	err = ports_parse(&s->ports, &s->nports, get(spec, "ports"), "service",
@@ -305,8 +338,9 @@ int eps_parse(struct eps_obj *e, const cJSON *obj)
 	at = get(obj, "addressType");
 	if (!cJSON_IsString(at))
 		return bad("endpointslice", e->meta.key, "addressType", "missing");
-	e->ipv4 = !strcmp(at->valuestring, "IPv4");
-	if (!e->ipv4)
+	e->family = !strcmp(at->valuestring, "IPv4") ? ADDR_V4 :
+		    !strcmp(at->valuestring, "IPv6") ? ADDR_V6 : -1;
+	if (e->family < 0)
 		return 0;
 	err = ports_parse(&e->ports, &e->nports, get(obj, "ports"), "endpointslice",
 			  e->meta.key);
@@ -335,8 +369,11 @@ int eps_parse(struct eps_obj *e, const cJSON *obj)
 		addrs = get(it, "addresses");
 		snprintf(f, sizeof(f), "endpoints[%u].addresses", e->neps);
 		/* Consumers use the first address only (EndpointSlice API). */
-		if (!cJSON_IsArray(addrs) || ipv4_parse(cJSON_GetArrayItem(addrs, 0), &ep->addr)) {
-			err = bad("endpointslice", e->meta.key, f, "missing or not an IPv4 address");
+		if (!cJSON_IsArray(addrs) || ip_parse(cJSON_GetArrayItem(addrs, 0), &ep->addr) ||
+		    (int)addr_family(&ep->addr) != e->family) {
+			err = bad("endpointslice", e->meta.key, f,
+				  e->family == ADDR_V4 ? "missing or not an IPv4 address" :
+				  "missing or not an IPv6 address");
 			goto cleanup;
 		}
 		conds = get(it, "conditions");
@@ -377,13 +414,12 @@ int node_parse(struct node_obj *n, const cJSON *obj)
 		return bad("node", n->meta.key, "status.addresses", "not a list");
 	cJSON_ArrayForEach(it, addrs) {
 		const cJSON *type = get(it, "type");
-		__be32 a;
+		struct steer_addr a;
 
 		if (!cJSON_IsString(type) || (strcmp(type->valuestring, "InternalIP") &&
 					      strcmp(type->valuestring, "ExternalIP")))
 			continue;
-		/* IPv6 addresses are skipped: steer quarantines IPv4 only. */
-		if (ipv4_parse(get(it, "address"), &a) || n->naddrs == NODE_ADDRS_MAX)
+		if (ip_parse(get(it, "address"), &a) || n->naddrs == NODE_ADDRS_MAX)
 			continue;
 		n->addrs[n->naddrs++] = a;
 	}

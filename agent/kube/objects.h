@@ -13,6 +13,7 @@
 #include <linux/types.h>
 
 #include "kube/labels.h"
+#include "lib/addr.h"
 
 struct cJSON;
 
@@ -30,7 +31,8 @@ struct pod_obj {
 	struct obj_meta meta;
 	struct labels labels;
 	int action;		/* enum steer_action, or -1 for "use default" */
-	__be32 ip;		/* status.podIP; 0 if absent or not IPv4 */
+	/* status.podIPs (podIP): one per family, ADDR_V4 / ADDR_V6; :: if absent. */
+	struct steer_addr ip[ADDR_NFAM];
 	uint32_t node;		/* obj_node_hash(spec.nodeName); 0 if unknown */
 };
 
@@ -44,13 +46,14 @@ struct svc_obj {
 	struct obj_meta meta;
 	bool has_selector;
 	struct labels selector;
-	__be32 vip;		/* 0: headless, ExternalName or not IPv4 */
+	/* spec.clusterIPs, one per family; ::: headless, ExternalName or none of it. */
+	struct steer_addr vip[ADDR_NFAM];
 	struct svc_port *ports;
 	uint32_t nports;
 };
 
 struct eps_endpoint {
-	__be32 addr;
+	struct steer_addr addr;
 	bool ready;
 	bool serving;
 	bool terminating;
@@ -61,7 +64,7 @@ struct eps_endpoint {
 struct eps_obj {
 	struct obj_meta meta;
 	char service[OBJ_NAME_MAX + 1];
-	bool ipv4;		/* addressType IPv4; others are ignored */
+	int family;		/* addressType IPv4 or IPv6 (enum addr_family); -1: FQDN, ignored */
 	struct eps_endpoint *eps;
 	uint32_t neps;
 	struct svc_port *ports;
@@ -72,7 +75,7 @@ struct eps_obj {
 
 struct node_obj {
 	struct obj_meta meta;
-	__be32 addrs[NODE_ADDRS_MAX];	/* IPv4 InternalIP and ExternalIP */
+	struct steer_addr addrs[NODE_ADDRS_MAX];	/* InternalIP and ExternalIP, both families */
 	uint32_t naddrs;
 };
 

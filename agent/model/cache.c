@@ -25,9 +25,9 @@ uint64_t plan_svc_hash(const char *key)
 	return fnv1a64(key, strlen(key));
 }
 
-__be32 pod_ip(const struct pod *p)
+const struct steer_addr *pod_ip(const struct pod *p, int f)
 {
-	return p->api.ip_status ? p->api.ip_status : p->api.ip_slice;
+	return addr_is_zero(&p->api.ip_status[f]) ? &p->api.ip_slice[f] : &p->api.ip_status[f];
 }
 
 /* ---------------------------------------------------------- Service sets */
@@ -187,15 +187,15 @@ static void pod_set_uid(struct plan *m, struct pod *p, const char *uid)
 	pod_mark(m, p);
 }
 
-static int pod_list(struct plan *m, const char *key, struct svc *s, __be32 ip,
-		    uint32_t node)
+static int pod_list(struct plan *m, const char *key, struct svc *s,
+		    const struct steer_addr *ip, uint32_t node)
 {
 	struct pod *p = pod_get(m, key, true);
 	struct svcref *r;
 
 	if (!p)
 		return -ENOMEM;
-	p->api.ip_slice = ip;
+	p->api.ip_slice[addr_family(ip)] = *ip;
 	if (node)
 		p->api.node = node;
 	pod_mark(m, p);
@@ -280,8 +280,9 @@ static int on_pod_quar(struct plan *m, enum plan_ev ev, struct pod_obj *o)
 	p->api.quar_gen = m->kind_gen[PS_POD_QUAR];
 	p->api.explicit_q = true;
 	p->api.act_quar = o->action;
-	if (o->ip)
-		p->api.ip_status = o->ip;
+	for (int f = 0; f < ADDR_NFAM; f++)
+		if (!addr_is_zero(&o->ip[f]))
+			p->api.ip_status[f] = o->ip[f];
 	if (o->node)
 		p->api.node = o->node;
 	pod_set_uid(m, p, o->meta.uid);
@@ -313,7 +314,7 @@ static void slice_pods(struct plan *m, struct slice *sl, bool list)
 		memcpy(key, sl->obj.meta.key, nslen);
 		strcpy(key + nslen, ep->pod);
 		if (list)
-			pod_list(m, key, sl->svc, ep->addr, ep->node);
+			pod_list(m, key, sl->svc, &ep->addr, ep->node);
 		else
 			pod_unlist(m, key, sl->svc);
 	}
@@ -349,7 +350,7 @@ int plan_slice(struct plan *m, enum plan_ev ev, struct eps_obj *o)
 
 	if (sl)
 		slice_detach(m, sl);
-	if (ev == PE_DELETED || !o->ipv4) {
+	if (ev == PE_DELETED || o->family < 0) {
 		if (sl)
 			slice_drop(m, sl);
 		return 0;
@@ -474,7 +475,7 @@ int plan_service(struct plan *m, enum plan_ev ev, struct svc_obj *o)
 		forget_members(m, s);
 	}
 	s->exists = true;
-	s->vip = o->vip;
+	memcpy(s->vip, o->vip, sizeof(s->vip));
 	free(s->ports);
 	s->ports = o->ports;
 	s->nports = o->nports;
@@ -487,7 +488,7 @@ int plan_service(struct plan *m, enum plan_ev ev, struct svc_obj *o)
 /* --------------------------------------------------------------- nodes */
 
 /* Pods whose address is ip must be decided again: it became or stopped being a node's. */
-static void mark_pods_with_ip(struct plan *m, __be32 ip)
+static void mark_pods_with_ip(struct plan *m, const struct steer_addr *ip)
 {
 	struct table_iter it;
 	struct tent *e;
@@ -496,21 +497,22 @@ static void mark_pods_with_ip(struct plan *m, __be32 ip)
 	while ((e = table_iter_next(&it))) {
 		struct pod *p = e->val;
 
-		if (p->api.ip_status == ip || p->api.ip_slice == ip)
-			pod_mark(m, p);
+		for (int f = 0; f < ADDR_NFAM; f++)
+			if (addr_eq(&p->api.ip_status[f], ip) || addr_eq(&p->api.ip_slice[f], ip))
+				pod_mark(m, p);
 	}
 }
 
 static void node_ips(struct plan *m, const struct node_obj *n, int delta)
 {
 	for (uint32_t i = 0; i < n->naddrs; i++) {
-		__be32 ip = n->addrs[i];
-		uintptr_t c = (uintptr_t)table_get(&m->nodeips, &ip, sizeof(ip)) + delta;
+		const struct steer_addr *ip = &n->addrs[i];
+		uintptr_t c = (uintptr_t)table_get(&m->nodeips, ip, sizeof(*ip)) + delta;
 
 		if (c)
-			table_put(&m->nodeips, &ip, sizeof(ip), (void *)c);
+			table_put(&m->nodeips, ip, sizeof(*ip), (void *)c);
 		else
-			table_del(&m->nodeips, &ip, sizeof(ip));
+			table_del(&m->nodeips, ip, sizeof(*ip));
 		mark_pods_with_ip(m, ip);
 	}
 }
@@ -711,8 +713,9 @@ void plan_remember(struct plan *m, const struct steer_member_key *k,
 		return;
 	}
 	/* A departed pod is in no slice, and the metadata watch has no IP. */
-	if (!p->api.ip_status && !p->api.ip_slice)
-		p->api.ip_slice = val->addr;
+	for (int f = 0; f < ADDR_NFAM; f++)
+		if (addr_is_zero(pod_ip(p, f)) && addr_family(&val->addr[f]) == (enum addr_family)f)
+			p->api.ip_slice[f] = val->addr[f];
 	if (ret) {
 		m->restored++;
 		pod_mark(m, p);

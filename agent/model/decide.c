@@ -15,17 +15,30 @@
 #include "lib/log.h"
 #include "model/internal.h"
 
-static const char *ip_str(__be32 addr, char *buf)
+/* "10.0.0.5", "fd00::5" or "10.0.0.5,fd00::5": the addresses of ip[] that are set. */
+static const char *ips_str(const struct steer_addr *ip, char *buf)
 {
-	return inet_ntop(AF_INET, &addr, buf, INET_ADDRSTRLEN);
+	char a[ADDR_STRLEN];
+
+	buf[0] = '\0';
+	for (int f = 0; f < ADDR_NFAM; f++) {
+		if (addr_is_zero(&ip[f]))
+			continue;
+		if (buf[0])
+			strcat(buf, ",");
+		strcat(buf, addr_str(&ip[f], a));
+	}
+	return buf;
 }
+
+#define IPS_STRLEN (ADDR_NFAM * ADDR_STRLEN)
 
 /* ---------------------------------------------------- departure memory */
 
 void member_emit(struct plan *m, const struct pod *p, const struct svc *s, bool on)
 {
 	struct steer_member_key k = { .pod = p->mem.hkey, .svc = s->hkey };
-	struct steer_member_val v = { .addr = pod_ip(p) };
+	struct steer_member_val v = { .addr = { *pod_ip(p, ADDR_V4), *pod_ip(p, ADDR_V6) } };
 
 	if (m->opts.departure)
 		m->opts.sink.member(m->opts.sink.arg, &k, on ? &v : NULL);
@@ -55,9 +68,9 @@ static bool departed(const struct plan *m, const struct pod *p, const struct svc
 	return !selector_match(&s->sel, &p->api.labels);
 }
 
-static void quar_emit(struct plan *m, __be32 ip)
+static void quar_emit(struct plan *m, const struct steer_addr *ip)
 {
-	const struct pod *p = table_get(&m->qdesired, &ip, sizeof(ip));
+	const struct pod *p = table_get(&m->qdesired, ip, sizeof(*ip));
 	struct steer_quar_val want = {};
 
 	if (p) {
@@ -70,34 +83,36 @@ static void quar_emit(struct plan *m, __be32 ip)
 static void pod_info(const struct pod *p, struct plan_pod *out)
 {
 	*out = (struct plan_pod){
-		.key = p->key, .uid = p->api.uid, .node = p->api.node, .ip = pod_ip(p),
+		.key = p->key, .uid = p->api.uid, .node = p->api.node,
+		.ip = { *pod_ip(p, ADDR_V4), *pod_ip(p, ADDR_V6) },
 		.quarantined = p->q.on, .explicit_q = p->api.explicit_q,
 		.action = p->q.action, .nsvc = p->q.svcs.n,
 	};
 }
 
 /* The decision log: one logfmt line per decision, fields documented in the README. */
-static void log_decision(const struct pod *p, bool on, __be32 ip)
+static void log_decision(const struct pod *p, bool on, const struct steer_addr *ip)
 {
-	char buf[INET_ADDRSTRLEN];
+	char buf[IPS_STRLEN];
 
 	if (on)
 		pr_info("component=model decision=quarantine object=pod/%s ip=%s action=%s services=%u origin=%s",
-			p->key, ip_str(ip, buf), addr_action_name(p->q.action), p->q.svcs.n,
+			p->key, ips_str(ip, buf), addr_action_name(p->q.action), p->q.svcs.n,
 			p->api.explicit_q ? "selector" : "departure");
 	else
 		pr_info("component=model decision=release object=pod/%s ip=%s", p->key,
-			ip_str(ip, buf));
+			ips_str(ip, buf));
 }
 
 static int pod_recompute(struct plan *m, struct pod *p)
 {
 	struct svcset q = {}, old = p->q.svcs;
 	bool on, was_on = p->q.on;
-	__be32 ip, old_ip = p->q.ip;
-	char buf[INET_ADDRSTRLEN];
+	struct steer_addr ip[ADDR_NFAM], old_ip[ADDR_NFAM];
+	char buf[IPS_STRLEN];
+	bool any = false, node_ip = false;
 	uint32_t i;
-	int action, err = 0;
+	int f, action, err = 0;
 
 	/* Remember where the pod is a matching member, for after the slice drops it. */
 	if (m->opts.departure && p->api.meta_seen) {
@@ -142,54 +157,69 @@ static int pod_recompute(struct plan *m, struct pod *p)
 	p->q.svcs = q;
 
 	on = p->api.explicit_q || q.n > 0;
-	ip = pod_ip(p);
+	/* A dual-stack pod is quarantined on both its addresses at once. */
+	memcpy(old_ip, p->q.ip, sizeof(old_ip));
+	for (f = 0; f < ADDR_NFAM; f++) {
+		ip[f] = *pod_ip(p, f);
+		any |= !addr_is_zero(&ip[f]);
+		node_ip |= !addr_is_zero(&ip[f]) && table_get(&m->nodeips, &ip[f], sizeof(ip[f]));
+	}
 	/*
 	 * A hostNetwork pod has its node's IP: quarantining that address would
 	 * cut the node itself off from every pod on it. kube-proxy's
 	 * convergence is all the protection such a pod gets.
 	 */
-	if (on && ip && table_get(&m->nodeips, &ip, sizeof(ip))) {
+	if (on && node_ip) {
 		if (!was_on)
 			pr_warn("pod %s has a node's IP %s (hostNetwork?): not quarantining it",
-				p->key, ip_str(ip, buf));
+				p->key, ips_str(ip, buf));
 		on = false;
 	}
 	action = p->api.meta_seen && p->api.act_meta >= 0 ? p->api.act_meta :
 		 p->api.act_quar >= 0 ? p->api.act_quar : m->opts.default_action;
-	if (on && !ip)
+	if (on && !any)
 		pr_debug("pod %s is quarantined but its IP is not known yet", p->key);
-	on = on && ip;
-	if (on == was_on && ip == old_ip && action == p->q.action)
+	on = on && any;
+	if (!on)
+		memset(ip, 0, sizeof(ip));
+	if (on == was_on && !memcmp(ip, old_ip, sizeof(ip)) && action == p->q.action)
 		return err;
-	if (was_on && table_get(&m->qdesired, &old_ip, sizeof(old_ip)) == p)
-		table_del(&m->qdesired, &old_ip, sizeof(old_ip));
+	for (f = 0; f < ADDR_NFAM; f++)
+		if (!addr_is_zero(&old_ip[f]) &&
+		    table_get(&m->qdesired, &old_ip[f], sizeof(old_ip[f])) == p)
+			table_del(&m->qdesired, &old_ip[f], sizeof(old_ip[f]));
 	p->q.on = on;
-	p->q.ip = on ? ip : 0;
+	memcpy(p->q.ip, ip, sizeof(ip));
 	p->q.action = action;
 	if (on && !was_on)
 		p->q.since = m->opts.wall();
 	if (on != was_on)
 		log_decision(p, on, on ? ip : old_ip);
-	if (on) {
-		struct pod *other = table_get(&m->qdesired, &ip, sizeof(ip));
+	for (f = 0; on && f < ADDR_NFAM; f++) {
+		struct pod *other;
 
+		if (addr_is_zero(&ip[f]))
+			continue;
+		other = table_get(&m->qdesired, &ip[f], sizeof(ip[f]));
 		if (other && other != p)
 			pr_warn("pods %s and %s share IP %s; %s wins", other->key, p->key,
-				ip_str(ip, buf), p->key);
-		if (table_put(&m->qdesired, &ip, sizeof(ip), p))
+				addr_str(&ip[f], buf), p->key);
+		if (table_put(&m->qdesired, &ip[f], sizeof(ip[f]), p))
 			err = -ENOMEM;
 	}
 	if (on != was_on && m->opts.on_transition) {
 		struct plan_pod info;
 
 		pod_info(p, &info);
-		info.ip = on ? ip : old_ip;
+		memcpy(info.ip, on ? ip : old_ip, sizeof(info.ip));
 		m->opts.on_transition(m->opts.transition_arg, &info, on);
 	}
-	if (was_on && (!on || old_ip != ip))
-		quar_emit(m, old_ip);
-	if (on)
-		quar_emit(m, ip);
+	for (f = 0; f < ADDR_NFAM; f++) {
+		if (!addr_is_zero(&old_ip[f]) && !addr_eq(&old_ip[f], &ip[f]))
+			quar_emit(m, &old_ip[f]);
+		if (!addr_is_zero(&ip[f]))
+			quar_emit(m, &ip[f]);
+	}
 	/* Backend sets that hold this address change. */
 	for (i = 0; i < p->api.nlisted; i++)
 		svc_mark(m, p->api.listed[i].svc);
@@ -200,7 +230,8 @@ static int pod_recompute(struct plan *m, struct pod *p)
 
 /* ------------------------------------------------------------- steering */
 
-static int scratch_add(struct plan *m, uint32_t *n, __be32 addr, uint16_t port)
+static int scratch_add(struct plan *m, uint32_t *n, const struct steer_addr *addr,
+		       uint16_t port)
 {
 	if (*n >= STEER_MAX_BACKENDS_PER_SVC)
 		return -E2BIG;
@@ -213,12 +244,15 @@ static int scratch_add(struct plan *m, uint32_t *n, __be32 addr, uint16_t port)
 		m->scratch = b;
 		m->scratch_cap = cap;
 	}
-	m->scratch[(*n)++] = (struct steer_backend_val){ .addr = addr, .port = htons(port) };
+	m->scratch[(*n)++] = (struct steer_backend_val){ .addr = *addr, .port = htons(port) };
 	return 0;
 }
 
-/* Backends of one Service port: ready, else serving+terminating, never quarantined. */
-static uint32_t backends(struct plan *m, const struct svc *s, const struct svc_port *sp)
+/*
+ * Backends of one Service port in family f (the slices of that addressType):
+ * ready, else serving+terminating, never quarantined.
+ */
+static uint32_t backends(struct plan *m, const struct svc *s, const struct svc_port *sp, int f)
 {
 	uint32_t n = 0, i, j, k, pass, w;
 
@@ -227,6 +261,8 @@ static uint32_t backends(struct plan *m, const struct svc *s, const struct svc_p
 			const struct eps_obj *e = &s->slices[i]->obj;
 			int port = -1;
 
+			if (e->family != f)
+				continue;
 			/* The slice carries the resolved (possibly named) targetPort. */
 			for (j = 0; j < e->nports; j++)
 				if (!strcmp(e->ports[j].name, sp->name) &&
@@ -239,7 +275,7 @@ static uint32_t backends(struct plan *m, const struct svc *s, const struct svc_p
 				bool ok = pass == 0 ? ep->ready : ep->serving && ep->terminating;
 
 				if (ok && !table_get(&m->qdesired, &ep->addr, sizeof(ep->addr)) &&
-				    scratch_add(m, &n, ep->addr, port))
+				    scratch_add(m, &n, &ep->addr, port))
 					break;
 			}
 		}
@@ -292,16 +328,22 @@ static int svc_recompute(struct plan *m, struct svc *s)
 {
 	struct steer_svc_key *keys = NULL;
 	uint32_t nkeys = 0, i, n;
+	int f;
 
 	svc_decide(m, s);
-	if (s->steered && s->vip && s->nports) {
-		keys = calloc(s->nports, sizeof(*keys));
+	if (s->steered && s->nports) {
+		/* A key per port and per family the Service has a VIP of. */
+		keys = calloc(ADDR_NFAM * s->nports, sizeof(*keys));
 		if (!keys)
 			return -ENOMEM;
+	}
+	for (f = 0; keys && f < ADDR_NFAM; f++) {
+		if (addr_is_zero(&s->vip[f]))
+			continue;
 		for (i = 0; i < s->nports; i++) {
 			const struct svc_port *sp = &s->ports[i];
 			struct steer_svc_key k = {
-				.vip = s->vip, .port = htons(sp->port), .proto = sp->proto,
+				.vip = s->vip[f], .port = htons(sp->port), .proto = sp->proto,
 			};
 
 			if (sp->proto != IPPROTO_TCP && sp->proto != IPPROTO_UDP)
@@ -309,7 +351,7 @@ static int svc_recompute(struct plan *m, struct svc *s)
 			if (key_in(keys, nkeys, &k))
 				continue;
 			keys[nkeys++] = k;
-			n = backends(m, s, sp);
+			n = backends(m, s, sp, f);
 			if (!n)
 				pr_debug("service %s port %u: no backend left, refusing",
 					 s->key, sp->port);
@@ -363,7 +405,7 @@ int plan_emit_all(struct plan *m)
 
 	table_iter_init(&it, &m->qdesired);
 	while ((e = table_iter_next(&it)))
-		quar_emit(m, *(__be32 *)e->key);
+		quar_emit(m, (const void *)e->key);
 	table_iter_init(&it, &m->svcs);
 	while ((e = table_iter_next(&it))) {
 		struct svc *s = e->val;
@@ -419,17 +461,18 @@ bool plan_pod_get(const struct plan *m, const char *key, struct plan_pod *out)
 	return true;
 }
 
-bool plan_pod_at(const struct plan *m, __be32 addr, struct plan_pod *out)
+bool plan_pod_at(const struct plan *m, const struct steer_addr *addr, struct plan_pod *out)
 {
-	const struct pod *p = table_get(&m->qdesired, &addr, sizeof(addr));
+	const struct pod *p = table_get(&m->qdesired, addr, sizeof(*addr));
 	struct table_iter it;
 	struct tent *e;
 
 	/* A pod no longer quarantined is found by a walk: rare (Events after a restart). */
 	table_iter_init(&it, &m->pods);
 	while (!p && (e = table_iter_next(&it)))
-		if (pod_ip(e->val) == addr)
-			p = e->val;
+		for (int f = 0; f < ADDR_NFAM; f++)
+			if (addr_eq(pod_ip(e->val, f), addr))
+				p = e->val;
 	if (!p)
 		return false;
 	pod_info(p, out);

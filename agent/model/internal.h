@@ -31,8 +31,9 @@ struct pod {
 		uint32_t meta_gen, quar_gen;	/* list generations, for relists */
 		int act_meta;		/* from the annotation, -1 if none */
 		int act_quar;
-		__be32 ip_status;
-		__be32 ip_slice;
+		/* Per family (enum addr_family); :: where unknown. */
+		struct steer_addr ip_status[ADDR_NFAM];
+		struct steer_addr ip_slice[ADDR_NFAM];
 		uint32_t node;		/* obj_node_hash of its node, 0 if unknown */
 		char uid[40];		/* metadata.uid: Events and departure memory */
 		bool meta_seen;		/* in the metadata watch */
@@ -47,7 +48,7 @@ struct pod {
 	struct {
 		struct svcset svcs;	/* Services it is quarantined for */
 		uint64_t since;		/* CLOCK_REALTIME ns */
-		__be32 ip;
+		struct steer_addr ip[ADDR_NFAM];	/* quarantined there, :: for none */
 		uint8_t action;
 		bool on;
 	} q;
@@ -71,7 +72,7 @@ struct svc {
 	bool has_selector;
 	struct labels sel_labels;
 	struct selector sel;
-	__be32 vip;
+	struct steer_addr vip[ADDR_NFAM];
 	struct svc_port *ports;
 	uint32_t nports;
 	struct slice **slices;
@@ -125,7 +126,8 @@ void pod_free(struct plan *m, struct pod *p);
 int svcset_add(struct svcset *set, struct svc *s);
 bool svcset_has(const struct svcset *set, const struct svc *s);
 bool svcset_del(struct svcset *set, struct svc *s);
-__be32 pod_ip(const struct pod *p);
+/* Its address of family f (status first, then slices); :: if unknown. */
+const struct steer_addr *pod_ip(const struct pod *p, int f);
 
 /* decide.c */
 void member_emit(struct plan *m, const struct pod *p, const struct svc *s, bool on);

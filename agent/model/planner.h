@@ -42,7 +42,7 @@ enum plan_ev {
 /* Where the desired state goes, key by key. */
 struct plan_sink {
 	/* want NULL: addr is not to be quarantined. want->origin/gen unset. */
-	void (*quar)(void *arg, __be32 addr, const struct steer_quar_val *want);
+	void (*quar)(void *arg, const struct steer_addr *addr, const struct steer_quar_val *want);
 	/* The backends of a steered Service port (sorted, no duplicates; n 0: refuse). */
 	void (*svc)(void *arg, const struct steer_svc_key *key,
 		    const struct steer_backend_val *set, uint32_t n);
@@ -58,7 +58,7 @@ struct plan_pod {
 	const char *key;	/* namespace/name */
 	const char *uid;	/* "" if unknown */
 	uint32_t node;		/* obj_node_hash() of its node, 0 if unknown */
-	__be32 ip;
+	struct steer_addr ip[ADDR_NFAM];	/* per family, :: where none */
 	bool quarantined;
 	bool explicit_q;	/* by --quarantine-selector, else departure */
 	uint8_t action;
@@ -128,9 +128,9 @@ uint64_t plan_next_deadline(const struct plan *p);
 int plan_tick(struct plan *p);
 
 void plan_get_stats(const struct plan *p, struct plan_stats *st);
-/* The pod at "ns/name", or the one whose address is addr; false if none. */
+/* The pod at "ns/name", or the one with address addr (either family); false if none. */
 bool plan_pod_get(const struct plan *p, const char *key, struct plan_pod *out);
-bool plan_pod_at(const struct plan *p, __be32 addr, struct plan_pod *out);
+bool plan_pod_at(const struct plan *p, const struct steer_addr *addr, struct plan_pod *out);
 bool plan_svc_steered(const struct plan *p, const char *key);
 
 /* The steer_members key of a pod: FNV-1a 64 of its uid, or of "ns/name". */

@@ -12,36 +12,37 @@
 #include <bpf/bpf_endian.h>
 #include <steer/abi.h>
 
-static __always_inline __u32 *addr_w(struct steer_addr *a)
-{
-	return (__u32 *)a->b;
-}
-
-static __always_inline const __u32 *addr_cw(const struct steer_addr *a)
-{
-	return (const __u32 *)a->b;
-}
-
 static __always_inline void addr_set_v4(struct steer_addr *a, __be32 v4)
 {
-	__u32 *w = addr_w(a);
+	a->w[0] = 0;
+	a->w[1] = 0;
+	a->w[2] = bpf_htonl(0xffff);
+	a->w[3] = v4;
+}
 
-	w[0] = 0;
-	w[1] = 0;
-	w[2] = bpf_htonl(0xffff);
-	w[3] = v4;
+/* From 4 words (a sock_addr's user_ip6, an IPv6 header's address). */
+static __always_inline void addr_set_v6(struct steer_addr *a, const __u32 *w)
+{
+	a->w[0] = w[0];
+	a->w[1] = w[1];
+	a->w[2] = w[2];
+	a->w[3] = w[3];
+}
+
+static __always_inline bool addr_is_v4(const struct steer_addr *a)
+{
+	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == bpf_htonl(0xffff);
 }
 
 static __always_inline __be32 addr_v4(const struct steer_addr *a)
 {
-	return addr_cw(a)[3];
+	return a->w[3];
 }
 
 static __always_inline bool addr_eq(const struct steer_addr *a, const struct steer_addr *b)
 {
-	const __u32 *x = addr_cw(a), *y = addr_cw(b);
-
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2] &&
+	       a->w[3] == b->w[3];
 }
 
 #endif /* STEER_BPF_ADDR_H */

@@ -27,7 +27,7 @@
 /* Ports 0 for protocols without them; the echo id alone for ICMP. */
 static __always_inline void flow_ports(struct steer_flow_key *k, __u8 proto)
 {
-	if (proto == IPPROTO_ICMP)
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
 		k->peer_port = 0;
 	else if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		k->pod_port = k->peer_port = 0;

@@ -47,7 +47,7 @@ struct qcache_ref {
 static __always_inline bool qcache_clean(struct qcache_ref *r, const struct steer_addr *a)
 {
 	/* Fibonacci hashing of the low word: pods differ in their last bits. */
-	__u32 slot = (addr_cw(a)[3] * 0x9e3779b1u) >> 24, zero = 0;
+	__u32 slot = (a->w[3] * 0x9e3779b1u) >> 24, zero = 0;
 	struct steer_epoch *e = bpf_map_lookup_elem(&steer_epoch, &zero);
 
 	r->epoch = e ? (__u32)e->quar : 0;

@@ -80,7 +80,7 @@ static __always_inline bool sock_kept(const struct steer_svc_key *sk, __u16 rev,
 	struct steer_backend_key bk = { .svc = *sk, .rev = rev, .slot = a->slot };
 	struct steer_backend_val *b = bpf_map_lookup_elem(&steer_backend, &bk);
 
-	return b && b->addr == addr_v4(&a->backend) && b->port == a->port &&
+	return b && addr_eq(&b->addr, &a->backend) && b->port == a->port &&
 	       backend_healthy(b);
 }
 
@@ -116,7 +116,7 @@ static __always_inline int sock_decide(const struct sock_in *in,
 		return SOCK_REFUSE;
 	}
 	if (prior && sock_kept(&sk, rev, prior)) {
-		out->be.addr = addr_v4(&prior->backend);
+		out->be.addr = prior->backend;
 		out->be.port = prior->port;
 		out->rev = rev;
 		out->slot = prior->slot;

@@ -17,10 +17,10 @@
 static __always_inline int revnat_save(__u64 cookie, __u8 proto, const struct sock_pick *pick,
 				       const struct steer_addr *vip, __be16 vport)
 {
-	struct steer_revnat_key k = { .cookie = cookie, .port = pick->be.port, .proto = proto };
+	struct steer_revnat_key k = { .cookie = cookie, .addr = pick->be.addr,
+				      .port = pick->be.port, .proto = proto };
 	struct steer_revnat_val v = { .vip = *vip, .port = vport }, *cur;
 
-	addr_set_v4(&k.addr, pick->be.addr);
 	cur = bpf_map_lookup_elem(&steer_revnat, &k);
 	if (cur && cur->port == vport && addr_eq(&cur->vip, vip))
 		return 0;
@@ -64,11 +64,10 @@ static __always_inline int affinity_save(__u64 cookie, const struct steer_addr *
 					 __be16 vport, const struct sock_pick *pick,
 					 const struct steer_affinity_val *prior)
 {
-	struct steer_affinity_val v = { .port = pick->be.port, .rev = pick->rev,
-					.slot = pick->slot };
+	struct steer_affinity_val v = { .backend = pick->be.addr, .port = pick->be.port,
+					.rev = pick->rev, .slot = pick->slot };
 	struct steer_affinity_key k;
 
-	addr_set_v4(&v.backend, pick->be.addr);
 	if (prior && prior->port == v.port && prior->rev == v.rev && prior->slot == v.slot &&
 	    addr_eq(&prior->backend, &v.backend))
 		return 0;

@@ -17,7 +17,7 @@ enum sock_verdict {
 };
 
 struct sock_in {
-	__be32 addr;
+	struct steer_addr addr;	/* IPv4 mapped, or IPv6 */
 	__be16 port;
 	__u8 proto;
 	__u8 pad;

@@ -19,9 +19,9 @@ static __always_inline void stat_inc(__u32 reason)
 		s->count++;
 }
 
-static __always_inline void qstat_add(__be32 addr, __u32 len)
+static __always_inline void qstat_add(const struct steer_addr *addr, __u32 len)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *addr };
 	struct steer_qstat *q, init = { .packets = 1, .bytes = len };
 
 	q = bpf_map_lookup_elem(&steer_qstats, &k);

@@ -59,10 +59,24 @@ enum tc_verdict {
 	TC_REFUSE,	/* answer the SYN with a RST+ACK, then drop it */
 };
 
-static __always_inline bool icmp_is_error(__u8 type)
+static __always_inline bool icmp_is_error(const struct pkt *p)
 {
-	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED ||
-	       type == ICMP_PARAMETERPROB;
+	if (p->v6)
+		return p->icmp_type >= ICMPV6_DEST_UNREACH && p->icmp_type <= ICMPV6_PARAMPROB;
+	return p->icmp_type == ICMP_DEST_UNREACH || p->icmp_type == ICMP_TIME_EXCEEDED ||
+	       p->icmp_type == ICMP_PARAMETERPROB;
+}
+
+/*
+ * What an IPv6 link needs to work: neighbour and router discovery
+ * (RS, RA, NS, NA, redirect) and multicast listener discovery. ARP is
+ * not IP and passes anyway; this is its IPv6 counterpart.
+ */
+static __always_inline bool icmp6_is_link(const struct pkt *p)
+{
+	return p->v6 && p->proto == IPPROTO_ICMPV6 && !p->later_frag &&
+	       ((p->icmp_type >= ICMPV6_MLD_QUERY && p->icmp_type <= ICMPV6_REDIRECT) ||
+		p->icmp_type == ICMPV6_MLD2_REPORT);
 }
 
 /*
@@ -81,8 +95,23 @@ static __always_inline bool from_node(struct __sk_buff *skb)
 	return bpf_skb_ancestor_cgroup_id(skb, pods_cgroup_level) != pods_cgroup_id;
 }
 
-/* Ethernet + IPv4 header, or a reason to pass the packet untouched. */
-static __always_inline struct iphdr *ip4_head(struct __sk_buff *skb, __u32 *reason)
+/* The IPv6 half of l3_addr() (a subprogram: parse.h, parse_l4_v6). 0 or -1. */
+static __noinline int ip6_addr(struct __sk_buff *skb, bool dst, struct steer_addr *a)
+{
+	struct ipv6hdr *ip6 = pkt_ptr(skb, ETH_HLEN, sizeof(*ip6));
+
+	if (!ip6 || ip6->version != 6)
+		return -1;
+	addr_set_v6(a, dst ? ip6->daddr.in6_u.u6_addr32 : ip6->saddr.in6_u.u6_addr32);
+	return 0;
+}
+
+/*
+ * The destination (dst) or source address of an IPv4 or IPv6 packet, or 0
+ * and a reason to pass the packet untouched. Returns 4 or 6.
+ */
+static __always_inline int l3_addr(struct __sk_buff *skb, bool dst, struct steer_addr *a,
+				   __u32 *reason)
 {
 	struct ethhdr *eth;
 	struct iphdr *iph;
@@ -90,38 +119,50 @@ static __always_inline struct iphdr *ip4_head(struct __sk_buff *skb, __u32 *reas
 	eth = pkt_ptr(skb, 0, L3_HLEN);
 	if (!eth) {
 		*reason = parse_short(skb) == PARSE_NON_IP ? STEER_R_NON_IP : STEER_R_MALFORMED;
-		return NULL;
+		return 0;
 	}
-	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		iph = (void *)(eth + 1);
+		if (iph->version != 4 || iph->ihl < 5) {
+			*reason = STEER_R_MALFORMED;
+			return 0;
+		}
+		addr_set_v4(a, dst ? iph->daddr : iph->saddr);
+		return 4;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6)) {
 		*reason = STEER_R_NON_IP;
-		return NULL;
+		return 0;
 	}
-	iph = (void *)(eth + 1);
-	if (iph->version != 4 || iph->ihl < 5) {
+	if (ip6_addr(skb, dst, a)) {
 		*reason = STEER_R_MALFORMED;
-		return NULL;
+		return 0;
 	}
-	return iph;
+	return 6;
 }
 
 /*
  * Looks addr up in steer_quar, unless the per-CPU cache vouches that it is
  * not there. NULL: not quarantined.
  */
-static __always_inline struct steer_quar_val *quar_lookup(__be32 addr)
+static __always_inline struct steer_quar_val *quar_lookup(const struct steer_addr *a)
 {
-	struct steer_quar_key k = { .addr = addr };
+	struct steer_quar_key k = { .addr = *a };
 	struct steer_quar_val *q;
 	struct qcache_ref r;
-	struct steer_addr a;
 
-	addr_set_v4(&a, addr);
-	if (qcache_clean(&r, &a))
+	if (qcache_clean(&r, a))
 		return NULL;
 	q = bpf_map_lookup_elem(&steer_quar, &k);
 	if (!q)
-		qcache_put(&r, &a);
+		qcache_put(&r, a);
 	return q;
+}
+
+/* Everything past the IP header, for either family; may pull data. */
+static __always_inline int parse_pkt(struct __sk_buff *skb, int fam, struct pkt *p)
+{
+	return fam == 6 ? parse_l4_v6(skb, p) : parse_l4(skb, p);
 }
 
 /*
@@ -132,31 +173,35 @@ static __always_inline struct steer_quar_val *quar_lookup(__be32 addr)
  */
 static __always_inline int tc_to_pod(struct __sk_buff *skb, struct pkt *p, __u32 *reason)
 {
-	struct steer_exempt_key ek = { .prefixlen = 32 };
+	struct steer_exempt_key ek = { .prefixlen = 128 };
 	struct steer_quar_val *q;
-	struct iphdr *iph;
+	struct steer_addr da;
 	__u8 action;
-	int st;
+	int fam, st;
 
-	iph = ip4_head(skb, reason);
-	if (!iph)
+	fam = l3_addr(skb, true, &da, reason);
+	if (!fam)
 		return TC_PASS;
-	q = quar_lookup(iph->daddr);
+	q = quar_lookup(&da);
 	if (!q) {
 		*reason = STEER_R_PASS;
 		return TC_PASS;
 	}
 	/* Read once: the entry may change under us, the verdict must not. */
 	action = q->action;
-	/* May pull data: iph is dead after this. */
-	st = parse_l4(skb, iph, p);
-	qstat_add(addr_v4(&p->daddr), skb->len);
+	st = parse_pkt(skb, fam, p);
+	qstat_add(&da, skb->len);
 
+	/* The pod keeps its neighbours under every action, drop included. */
+	if (st == PARSE_OK && icmp6_is_link(p)) {
+		*reason = STEER_R_PASS_LINK;
+		return TC_PASS;
+	}
 	if (from_node(skb)) {
 		*reason = STEER_R_EXEMPT_HOST;
 		return TC_PASS;
 	}
-	ek.addr = addr_v4(&p->saddr);
+	ek.addr = p->saddr;
 	if (bpf_map_lookup_elem(&steer_exempt, &ek)) {
 		*reason = STEER_R_EXEMPT_CIDR;
 		return TC_PASS;
@@ -194,11 +239,12 @@ static __always_inline int tc_to_pod(struct __sk_buff *skb, struct pkt *p, __u32
 		*reason = STEER_R_RESET;
 		return TC_RST;
 	case IPPROTO_ICMP:
-		if (icmp_is_error(p->icmp_type)) {
+	case IPPROTO_ICMPV6:
+		if (icmp_is_error(p)) {
 			*reason = STEER_R_PASS_ESTABLISHED;
 			return TC_PASS;
 		}
-		if (p->icmp_type != ICMP_ECHOREPLY)
+		if (p->icmp_type != (p->v6 ? ICMPV6_ECHO_REPLY : ICMP_ECHOREPLY))
 			break;
 		/* fallthrough */
 	default:
@@ -211,35 +257,71 @@ static __always_inline int tc_to_pod(struct __sk_buff *skb, struct pkt *p, __u32
 	return TC_SHOT;
 }
 
-/* A packet from the pod: remember the flows it opens (flows.h). It always passes. */
-static __always_inline void tc_from_pod(struct __sk_buff *skb, struct pkt *p)
+enum { SEG_OTHER, SEG_SYN, SEG_NOT_SYN };
+
+/*
+ * Only a SYN opens a TCP flow: its flags decide before any lookup, for the
+ * common headers (IPv4 of any length, IPv6 without extension headers).
+ * SEG_OTHER: not TCP, or TCP behind extension headers or in a fragment.
+ */
+static __always_inline int tcp_seg_flags(__be16 *word)
+{
+	if (!word || (bpf_ntohs(*word) & (TCPW_SYN | TCPW_ACK | TCPW_RST)) != TCPW_SYN)
+		return SEG_NOT_SYN;
+	return SEG_SYN;
+}
+
+static __noinline int tcp_seg6(struct __sk_buff *skb)
+{
+	struct ipv6hdr *ip6 = pkt_ptr(skb, ETH_HLEN, sizeof(*ip6));
+
+	if (!ip6 || ip6->nexthdr != IPPROTO_TCP)
+		return SEG_OTHER;
+	return tcp_seg_flags(pkt_ptr(skb, L3_HLEN6 + TCP_FLAGS_OFF, sizeof(__be16)));
+}
+
+static __always_inline int tcp_seg(struct __sk_buff *skb, int fam)
 {
 	struct iphdr *iph;
-	__be16 *word;
-	__u32 reason, l4;
+	__u32 l4;
 
-	iph = ip4_head(skb, &reason);
-	if (!iph)
+	if (fam == 6)
+		return tcp_seg6(skb);
+	iph = pkt_ptr(skb, ETH_HLEN, sizeof(*iph));
+	if (!iph || iph->protocol != IPPROTO_TCP)
+		return SEG_OTHER;
+	if (bpf_ntohs(iph->frag_off) & IP_OFFSET)
+		return SEG_NOT_SYN;
+	l4 = sizeof(struct ethhdr) + (iph->ihl & 0xf) * 4;
+	return tcp_seg_flags(pkt_ptr(skb, l4 + TCP_FLAGS_OFF, sizeof(__be16)));
+}
+
+/*
+ * A packet from the pod: remember the flows it opens (flows.h). It always
+ * passes. TCP SYNs are recorded from every pod; other flows only from a
+ * quarantined one, so a lookup stays off every other pod's datagrams.
+ */
+static __always_inline void tc_from_pod(struct __sk_buff *skb, struct pkt *p)
+{
+	struct steer_addr sa;
+	__u32 reason;
+	int fam, seg;
+
+	fam = l3_addr(skb, false, &sa, &reason);
+	if (!fam)
 		return;
-	if (iph->protocol == IPPROTO_TCP) {
-		/* Only a SYN opens a flow: its flags decide before anything else. */
-		if (bpf_ntohs(iph->frag_off) & IP_OFFSET)
-			return;
-		l4 = sizeof(struct ethhdr) + (iph->ihl & 0xf) * 4;
-		/* May pull data: iph is dead after this. */
-		word = pkt_ptr(skb, l4 + TCP_FLAGS_OFF, sizeof(*word));
-		if (!word || (bpf_ntohs(*word) & (TCPW_SYN | TCPW_ACK | TCPW_RST)) != TCPW_SYN)
-			return;
-		iph = ip4_head(skb, &reason);
-		if (iph && parse_l4(skb, iph, p) == PARSE_OK)
-			flow_record(p);
+	seg = tcp_seg(skb, fam);
+	if (seg == SEG_NOT_SYN || (seg == SEG_OTHER && !quar_lookup(&sa)))
 		return;
-	}
-	if (!quar_lookup(iph->saddr))
+	if ((fam == 6 ? parse_l4_v6(skb, p) : parse_l4_copy(skb, p)) != PARSE_OK ||
+	    p->later_frag)
 		return;
-	if (parse_l4(skb, iph, p) != PARSE_OK || p->later_frag)
+	if (p->proto == IPPROTO_TCP &&
+	    (p->tcp_word & (TCPW_SYN | TCPW_ACK | TCPW_RST)) != TCPW_SYN)
 		return;
 	if (p->proto == IPPROTO_ICMP && p->icmp_type != ICMP_ECHO)
+		return;
+	if (p->proto == IPPROTO_ICMPV6 && p->icmp_type != ICMPV6_ECHO_REQUEST)
 		return;
 	flow_record(p);
 }

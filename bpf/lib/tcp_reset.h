@@ -32,6 +32,11 @@
  * the pseudo-header sum. The reflected copy gets a fresh TTL, no IP
  * options and no mark, as a RST the pod sent would have; its IPv4 header
  * is rewritten with a new checksum.
+ *
+ * IPv6 is the same with a fresh hop limit and no header checksum. A
+ * segment behind IPv6 extension headers gets no reflection (they would
+ * have to be stripped, and a SYN never carries them in practice): the pod
+ * is still reset, and a refused SYN is only dropped.
  */
 #ifndef STEER_BPF_TCP_RESET_H
 #define STEER_BPF_TCP_RESET_H
@@ -39,6 +44,7 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -46,8 +52,29 @@
 #include "lib/parse.h"
 
 #define TCPW_DOFF	0xf000
-/* What Linux sends with by default (net.ipv4.ip_default_ttl). */
+/* What Linux sends with by default (ip_default_ttl, IPv6 hop_limit). */
 #define REFLECT_TTL	64
+
+/* The IP header of either family, as the segment carried it. */
+struct l3_hdr {
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	};
+};
+
+static __always_inline int l3_load(struct __sk_buff *skb, const struct pkt *p, struct l3_hdr *h)
+{
+	if (p->v6)
+		return bpf_skb_load_bytes(skb, ETH_HLEN, &h->v6, sizeof(h->v6));
+	return bpf_skb_load_bytes(skb, ETH_HLEN, &h->v4, sizeof(h->v4));
+}
+
+/* Can a reflection be built? Not behind IPv6 extension headers. */
+static __always_inline bool l3_reflectable(const struct pkt *p)
+{
+	return !p->v6 || p->l4_off == L3_HLEN6;
+}
 
 /* The first 16 bytes of a TCP header: 4-byte multiple, for bpf_csum_diff. */
 struct tcp_head {
@@ -106,7 +133,7 @@ static __always_inline int ip4_drop_opts(struct __sk_buff *skb, struct pkt *p, s
 {
 	__u32 optlen = p->l4_off - ETH_HLEN - sizeof(*ip);
 
-	if (!optlen)
+	if (p->v6 || !optlen)
 		return 0;
 	if (bpf_skb_adjust_room(skb, -(__s32)optlen, BPF_ADJ_ROOM_NET, 0))
 		return -1;
@@ -122,21 +149,36 @@ static __always_inline int ip4_drop_opts(struct __sk_buff *skb, struct pkt *p, s
  * (kube-proxy's masquerade mark or a policy-routing mark of the segment
  * is not the answer's). The caller has dropped the IP options.
  */
-static __always_inline int reflect_l3(struct __sk_buff *skb, const __u8 *macs,
-				      const struct iphdr *ip)
+/* Writes the IP header back: a fresh checksum for IPv4, IPv6 has none. */
+static __always_inline int l3_store(struct __sk_buff *skb, const struct pkt *p, struct l3_hdr *h)
 {
+	if (p->v6)
+		return bpf_skb_store_bytes(skb, ETH_HLEN, &h->v6, sizeof(h->v6),
+					   BPF_F_RECOMPUTE_CSUM);
+	return ip4_store(skb, &h->v4);
+}
+
+static __always_inline int reflect_l3(struct __sk_buff *skb, const struct pkt *p,
+				      const __u8 *macs, const struct l3_hdr *h)
+{
+	struct l3_hdr r = *h;
 	__u8 macs_r[2 * ETH_ALEN];
-	struct iphdr ip_r = *ip;
 
 	__builtin_memcpy(macs_r, macs + ETH_ALEN, ETH_ALEN);
 	__builtin_memcpy(macs_r + ETH_ALEN, macs, ETH_ALEN);
-	ip_r.saddr = ip->daddr;
-	ip_r.daddr = ip->saddr;
-	ip_r.ttl = REFLECT_TTL;
+	if (p->v6) {
+		r.v6.saddr = h->v6.daddr;
+		r.v6.daddr = h->v6.saddr;
+		r.v6.hop_limit = REFLECT_TTL;
+	} else {
+		r.v4.saddr = h->v4.daddr;
+		r.v4.daddr = h->v4.saddr;
+		r.v4.ttl = REFLECT_TTL;
+	}
 	skb->mark = 0;
 	if (bpf_skb_store_bytes(skb, 0, macs_r, sizeof(macs_r), 0))
 		return -1;
-	return ip4_store(skb, &ip_r);
+	return l3_store(skb, p, &r);
 }
 
 /*
@@ -150,12 +192,12 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, struct pkt *p)
 	struct tcp_head orig, to_pod, reply, *cur = &orig;
 	__u8 macs[2 * ETH_ALEN];
 	__u32 mark = skb->mark;
-	struct iphdr ip;
+	struct l3_hdr ip;
 	int opts;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+	if (l3_load(skb, p, &ip))
 		return -1;
-	opts = ip4_drop_opts(skb, p, &ip);
+	opts = ip4_drop_opts(skb, p, &ip.v4);
 	if (opts < 0 || bpf_skb_load_bytes(skb, p->l4_off, &orig, sizeof(orig)))
 		return -1;
 	to_pod = orig;
@@ -168,7 +210,7 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, struct pkt *p)
 	 * payload, which needs the payload length. Such segments (a bare FIN
 	 * is not valid TCP) only reset the pod.
 	 */
-	if (p->tcp_word & TCPW_ACK) {
+	if ((p->tcp_word & TCPW_ACK) && l3_reflectable(p)) {
 		if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
 			return -1;
 		reply = orig;
@@ -178,7 +220,8 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, struct pkt *p)
 		reply.ack_seq = 0;
 		reply.word = bpf_htons((p->tcp_word & TCPW_DOFF) | TCPW_RST);
 		reply.window = 0;
-		if (reflect_l3(skb, macs, &ip) || tcp_head_store(skb, p->l4_off, &orig, &reply))
+		if (reflect_l3(skb, p, macs, &ip) ||
+		    tcp_head_store(skb, p->l4_off, &orig, &reply))
 			return -1;
 		/*
 		 * A clone, so the original goes on to the pod. Ingress of the
@@ -193,7 +236,7 @@ static __always_inline int tcp_reset(struct __sk_buff *skb, struct pkt *p)
 		opts = 1;
 		cur = &reply;
 	}
-	if (opts && ip4_store(skb, &ip))
+	if (opts && l3_store(skb, p, &ip))
 		return -1;
 	return tcp_head_store(skb, p->l4_off, cur, &to_pod);
 }
@@ -219,19 +262,25 @@ static __always_inline int tcp_refuse(struct __sk_buff *skb, struct pkt *p)
 {
 	struct tcp_head orig, reply;
 	__u8 macs[2 * ETH_ALEN];
-	struct iphdr ip;
+	struct l3_hdr ip;
 	__s32 payload;
 
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) ||
+	if (!l3_reflectable(p) || l3_load(skb, p, &ip) ||
 	    bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)))
 		return -1;
-	/* l4_off - ETH_HLEN is the IPv4 header length, options included. */
-	payload = (__s32)bpf_ntohs(ip.tot_len) - (__s32)(p->l4_off - ETH_HLEN) -
-		  (__s32)((p->tcp_word & TCPW_DOFF) >> 12) * 4;
+	/*
+	 * IPv4: tot_len counts the IP header, l4_off - ETH_HLEN long with its
+	 * options. IPv6: payload_len counts what follows the fixed header.
+	 */
+	if (p->v6)
+		payload = (__s32)bpf_ntohs(ip.v6.payload_len);
+	else
+		payload = (__s32)bpf_ntohs(ip.v4.tot_len) - (__s32)(p->l4_off - ETH_HLEN);
+	payload -= (__s32)((p->tcp_word & TCPW_DOFF) >> 12) * 4;
 	/* The pod's kernel would drop a segment shorter than its headers. */
 	if (payload < 0)
 		return -1;
-	if (ip4_drop_opts(skb, p, &ip) < 0 ||
+	if (ip4_drop_opts(skb, p, &ip.v4) < 0 ||
 	    bpf_skb_load_bytes(skb, p->l4_off, &orig, sizeof(orig)))
 		return -1;
 
@@ -242,7 +291,7 @@ static __always_inline int tcp_refuse(struct __sk_buff *skb, struct pkt *p)
 				  !!(p->tcp_word & TCPW_FIN) + payload);
 	reply.word = bpf_htons((5 << 12) | TCPW_RST | TCPW_ACK);
 	reply.window = 0;
-	if (reflect_l3(skb, macs, &ip) || tcp_head_store(skb, p->l4_off, &orig, &reply))
+	if (reflect_l3(skb, p, macs, &ip) || tcp_head_store(skb, p->l4_off, &orig, &reply))
 		return -1;
 	/*
 	 * A clone although the SYN is dropped next, not bpf_redirect(): the

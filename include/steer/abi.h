@@ -46,15 +46,25 @@
 #define STEER_LINK_SENDMSG4	"link_sendmsg4"
 #define STEER_LINK_RECVMSG4	"link_recvmsg4"
 #define STEER_LINK_GETPEER4	"link_getpeername4"
+#define STEER_LINK_CONNECT6	"link_connect6"
+#define STEER_LINK_SENDMSG6	"link_sendmsg6"
+#define STEER_LINK_RECVMSG6	"link_recvmsg6"
+#define STEER_LINK_GETPEER6	"link_getpeername6"
 #define STEER_LINK_PINS { STEER_LINK_CONNECT4, STEER_LINK_SENDMSG4,	\
-			  STEER_LINK_RECVMSG4, STEER_LINK_GETPEER4 }
+			  STEER_LINK_RECVMSG4, STEER_LINK_GETPEER4,	\
+			  STEER_LINK_CONNECT6, STEER_LINK_SENDMSG6,	\
+			  STEER_LINK_RECVMSG6, STEER_LINK_GETPEER6 }
+#define STEER_NR_LINKS		8
 /*
  * Without BPF links (before 5.7) the socket programs are attached with
- * BPF_PROG_ATTACH and have no pin: they are found by name on these types.
+ * BPF_PROG_ATTACH and have no pin: they are found by name on these types,
+ * in STEER_LINK_PINS order.
  */
 #define STEER_SOCK_PROG_PREFIX	"steer_sock"
 #define STEER_SOCK_ATTACH_TYPES { BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG,	\
-				  BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_INET4_GETPEERNAME }
+				  BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_INET4_GETPEERNAME,	\
+				  BPF_CGROUP_INET6_CONNECT, BPF_CGROUP_UDP6_SENDMSG,	\
+				  BPF_CGROUP_UDP6_RECVMSG, BPF_CGROUP_INET6_GETPEERNAME }
 
 /* tc filter identity on every pod veth: replaced in place on upgrade. */
 #define STEER_TC_HANDLE		0x57ee
@@ -94,7 +104,7 @@ enum steer_reason {
 	STEER_R_DROP_NEW,		/* drain/reset: new flow refused */
 	STEER_R_DROP,			/* drop action */
 	STEER_R_RESET,			/* reset action: established TCP cut */
-	STEER_R_NON_IP,			/* not IPv4: passed untouched */
+	STEER_R_NON_IP,			/* neither IPv4 nor IPv6 (ARP...): passed untouched */
 	STEER_R_MALFORMED,		/* truncated or bad headers to a quarantined pod */
 	STEER_R_SOCK_STEERED,		/* connect/sendmsg rewritten to a backend */
 	STEER_R_SOCK_NO_BACKEND,	/* steered service without backends: refused */
@@ -103,6 +113,7 @@ enum steer_reason {
 	STEER_R_PASS_REPLY,		/* answers a flow the quarantined pod opened */
 	STEER_R_FLOW_RECORDED,		/* a flow a local pod opened, remembered */
 	STEER_R_SOCK_FALLTHROUGH,	/* steered service, no usable slot: kube-proxy's turn */
+	STEER_R_PASS_LINK,		/* IPv6 neighbour/router/listener discovery */
 	STEER_R_MAX,
 };
 
@@ -123,11 +134,27 @@ enum steer_reason {
 	[STEER_R_PASS_REPLY] = "pass_reply",			\
 	[STEER_R_FLOW_RECORDED] = "flow_recorded",		\
 	[STEER_R_SOCK_FALLTHROUGH] = "sock_fallthrough",	\
+	[STEER_R_PASS_LINK] = "pass_link",			\
 }
 
-/* steer_quar: hash, key = pod IPv4 address. */
+/*
+ * An IPv6 address, or an IPv4 one mapped into it (::ffff:a.b.c.d, RFC 4291
+ * 2.5.5.2), which is how the kernel shows IPv4 peers of IPv6 sockets. Every
+ * address in every map is one of these, so both families take one lookup
+ * and one code path (docs/datapath.md, "One ABI for both families"). Bytes
+ * in network order; bpftool prints b[] as the address reads, and w[] lets
+ * BPF compare it a word at a time.
+ */
+struct steer_addr {
+	union {
+		__u8 b[16];
+		__be32 w[4];
+	};
+};
+
+/* steer_quar: hash, key = pod address (IPv4 mapped, or IPv6). */
 struct steer_quar_key {
-	__be32 addr;
+	struct steer_addr addr;
 };
 
 struct steer_quar_val {
@@ -154,10 +181,13 @@ struct steer_stat {
 	__u64 count;
 };
 
-/* steer_exempt: LPM trie of source CIDRs always let in. */
+/*
+ * steer_exempt: LPM trie of source CIDRs always let in. prefixlen counts
+ * over all 128 bits: an IPv4 /24 is stored as ::ffff:a.b.c.0/120.
+ */
 struct steer_exempt_key {
 	__u32 prefixlen;
-	__be32 addr;
+	struct steer_addr addr;
 };
 
 struct steer_exempt_val {
@@ -167,7 +197,7 @@ struct steer_exempt_val {
 
 /* steer_svc: hash, a steered service (VIP, port, protocol). */
 struct steer_svc_key {
-	__be32 vip;
+	struct steer_addr vip;
 	__be16 port;
 	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
@@ -197,19 +227,10 @@ struct steer_backend_key {
 };
 
 struct steer_backend_val {
-	__be32 addr;
+	struct steer_addr addr;
 	__be16 port;
 	__u8 pad[2];
 };
-
-/*
- * An IPv6 address, or an IPv4 one mapped into it (::ffff:a.b.c.d, RFC 4291
- * 2.5.5.2), which is how the kernel shows IPv4 peers of IPv6 sockets.
- * Bytes in network order, so bpftool prints them readably.
- */
-struct steer_addr {
-	__u8 b[16];
-} __attribute__((aligned(4)));
 
 /*
  * steer_revnat: LRU hash, (socket cookie, backend) -> the VIP the socket
@@ -332,7 +353,8 @@ struct steer_member_key {
 
 struct steer_member_val {
 	__u32 gen;		/* reconciler generation, for mark and sweep */
-	__be32 addr;		/* the pod's IPv4 address when written, 0 if unknown */
+	/* The pod's addresses when written: [0] IPv4 (mapped), [1] IPv6; :: if unknown. */
+	struct steer_addr addr[2];
 };
 
 /*

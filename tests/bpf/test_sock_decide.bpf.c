@@ -19,17 +19,15 @@
 static __always_inline void revnat_twice(const struct test_in *t, struct sock_out *out)
 {
 	struct steer_revnat_val *v;
-	struct steer_addr vip, be;
 
 	out->verdict = sock_decide(&t->in, NULL, &out->pick, &out->reason);
 	if (out->verdict != SOCK_REWRITE)
 		return;
-	addr_set_v4(&vip, t->in.addr);
 	for (int i = 0; i < 2; i++)
-		out->writes += revnat_save(t->in.rnd, t->in.proto, &out->pick, &vip, t->in.port);
-	addr_set_v4(&be, out->pick.be.addr);
-	v = revnat_find(t->in.rnd, t->in.proto, &be, out->pick.be.port);
-	out->found = v && addr_v4(&v->vip) == t->in.addr && v->port == t->in.port;
+		out->writes += revnat_save(t->in.rnd, t->in.proto, &out->pick, &t->in.addr,
+					   t->in.port);
+	v = revnat_find(t->in.rnd, t->in.proto, &out->pick.be.addr, out->pick.be.port);
+	out->found = v && addr_eq(&v->vip, &t->in.addr) && v->port == t->in.port;
 }
 
 SEC("tc")

@@ -31,9 +31,11 @@ writes='maps_(quar|svc|exempt|member|iface|feature)_(set|del|patch)\(|maps_laten
 # recon_maps.c is the reconciler's ops over the map layer, maps.c the layer
 # itself. probe.c writes steer_features once, at load, before the
 # reconciler exists: a record of what loaded, like the programs, not state.
+# migrate.c copies the pins of the IPv4-only layout into the new maps at
+# load, before any program reads them and before the reconciler exists.
 expect_none "no agent file outside the reconciler (and the map layer) writes a map" \
 	"$(grep -nE "$writes" agent/*.c agent/*/*.c |
-	   grep -vE '^agent/datapath/(reconcile|recon_maps|maps)\.c:' |
+	   grep -vE '^agent/datapath/(reconcile|recon_maps|maps|migrate)\.c:' |
 	   grep -vE '^agent/datapath/probe\.c:[0-9]+:.*maps_feature_set\(')"
 expect_some "control: the reconciler's writes are found by the same pattern" \
 	"$(grep -nE "$writes" agent/datapath/recon_maps.c)"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/addr.h"
 #include "lib/hash.h"
 
 /* A write that is to fail: every one while fail is set, or the next fail_next. */
@@ -87,7 +88,7 @@ static int walk(const struct table *t, size_t voff, size_t vlen, visit_fn visit,
 
 static int visit_quar(const void *k, const void *v, const void *cb, void *arg)
 {
-	return ((maps_quar_cb)cb)(*(const __be32 *)k, v, arg);
+	return ((maps_quar_cb)cb)(k, v, arg);
 }
 
 static int visit_svc(const void *k, const void *v, const void *cb, void *arg)
@@ -104,22 +105,22 @@ static int visit_exempt(const void *k, const void *v, const void *cb, void *arg)
 {
 	const struct steer_exempt_key *key = k;
 
-	return ((maps_exempt_cb)cb)(key->addr, key->prefixlen, v, arg);
+	return ((maps_exempt_cb)cb)(&key->addr, key->prefixlen, v, arg);
 }
 
-static int q_set(void *ctx, __be32 addr, const struct steer_quar_val *val)
+static int q_set(void *ctx, const struct steer_addr *addr, const struct steer_quar_val *val)
 {
 	struct memmaps *mm = ctx;
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
 		return -EINVAL;
-	return put(mm, &mm->quar, &addr, sizeof(addr), val, sizeof(*val), STEER_MAX_QUAR);
+	return put(mm, &mm->quar, addr, sizeof(*addr), val, sizeof(*val), STEER_MAX_QUAR);
 }
 
-static int q_get(void *ctx, __be32 addr, struct steer_quar_val *val)
+static int q_get(void *ctx, const struct steer_addr *addr, struct steer_quar_val *val)
 {
 	struct memmaps *mm = ctx;
-	struct steer_quar_val *v = table_get(&mm->quar, &addr, sizeof(addr));
+	struct steer_quar_val *v = table_get(&mm->quar, addr, sizeof(*addr));
 
 	if (!v)
 		return -ENOENT;
@@ -127,11 +128,11 @@ static int q_get(void *ctx, __be32 addr, struct steer_quar_val *val)
 	return 0;
 }
 
-static int q_del(void *ctx, __be32 addr)
+static int q_del(void *ctx, const struct steer_addr *addr)
 {
 	struct memmaps *mm = ctx;
 
-	return del(mm, &mm->quar, &addr, sizeof(addr));
+	return del(mm, &mm->quar, addr, sizeof(*addr));
 }
 
 static int q_each(void *ctx, maps_quar_cb cb, void *arg)
@@ -230,18 +231,18 @@ static int m_each(void *ctx, maps_member_cb cb, void *arg)
 		    visit_member, cb, arg);
 }
 
-static int e_set(void *ctx, __be32 addr, uint32_t plen, uint8_t origin)
+static int e_set(void *ctx, const struct steer_addr *addr, uint32_t plen, uint8_t origin)
 {
-	struct steer_exempt_key k = { .prefixlen = plen, .addr = addr };
+	struct steer_exempt_key k = { .prefixlen = plen, .addr = *addr };
 	struct steer_exempt_val v = { .origin = origin };
 	struct memmaps *mm = ctx;
 
 	return put(mm, &mm->exempt, &k, sizeof(k), &v, sizeof(v), STEER_MAX_EXEMPT);
 }
 
-static int e_del(void *ctx, __be32 addr, uint32_t plen)
+static int e_del(void *ctx, const struct steer_addr *addr, uint32_t plen)
 {
-	struct steer_exempt_key k = { .prefixlen = plen, .addr = addr };
+	struct steer_exempt_key k = { .prefixlen = plen, .addr = *addr };
 	struct memmaps *mm = ctx;
 
 	return del(mm, &mm->exempt, &k, sizeof(k));
@@ -340,34 +341,31 @@ const struct steer_member_val *memmaps_member(const struct memmaps *mm, const ch
 
 const struct steer_quar_val *memmaps_quar(const struct memmaps *mm, const char *ip)
 {
-	struct in_addr a;
+	struct steer_addr a;
 
-	if (inet_pton(AF_INET, ip, &a) != 1)
+	if (addr_parse_ip(ip, &a))
 		return NULL;
-	return table_get(&mm->quar, &a.s_addr, sizeof(a.s_addr));
+	return table_get(&mm->quar, &a, sizeof(a));
 }
 
 const struct memsvc *memmaps_svc(const struct memmaps *mm, const char *vip,
 				 uint16_t port, uint8_t proto)
 {
 	struct steer_svc_key k = { .port = htons(port), .proto = proto };
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, vip, &a) != 1)
+	if (addr_parse_ip(vip, &k.vip))
 		return NULL;
-	k.vip = a.s_addr;
 	return table_get(&mm->svc, &k, sizeof(k));
 }
 
 bool memsvc_has(const struct memsvc *s, const char *ip, uint16_t port)
 {
-	struct in_addr a;
+	struct steer_addr a;
 	uint32_t i;
 
-	if (!s || inet_pton(AF_INET, ip, &a) != 1)
+	if (!s || addr_parse_ip(ip, &a))
 		return false;
 	for (i = 0; i < s->val.count; i++)
-		if (s->b[i].addr == a.s_addr && s->b[i].port == htons(port))
+		if (addr_eq(&s->b[i].addr, &a) && s->b[i].port == htons(port))
 			return true;
 	return false;
 }

@@ -276,7 +276,7 @@ kill "$steerd_pid"; wait "$steerd_pid" 2>/dev/null; steerd_pid=
 check "SIGTERM leaves enforcement (pins stay)" test -e "$BPFFS/steer_quar"
 ids=$(bpftool -j link show | jq -r --arg cg "$(stat -c %i "$CG")" \
 	'[.[] | select(.cgroup_id == ($cg | tonumber)) | .id] | length')
-check "links on test cgroup before cleanup ($ids)" test "$ids" = 4
+check "links on test cgroup before cleanup ($ids)" test "$ids" = 8
 innode "$steerd" --cleanup --bpffs "$BPFFS" 2>/dev/null
 check "cleanup: no pins" test ! -e "$BPFFS"
 ids=$(bpftool -j link show | jq -r --arg cg "$(stat -c %i "$CG")" \
@@ -308,6 +308,8 @@ steerd_pid=$!
 for _ in $(seq 30); do grep -q "steerd running" "$work/nocg.log" && break; sleep 0.1; done
 check "older pins: steerd starts over them ($(grep -c 'older layout' "$work/nocg.log") replaced)" \
 	test "$(grep -c 'older layout: replaced' "$work/nocg.log")" = 3
+check "older pins: the IPv4-only steer_quar is migrated, not emptied" \
+	grep -q "steer_quar has an older layout (IPv4 only): migrated, 1 entries" "$work/nocg.log"
 check "older pins: steer_qstats is a plain hash now" \
 	test "$(bpftool -j map show pinned "$BPFFS2/steer_qstats" | jq -r .type)" = hash
 out=$(inns $P2 python3 "$client" connect 10.201.1.2 8080 1)

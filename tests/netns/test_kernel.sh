@@ -45,6 +45,8 @@ attach_type() {
 	case $1 in
 	connect4) echo cgroup_inet4_connect ;; sendmsg4) echo cgroup_udp4_sendmsg ;;
 	recvmsg4) echo cgroup_udp4_recvmsg ;; getpeername4) echo cgroup_inet4_getpeername ;;
+	connect6) echo cgroup_inet6_connect ;; sendmsg6) echo cgroup_udp6_sendmsg ;;
+	recvmsg6) echo cgroup_udp6_recvmsg ;; getpeername6) echo cgroup_inet6_getpeername ;;
 	esac
 }
 feature() { ctl -o json status | jq -r --arg f "$1" '.features[] | select(.feature == $f) | .enabled'; }
@@ -85,7 +87,7 @@ scenario() {
 	# through a pinned link, or without one where links are off.
 	links=$(feature cgroup_link)
 	bpftool -j cgroup show "$CG" >"$work/cg.json"
-	for hook in connect4 sendmsg4 recvmsg4 getpeername4; do
+	for hook in connect4 sendmsg4 recvmsg4 getpeername4 connect6 sendmsg6 recvmsg6 getpeername6; do
 		on=$(feature $hook)
 		pinned=false
 		[ -e "$BPFFS/link_$hook" ] && pinned=true

@@ -13,7 +13,10 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "lib/addr.h"
 
 struct test_case {
 	const char *name;
@@ -26,6 +29,27 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs fn with stderr (where the logs go) captured; returns it, to be freed. */
 char *harness_capture(void (*fn)(void));
+
+/* An address literal of either family (IPv4 as mapped); aborts on a typo. */
+static inline struct steer_addr addr_lit(const char *s)
+{
+	struct steer_addr a = {};
+
+	if (addr_parse_ip(s, &a))
+		abort();
+	return a;
+}
+
+/* The same, as a pointer, for the map layer's functions. */
+#define IPP(s) ((const struct steer_addr[]){ addr_lit(s) })
+
+/* An IPv4 address in network order, mapped, as a pointer. */
+static inline const struct steer_addr *v4_of_(struct steer_addr *a, __be32 v4)
+{
+	addr_from_v4(a, v4);
+	return a;
+}
+#define v4_of(v4) v4_of_(&(struct steer_addr){}, (v4))
 
 #define TEST(name)							\
 	static void test_##name(void);					\

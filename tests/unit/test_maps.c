@@ -26,7 +26,7 @@ static struct datapath *open_dp(void)
 	return dp;
 }
 
-static int count_quar(__be32 addr, const struct steer_quar_val *val, void *arg)
+static int count_quar(const struct steer_addr *addr, const struct steer_quar_val *val, void *arg)
 {
 	(*(int *)arg)++;
 	return 0;
@@ -43,30 +43,30 @@ TEST(quarantine_set_get_del)
 	if (!dp)
 		return;
 	m = datapath_maps(dp);
-	ASSERT_OK(maps_quar_set(m, inet_addr("10.0.0.1"), &v), "set");
-	ASSERT_OK(maps_quar_get(m, inet_addr("10.0.0.1"), &got), "get");
+	ASSERT_OK(maps_quar_set(m, IPP("10.0.0.1"), &v), "set");
+	ASSERT_OK(maps_quar_get(m, IPP("10.0.0.1"), &got), "get");
 	ASSERT_EQ(got.action, STEER_ACT_DROP, "action");
 	ASSERT_EQ(got.origin, STEER_ORIGIN_MANUAL, "origin");
 	ASSERT_EQ(got.gen, 7, "gen");
 	ASSERT_OK(maps_quar_foreach(m, count_quar, &n), "foreach");
 	ASSERT_EQ(n, 1, "entries");
 	v.action = STEER_ACT_MAX;
-	ASSERT_EQ(maps_quar_set(m, inet_addr("10.0.0.2"), &v), -EINVAL, "bad action");
-	ASSERT_OK(maps_quar_del(m, inet_addr("10.0.0.1")), "del");
-	ASSERT_EQ(maps_quar_get(m, inet_addr("10.0.0.1"), &got), -ENOENT, "gone");
-	ASSERT_EQ(maps_quar_del(m, inet_addr("10.0.0.1")), -ENOENT, "del again");
+	ASSERT_EQ(maps_quar_set(m, IPP("10.0.0.2"), &v), -EINVAL, "bad action");
+	ASSERT_OK(maps_quar_del(m, IPP("10.0.0.1")), "del");
+	ASSERT_EQ(maps_quar_get(m, IPP("10.0.0.1"), &got), -ENOENT, "gone");
+	ASSERT_EQ(maps_quar_del(m, IPP("10.0.0.1")), -ENOENT, "del again");
 	datapath_close(dp);
 }
 
 TEST(service_rev_flip_keeps_the_rev_before_one_update)
 {
 	struct datapath *dp = open_dp();
-	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(80),
+	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(80),
 				   .proto = 6 };
 	struct steer_backend_val b[3] = {
-		{ .addr = inet_addr("10.1.0.1"), .port = htons(8080) },
-		{ .addr = inet_addr("10.1.0.2"), .port = htons(8080) },
-		{ .addr = inet_addr("10.1.0.3"), .port = htons(8080) },
+		{ .addr = addr_lit("10.1.0.1"), .port = htons(8080) },
+		{ .addr = addr_lit("10.1.0.2"), .port = htons(8080) },
+		{ .addr = addr_lit("10.1.0.3"), .port = htons(8080) },
 	}, out[4];
 	const struct steer_maps *m;
 	struct steer_svc_val sv;
@@ -78,12 +78,12 @@ TEST(service_rev_flip_keeps_the_rev_before_one_update)
 	ASSERT_OK(maps_svc_set(m, &k, b, 3, STEER_ORIGIN_API, 1), "set 3");
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get");
 	ASSERT_EQ(n, 3, "n");
-	ASSERT_EQ(out[2].addr, b[2].addr, "slot 2");
+	ASSERT_TRUE(addr_eq(&out[2].addr, &b[2].addr), "slot 2");
 	ASSERT_OK(maps_svc_set(m, &k, b + 1, 1, STEER_ORIGIN_API, 2), "set 1");
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get again");
 	ASSERT_EQ(n, 1, "n after flip");
 	ASSERT_EQ(sv.rev, 2, "rev");
-	ASSERT_EQ(out[0].addr, b[1].addr, "slot 0 after flip");
+	ASSERT_TRUE(addr_eq(&out[0].addr, &b[1].addr), "slot 0 after flip");
 	/* A reader that read rev 1 just before the flip still finds its slots. */
 	ASSERT_OK(maps_count(m->backend, &cnt), "count");
 	ASSERT_EQ(cnt, 1 + 3, "rev 1 kept beside rev 2");
@@ -108,12 +108,12 @@ TEST(service_rev_flip_keeps_the_rev_before_one_update)
 TEST(service_patch_rewrites_only_changed_slots)
 {
 	struct datapath *dp = open_dp();
-	struct steer_svc_key k = { .vip = inet_addr("10.96.0.11"), .port = htons(80),
+	struct steer_svc_key k = { .vip = addr_lit("10.96.0.11"), .port = htons(80),
 				   .proto = 6 };
 	struct steer_backend_val b[3] = {
-		{ .addr = inet_addr("10.1.0.1"), .port = htons(8080) },
-		{ .addr = inet_addr("10.1.0.2"), .port = htons(8080) },
-		{ .addr = inet_addr("10.1.0.3"), .port = htons(8080) },
+		{ .addr = addr_lit("10.1.0.1"), .port = htons(8080) },
+		{ .addr = addr_lit("10.1.0.2"), .port = htons(8080) },
+		{ .addr = addr_lit("10.1.0.3"), .port = htons(8080) },
 	}, shrunk[2] = { b[0], b[2] }, out[4];
 	const struct steer_maps *m;
 	struct steer_svc_val sv;
@@ -128,14 +128,14 @@ TEST(service_patch_rewrites_only_changed_slots)
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get");
 	ASSERT_EQ(sv.rev, 1, "same rev");
 	ASSERT_EQ(n, 2, "n");
-	ASSERT_EQ(out[1].addr, b[2].addr, "slot 1 refilled");
+	ASSERT_TRUE(addr_eq(&out[1].addr, &b[2].addr), "slot 1 refilled");
 	ASSERT_OK(maps_count(m->backend, &cnt), "count");
 	ASSERT_EQ(cnt, 2, "tail slot deleted");
 	ASSERT_OK(maps_svc_patch(m, &k, shrunk, 2, b, 3, STEER_ORIGIN_API, 2), "grow");
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get grown");
 	ASSERT_EQ(n, 3, "n grown");
 	ASSERT_EQ(sv.gen, 2, "gen");
-	ASSERT_EQ(out[2].addr, b[2].addr, "slot 2 appended");
+	ASSERT_TRUE(addr_eq(&out[2].addr, &b[2].addr), "slot 2 appended");
 	/* What the caller remembers is stale: a new rev instead. */
 	ASSERT_OK(maps_svc_patch(m, &k, b, 2, b, 1, STEER_ORIGIN_API, 3), "stale");
 	ASSERT_OK(maps_svc_get(m, &k, &sv, out, 4, &n), "get fresh");
@@ -146,10 +146,15 @@ TEST(service_patch_rewrites_only_changed_slots)
 	datapath_close(dp);
 }
 
-static int exempt_cb(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
+static int exempt_cb(const struct steer_addr *addr, uint32_t plen,
+		     const struct steer_exempt_val *v, void *arg)
 {
-	ASSERT_EQ(addr, inet_addr("192.168.0.0"), "masked addr");
-	ASSERT_EQ(plen, 16, "prefixlen");
+	char buf[ADDR_HOSTPORTLEN];
+
+	/* Masked to the prefix, printed in the address's own family. */
+	addr_cidr_str(addr, plen, buf);
+	ASSERT_TRUE(!strcmp(buf, "192.168.0.0/16") || !strcmp(buf, "fd00:0:0:7::/64"),
+		    "masked CIDR");
 	(*(int *)arg)++;
 	return 0;
 }
@@ -163,11 +168,14 @@ TEST(exempt_masks_and_iterates)
 	if (!dp)
 		return;
 	m = datapath_maps(dp);
-	ASSERT_OK(maps_exempt_set(m, inet_addr("192.168.7.9"), 16, STEER_ORIGIN_API), "set");
+	/* Prefix lengths count over 128 bits: an IPv4 /16 is mapped, /112. */
+	ASSERT_OK(maps_exempt_set(m, IPP("192.168.7.9"), 96 + 16, STEER_ORIGIN_API), "set");
+	ASSERT_OK(maps_exempt_set(m, IPP("fd00:0:0:7:1::9"), 64, STEER_ORIGIN_API), "set v6");
 	ASSERT_OK(maps_exempt_foreach(m, exempt_cb, &n), "foreach");
-	ASSERT_EQ(n, 1, "one entry");
-	ASSERT_EQ(maps_exempt_set(m, 0, 33, STEER_ORIGIN_API), -EINVAL, "prefix 33");
-	ASSERT_OK(maps_exempt_del(m, inet_addr("192.168.0.0"), 16), "del");
+	ASSERT_EQ(n, 2, "two entries");
+	ASSERT_EQ(maps_exempt_set(m, IPP("::"), 129, STEER_ORIGIN_API), -EINVAL, "prefix 129");
+	ASSERT_OK(maps_exempt_del(m, IPP("192.168.0.0"), 96 + 16), "del");
+	ASSERT_OK(maps_exempt_del(m, IPP("fd00:0:0:7::"), 64), "del v6");
 	datapath_close(dp);
 }
 
@@ -221,7 +229,7 @@ TEST(members_persist_through_recon_ops)
 		.pod = plan_pod_hash("9b2c-uid", "default/nginx-1"),
 		.svc = plan_svc_hash("default/nginx"),
 	};
-	struct steer_member_val v = { .gen = 9, .addr = inet_addr("10.0.0.1") };
+	struct steer_member_val v = { .gen = 9, .addr = { addr_lit("10.0.0.1"), addr_lit("fd00::1") } };
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 	struct member_seen seen = {};
@@ -245,7 +253,8 @@ TEST(members_persist_through_recon_ops)
 	ASSERT_EQ(seen.n, 1, "one entry");
 	ASSERT_EQ(seen.key.pod, k.pod, "pod hash");
 	ASSERT_EQ(seen.val.gen, 9, "gen");
-	ASSERT_EQ(seen.val.addr, inet_addr("10.0.0.1"), "address");
+	ASSERT_TRUE(addr_eq(&seen.val.addr[0], IPP("10.0.0.1")), "IPv4 address");
+	ASSERT_TRUE(addr_eq(&seen.val.addr[1], IPP("fd00::1")), "IPv6 address");
 	ASSERT_OK(recon_maps_ops.member_del(ctx, &k), "del");
 	ASSERT_EQ(recon_maps_ops.member_del(ctx, &k), -ENOENT, "del again");
 	seen.n = 0;

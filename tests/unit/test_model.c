@@ -136,11 +136,12 @@ static bool pod_quarantined(struct env *e, const char *key, int *action)
 	",\"serving\":" serving ",\"terminating\":" term "},\"nodeName\":\"node-1\"," \
 	"\"targetRef\":{\"kind\":\"Pod\",\"namespace\":\"default\",\"name\":\"" name "\",\"uid\":\"u-" name "\"}}"
 
-#define SLICE(name, svc, ports, eps)                                                  \
+#define SLICE_OF(type, name, svc, ports, eps)                                         \
 	"{\"kind\":\"EndpointSlice\",\"apiVersion\":\"discovery.k8s.io/v1\","         \
 	"\"metadata\":{\"name\":\"" name "\",\"namespace\":\"default\",\"labels\":"  \
 	"{\"kubernetes.io/service-name\":\"" svc "\",\"endpointslice.kubernetes.io/managed-by\":\"endpointslice-controller.k8s.io\"}},"  \
-	"\"addressType\":\"IPv4\",\"ports\":" ports ",\"endpoints\":[" eps "]}"
+	"\"addressType\":\"" type "\",\"ports\":" ports ",\"endpoints\":[" eps "]}"
+#define SLICE(name, svc, ports, eps) SLICE_OF("IPv4", name, svc, ports, eps)
 
 #define NGINX_LABELS "{\"app\":\"nginx\",\"enabled\":\"true\",\"pod-template-hash\":\"1802606028\"}"
 #define OFF_LABELS "{\"app\":\"nginx\",\"enabled\":\"false\",\"pod-template-hash\":\"1802606028\"}"
@@ -392,17 +393,10 @@ TEST(manual_entries_untouched)
 	struct env e;
 
 	env_init(&e, true);
-	{
-		struct in_addr a;
-
-		inet_pton(AF_INET, "10.0.0.1", &a);
-		mem_ops.quar_set(&e.mm, a.s_addr, &mq);
-		inet_pton(AF_INET, "10.96.9.9", &a);
-		mk.vip = a.s_addr;
-		inet_pton(AF_INET, "10.0.9.9", &a);
-		mb.addr = a.s_addr;
-		mem_ops.svc_patch(&e.mm, &mk, NULL, 0, &mb, 1, STEER_ORIGIN_MANUAL, 5);
-	}
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.1"), &mq);
+	mk.vip = addr_lit("10.96.9.9");
+	mb.addr = addr_lit("10.0.9.9");
+	mem_ops.svc_patch(&e.mm, &mk, NULL, 0, &mb, 1, STEER_ORIGIN_MANUAL, 5);
 	seed(&e);	/* includes a full resync: the sweep must keep them */
 	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
 	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
@@ -422,15 +416,12 @@ TEST(manual_entries_untouched)
 TEST(restart_adopts_then_sweeps_only_after_sync)
 {
 	struct steer_quar_val stale = { .action = STEER_ACT_DROP, .origin = STEER_ORIGIN_API, .gen = 2 };
-	struct in_addr a;
 	struct env e;
 
 	env_init(&e, true);
 	/* Left in the pinned maps by the previous steerd. */
-	inet_pton(AF_INET, "10.0.0.1", &a);
-	mem_ops.quar_set(&e.mm, a.s_addr, &stale);
-	inet_pton(AF_INET, "10.0.0.99", &a);
-	mem_ops.quar_set(&e.mm, a.s_addr, &stale);
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.1"), &stale);
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.99"), &stale);
 	feed(&e, PS_SVC, PE_ADDED,
 	     "{\"kind\":\"Service\",\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"},"
 	     "\"spec\":{\"selector\":{\"app\":\"nginx\",\"enabled\":\"true\"},\"clusterIP\":\"10.96.0.10\","
@@ -494,6 +485,103 @@ TEST(bad_input_skipped_enforcement_kept)
 		if (ASSERT_OK_PTR(s, "steering survived"))
 			ASSERT_EQ(s->val.count, 2, "backends unchanged");
 	}
+	env_fini(&e);
+}
+
+/* A dual-stack Service as the API serves it: clusterIPs and ipFamilies, a slice per family. */
+static void seed_dual(struct env *e)
+{
+	feed(e, PS_SVC, PE_ADDED,
+	     "{\"kind\":\"Service\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"web\","
+	     "\"namespace\":\"default\"},\"spec\":{\"type\":\"ClusterIP\",\"selector\":"
+	     "{\"app\":\"nginx\",\"enabled\":\"true\"},\"clusterIP\":\"fd00:96::20\","
+	     "\"clusterIPs\":[\"fd00:96::20\",\"10.96.0.20\"],\"ipFamilies\":[\"IPv6\",\"IPv4\"],"
+	     "\"ipFamilyPolicy\":\"RequireDualStack\",\"ports\":[{\"name\":\"http\",\"port\":80,"
+	     "\"protocol\":\"TCP\",\"targetPort\":8080}]}}");
+	feed(e, PS_EPS, PE_ADDED, SLICE_OF("IPv4", "web-v4", "web",
+	     "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",
+	     EP("nginx-1", "10.0.0.1", "true", "true", "false") ","
+	     EP("nginx-2", "10.0.0.2", "true", "true", "false")));
+	feed(e, PS_EPS, PE_ADDED, SLICE_OF("IPv6", "web-v6", "web",
+	     "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]",
+	     EP("nginx-1", "fd00:10::1", "true", "true", "false") ","
+	     EP("nginx-2", "fd00:10::2", "true", "true", "false")));
+	feed(e, PS_POD_META, PE_ADDED, META("nginx-1", NGINX_LABELS, "{}"));
+	feed(e, PS_POD_META, PE_ADDED, META("nginx-2", NGINX_LABELS, "{}"));
+	resync(e);
+}
+
+TEST(dual_stack_pod_quarantined_and_released_on_both_addresses)
+{
+	const struct memsvc *s4, *s6;
+	struct env e;
+
+	env_init(&e, true);
+	seed_dual(&e);
+	ASSERT_EQ(e.mm.quar.n, 0, "nothing quarantined at first");
+	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "one relabel: IPv4 address quarantined");
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "fd00:10::1"), "and the IPv6 one");
+	s4 = memmaps_svc(&e.mm, "10.96.0.20", 80, IPPROTO_TCP);
+	s6 = memmaps_svc(&e.mm, "fd00:96::20", 80, IPPROTO_TCP);
+	if (ASSERT_OK_PTR(s4, "IPv4 VIP steered") && ASSERT_OK_PTR(s6, "IPv6 VIP steered")) {
+		ASSERT_TRUE(s4->val.count == 1 && memsvc_has(s4, "10.0.0.2", 8080),
+			    "IPv4 VIP to the IPv4 backend left");
+		ASSERT_TRUE(s6->val.count == 1 && memsvc_has(s6, "fd00:10::2", 8080),
+			    "IPv6 VIP to the IPv6 backend left");
+	}
+	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", NGINX_LABELS, "{}"));
+	ASSERT_TRUE(!memmaps_quar(&e.mm, "10.0.0.1") && !memmaps_quar(&e.mm, "fd00:10::1"),
+		    "one relabel back releases both");
+	/* Explicit: the quarantine selector's Pod carries both podIPs. */
+	feed(&e, PS_POD_QUAR, PE_ADDED, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"nginx-2\","
+	     "\"namespace\":\"default\",\"labels\":" NGINX_LABELS "},\"status\":{\"podIP\":"
+	     "\"10.0.0.2\",\"podIPs\":[{\"ip\":\"10.0.0.2\"},{\"ip\":\"fd00:10::2\"}]}}");
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.2"), "podIPs[0] quarantined");
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "fd00:10::2"), "podIPs[1] quarantined");
+	env_fini(&e);
+}
+
+static struct env *bad6_env;
+static int bad6_err[3];
+
+static void bad6_feed(void)
+{
+	struct env *e = bad6_env;
+
+	bad6_err[0] = feed(e, PS_SVC, PE_MODIFIED,
+		"{\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"},\"spec\":{\"selector\":"
+		"{\"app\":\"nginx\"},\"clusterIPs\":[\"fd00:96::20\",\"fd00:96::zz\"],\"ports\":[]}}");
+	bad6_err[1] = feed(e, PS_EPS, PE_MODIFIED, SLICE_OF("IPv6", "web-v6", "web",
+		"[{\"port\":8080}]", EP("nginx-2", "10.0.0.2", "true", "true", "false")));
+	bad6_err[2] = feed(e, PS_POD_QUAR, PE_ADDED, "{\"kind\":\"Pod\",\"metadata\":"
+		"{\"name\":\"lone\",\"namespace\":\"default\",\"labels\":{}},"
+		"\"status\":{\"podIPs\":[{\"ip\":\"10.0.0.9\"},{\"ip\":\"fd00::1::2\"}]}}");
+}
+
+TEST(bad_ipv6_input_skipped_with_object_and_field)
+{
+	char *log;
+	struct env e;
+
+	env_init(&e, true);
+	seed_dual(&e);
+	feed(&e, PS_POD_META, PE_MODIFIED, META("nginx-1", OFF_LABELS, "{}"));
+	bad6_env = &e;
+	log = harness_capture(bad6_feed);
+	ASSERT_EQ(bad6_err[0], -EINVAL, "Service with a bad clusterIPs entry skipped");
+	ASSERT_EQ(bad6_err[1], -EINVAL, "IPv6 slice with an IPv4 address skipped");
+	ASSERT_EQ(bad6_err[2], 0, "the Pod is kept, its addresses are not");
+	ASSERT_TRUE(log && strstr(log, "skip service default/web: spec.clusterIPs[1]: not an IP address"),
+		    "line names the Service and the field");
+	ASSERT_TRUE(log && strstr(log, "skip endpointslice default/web-v6: endpoints[0].addresses: "
+				  "missing or not an IPv6 address"), "line names the slice and the field");
+	ASSERT_TRUE(log && strstr(log, "skip pod default/lone: status.podIPs[1].ip: not an IP address"),
+		    "line names the Pod and the field");
+	ASSERT_TRUE(!memmaps_quar(&e.mm, "10.0.0.9"), "no address taken from a bad podIPs");
+	ASSERT_OK_PTR(memmaps_quar(&e.mm, "fd00:10::1"), "enforcement in place survives");
+	ASSERT_OK_PTR(memmaps_svc(&e.mm, "fd00:96::20", 80, IPPROTO_TCP), "steering survives");
+	free(log);
 	env_fini(&e);
 }
 
@@ -729,7 +817,7 @@ TEST(restart_keeps_departure_after_slice_dropped_pod)
 	mv = memmaps_member(&e.mm, "u-nginx-1", "default/nginx");
 	if (!ASSERT_OK_PTR(mv, "membership persisted"))
 		goto cleanup;
-	ASSERT_EQ(mv->addr, inet_addr("10.0.0.1"), "with the pod's address");
+	ASSERT_TRUE(addr_eq(&mv->addr[0], IPP("10.0.0.1")), "with the pod's address");
 	old_gen = mv->gen;
 	ASSERT_OK_PTR(memmaps_member(&e.mm, "u-nginx-2", "default/nginx"), "nginx-2 too");
 	ASSERT_EQ(e.mm.member.n, 3, "one entry per member");
@@ -754,7 +842,7 @@ TEST(restart_keeps_departure_after_slice_dropped_pod)
 	if (ASSERT_OK_PTR(mv, "membership kept")) {
 		/* It was right: the resync compares, it does not rewrite. */
 		ASSERT_EQ(mv->gen, old_gen, "not rewritten");
-		ASSERT_EQ(mv->addr, inet_addr("10.0.0.1"), "address kept");
+		ASSERT_TRUE(addr_eq(&mv->addr[0], IPP("10.0.0.1")), "address kept");
 	}
 	ASSERT_EQ(e.mm.member.n, 3, "nothing swept");
 
@@ -784,7 +872,7 @@ TEST(resync_repairs_only_wrong_memberships)
 	}, k3 = {
 		.pod = plan_pod_hash("u-nginx-3", NULL), .svc = plan_svc_hash("default/nginx"),
 	};
-	struct steer_member_val v = { .gen = 1, .addr = inet_addr("10.9.9.9") };
+	struct steer_member_val v = { .gen = 1, .addr = { addr_lit("10.9.9.9") } };
 	const struct steer_member_val *mv;
 	uint32_t gen1;
 	struct env e;
@@ -802,7 +890,7 @@ TEST(resync_repairs_only_wrong_memberships)
 	ASSERT_OK_PTR(memmaps_member(&e.mm, "u-nginx-2", "default/nginx"), "missing written");
 	mv = memmaps_member(&e.mm, "u-nginx-3", "default/nginx");
 	if (ASSERT_OK_PTR(mv, "wrong kept"))
-		ASSERT_EQ(mv->addr, inet_addr("10.0.0.3"), "wrong address repaired");
+		ASSERT_TRUE(addr_eq(&mv->addr[0], IPP("10.0.0.3")), "wrong address repaired");
 	ASSERT_EQ(table_get(&e.mm.member, &bogus, sizeof(bogus)) == NULL, 1, "unwanted swept");
 	mv = memmaps_member(&e.mm, "u-nginx-1", "default/nginx");
 	if (ASSERT_OK_PTR(mv, "right entry kept"))
@@ -822,7 +910,7 @@ TEST(upgrade_keeps_memory_written_under_the_pod_name)
 	struct steer_member_key uid_key = {
 		.pod = plan_pod_hash("u-nginx-1", NULL), .svc = plan_svc_hash("default/nginx"),
 	}, name_key = uid_key;
-	struct steer_member_val v = { .gen = 1, .addr = inet_addr("10.0.0.1") };
+	struct steer_member_val v = { .gen = 1, .addr = { addr_lit("10.0.0.1") } };
 	struct env e;
 
 	env_init(&e, true);
@@ -903,10 +991,10 @@ TEST(restart_keeps_manual_quarantine_of_departed_pod)
 	env_init(&e, true);
 	departed_and_dropped(&e);
 	/* steerctl quarantine 10.0.0.1 took the address over by hand. */
-	mem_ops.quar_get(&e.mm, inet_addr("10.0.0.1"), &v);
+	mem_ops.quar_get(&e.mm, IPP("10.0.0.1"), &v);
 	v.origin = STEER_ORIGIN_MANUAL;
 	v.action = STEER_ACT_RESET;
-	mem_ops.quar_set(&e.mm, inet_addr("10.0.0.1"), &v);
+	mem_ops.quar_set(&e.mm, IPP("10.0.0.1"), &v);
 	restart(&e, OFF_LABELS);
 	resync(&e);
 	if (ASSERT_OK_PTR(memmaps_quar(&e.mm, "10.0.0.1"), "kept")) {

@@ -30,9 +30,9 @@
 /* ------------------------------------------------------------ the sink */
 
 struct desired {
-	struct table quar;	/* __be32 -> action + 1 */
+	struct table quar;	/* struct steer_addr -> action + 1 */
 	struct table svc;	/* steer_svc_key -> struct dsvc */
-	struct table member;	/* steer_member_key -> addr | 1 << 32 */
+	struct table member;	/* steer_member_key -> 1 */
 	int bad;		/* sink calls that break its contract */
 };
 
@@ -44,17 +44,17 @@ struct dsvc {
 /* Where the sink records: the incremental state, or a fresh one for a full emit. */
 static struct desired *cur;
 
-static void rec_quar(void *arg, __be32 addr, const struct steer_quar_val *want)
+static void rec_quar(void *arg, const struct steer_addr *addr, const struct steer_quar_val *want)
 {
 	struct desired *d = cur;
 
 	if (!want) {
-		table_del(&d->quar, &addr, sizeof(addr));
+		table_del(&d->quar, addr, sizeof(*addr));
 		return;
 	}
 	if (want->action >= STEER_ACT_MAX || !want->since)
 		d->bad++;
-	table_put(&d->quar, &addr, sizeof(addr), (void *)(uintptr_t)(want->action + 1));
+	table_put(&d->quar, addr, sizeof(*addr), (void *)(uintptr_t)(want->action + 1));
 }
 
 static void rec_svc(void *arg, const struct steer_svc_key *key,
@@ -86,8 +86,7 @@ static void rec_member(void *arg, const struct steer_member_key *key,
 	struct desired *d = cur;
 
 	if (want)
-		table_put(&d->member, key, sizeof(*key),
-			  (void *)(uintptr_t)((1ULL << 32) | want->addr));
+		table_put(&d->member, key, sizeof(*key), (void *)1);
 	else
 		table_del(&d->member, key, sizeof(*key));
 }
@@ -178,6 +177,18 @@ static int mk_action(const char *s)
 	return s && !addr_parse_action(s, &a) ? a : -1;
 }
 
+/* "10.0.0.1", "fd00::1" or "10.0.0.1,fd00::1": one address per family. */
+static void mk_ips(struct steer_addr *ip, char *spec)
+{
+	char *save = NULL;
+
+	for (char *t = strtok_r(spec, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		struct steer_addr a = addr_lit(t);
+
+		ip[addr_family(&a)] = a;
+	}
+}
+
 /* One object from its compact spec; false on a spec the test got wrong. */
 static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec)
 {
@@ -190,7 +201,7 @@ static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec
 	case PS_SVC:
 		o->kind = KUBE_SERVICE;
 		mk_meta(&o->meta, w[0]);
-		o->svc.vip = inet_addr(w[1]);
+		mk_ips(o->svc.vip, w[1]);
 		o->svc.selector = mk_labels(w[2]);
 		o->svc.has_selector = o->svc.selector.n > 0;
 		o->svc.ports = calloc(n, sizeof(*o->svc.ports));
@@ -203,7 +214,7 @@ static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec
 		o->kind = KUBE_SLICE;
 		mk_meta(&o->meta, w[0]);
 		snprintf(o->eps.service, sizeof(o->eps.service), "%s", w[1]);
-		o->eps.ipv4 = true;
+		o->eps.family = ADDR_V4;
 		o->eps.ports = calloc(8, sizeof(*o->eps.ports));
 		for (t = strtok_r(w[2], ",", &save); t; t = strtok_r(NULL, ",", &save))
 			o->eps.ports[o->eps.nports++] = mk_port(t);
@@ -216,7 +227,9 @@ static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec
 			if (fl)
 				*fl++ = '\0';
 			snprintf(ep->pod, sizeof(ep->pod), "%s", w[i]);
-			ep->addr = inet_addr(at + 1);
+			ep->addr = addr_lit(at + 1);
+			/* The slice's addressType: its endpoints' family. */
+			o->eps.family = addr_family(&ep->addr);
 			fl = fl ? fl : "rs";
 			ep->ready = strchr(fl, 'r');
 			ep->serving = strchr(fl, 's');
@@ -230,7 +243,7 @@ static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec
 		o->kind = KUBE_POD;
 		mk_meta(&o->meta, w[0]);
 		if (src == PS_POD_QUAR) {
-			o->pod.ip = inet_addr(w[1]);
+			mk_ips(o->pod.ip, w[1]);
 			o->pod.node = obj_node_hash("node-1");
 		}
 		o->pod.labels = mk_labels(w[src == PS_POD_QUAR ? 2 : 1]);
@@ -240,7 +253,7 @@ static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec
 	case PS_NODE:
 		o->kind = KUBE_NODE;
 		mk_meta(&o->meta, w[0]);
-		o->node.addrs[o->node.naddrs++] = inet_addr(w[1]);
+		o->node.addrs[o->node.naddrs++] = addr_lit(w[1]);
 		break;
 	default:
 		free(s);
@@ -257,11 +270,9 @@ static bool mk_object(struct kube_object *o, enum plan_src src, const char *spec
 
 /* ------------------------------------------------------------ rendering */
 
-static int addr_cmp(const void *a, const void *b)
+static int by_addr(const void *a, const void *b)
 {
-	uint32_t x = ntohl(*(const __be32 *)a), y = ntohl(*(const __be32 *)b);
-
-	return x < y ? -1 : x > y;
+	return addr_cmp(a, b);
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -285,21 +296,21 @@ static void join(char **v, size_t n, char *out, size_t len)
 static void render_quar(const struct desired *d, char *out, size_t len)
 {
 	static const char *const names[] = STEER_ACTION_NAMES;
-	__be32 addrs[64];
-	char *v[64], ip[INET_ADDRSTRLEN];
+	struct steer_addr addrs[64];
+	char *v[64], ip[ADDR_STRLEN];
 	struct table_iter it;
 	struct tent *e;
 	size_t n = 0;
 
 	table_iter_init(&it, &d->quar);
 	while ((e = table_iter_next(&it)) && n < 64)
-		addrs[n++] = *(__be32 *)e->key;
-	qsort(addrs, n, sizeof(*addrs), addr_cmp);
+		addrs[n++] = *(struct steer_addr *)e->key;
+	qsort(addrs, n, sizeof(*addrs), by_addr);
 	for (size_t i = 0; i < n; i++) {
 		uintptr_t a = (uintptr_t)table_get(&d->quar, &addrs[i], sizeof(addrs[i])) - 1;
 
 		v[i] = malloc(64);
-		snprintf(v[i], 64, "%s=%s", inet_ntop(AF_INET, &addrs[i], ip, sizeof(ip)), names[a]);
+		snprintf(v[i], 64, "%s=%s", addr_str(&addrs[i], ip), names[a]);
 	}
 	/* Address order, not string order: the v[] are already sorted by address. */
 	out[0] = '\0';
@@ -311,7 +322,7 @@ static void render_quar(const struct desired *d, char *out, size_t len)
 
 static void render_svcs(const struct desired *d, char *out, size_t len)
 {
-	char *v[64], ip[INET_ADDRSTRLEN];
+	char *v[64], ip[ADDR_HOSTPORTLEN];
 	struct table_iter it;
 	struct tent *e;
 	size_t n = 0;
@@ -323,12 +334,11 @@ static void render_svcs(const struct desired *d, char *out, size_t len)
 		size_t off;
 
 		v[n] = malloc(1024);
-		off = snprintf(v[n], 1024, "%s:%u/%s=", inet_ntop(AF_INET, &k->vip, ip, sizeof(ip)),
-			       ntohs(k->port), addr_proto_name(k->proto));
+		off = snprintf(v[n], 1024, "%s/%s=", addr_hostport_str(&k->vip, k->port, ip),
+			       addr_proto_name(k->proto));
 		for (uint32_t i = 0; i < s->n && off < 1024; i++)
-			off += snprintf(v[n] + off, 1024 - off, "%s%s:%u", i ? "," : "",
-					inet_ntop(AF_INET, &s->b[i].addr, ip, sizeof(ip)),
-					ntohs(s->b[i].port));
+			off += snprintf(v[n] + off, 1024 - off, "%s%s", i ? "," : "",
+					addr_hostport_str(&s->b[i].addr, s->b[i].port, ip));
 		n++;
 	}
 	join(v, n, out, len);
@@ -422,7 +432,38 @@ static const struct step seed_steps[] = {
 #define MEMBERS3 "nginx-1>nginx nginx-2>nginx nginx-3>nginx"
 #define SLICE_BUT1 "nginx-abcde nginx http:8080/tcp nginx-2@10.0.0.2 nginx-3@10.0.0.3"
 
+/* A dual-stack Service: a VIP and a slice per family, two dual-stack pods. */
+#define DUAL								\
+	S(SVC, ADDED, "web 10.96.0.20,fd00:96::20 app=web http:80/tcp"),	\
+	S(EPS, ADDED, "web-v4 web http:8080/tcp web-a@10.0.1.1 web-b@10.0.1.2"),	\
+	S(EPS, ADDED, "web-v6 web http:8080/tcp web-a@fd00:1::1 web-b@fd00:1::2"),	\
+	S(POD_META, ADDED, "web-a app=web"),				\
+	S(POD_META, ADDED, "web-b app=web")
+#define DUAL_ALL "10.96.0.20:80/tcp=10.0.1.1:8080,10.0.1.2:8080 " \
+	"[fd00:96::20]:80/tcp=[fd00:1::1]:8080,[fd00:1::2]:8080"
+
 static const struct row rows[] = {
+	{ "dual-stack: one relabel quarantines both addresses",
+	  .steps = STEPS(DUAL, S(POD_META, MODIFIED, "web-a app=other")),
+	  .quar = "10.0.1.1=drain fd00:1::1=drain",
+	  .svcs = "10.96.0.20:80/tcp=10.0.1.2:8080 [fd00:96::20]:80/tcp=[fd00:1::2]:8080",
+	  .members = "web-a>web web-b>web" },
+	{ "dual-stack: one relabel back releases both",
+	  .steps = STEPS(DUAL, S(POD_META, MODIFIED, "web-a app=other"),
+			 S(POD_META, MODIFIED, "web-a app=web")),
+	  .quar = "", .svcs = DUAL_ALL, .members = "web-a>web web-b>web" },
+	{ "dual-stack: the quarantine selector takes both podIPs",
+	  .steps = STEPS(DUAL, S(POD_QUAR, ADDED, "web-b 10.0.1.2,fd00:1::2 app=web")),
+	  .quar = "10.0.1.2=drain fd00:1::2=drain",
+	  .svcs = "10.96.0.20:80/tcp=10.0.1.1:8080 [fd00:96::20]:80/tcp=[fd00:1::1]:8080",
+	  .members = "web-a>web web-b>web" },
+	{ "an IPv6-only Service steers over its IPv6 slice",
+	  .steps = STEPS(S(SVC, ADDED, "v6 fd00:96::30 app=v6 http:80/tcp"),
+			 S(EPS, ADDED, "v6-x v6 http:8080/tcp v6-a@fd00:2::1 v6-b@fd00:2::2"),
+			 S(POD_META, ADDED, "v6-a app=v6"), S(POD_META, ADDED, "v6-b app=v6"),
+			 S(POD_META, MODIFIED, "v6-a app=gone")),
+	  .quar = "fd00:2::1=drain", .svcs = "[fd00:96::30]:80/tcp=[fd00:2::2]:8080",
+	  .members = "v6-a>v6 v6-b>v6" },
 	{ "nothing departed: nothing wanted but memory", .seed = true,
 	  .steps = STEPS(S(POD_META, MODIFIED, "nginx-2 " ON ",pod-template-hash=1")),
 	  .quar = "", .svcs = "", .members = MEMBERS3 },

@@ -22,6 +22,10 @@ static const struct {
 	{ FEAT_SENDMSG4, DATAPATH_PROG_SENDMSG4 },
 	{ FEAT_RECVMSG4, DATAPATH_PROG_RECVMSG4 },
 	{ FEAT_GETPEER4, DATAPATH_PROG_GETPEER4 },
+	{ FEAT_CONNECT6, DATAPATH_PROG_CONNECT6 },
+	{ FEAT_SENDMSG6, DATAPATH_PROG_SENDMSG6 },
+	{ FEAT_RECVMSG6, DATAPATH_PROG_RECVMSG6 },
+	{ FEAT_GETPEER6, DATAPATH_PROG_GETPEER6 },
 };
 
 static struct datapath *open_dp(const char *off)
@@ -123,7 +127,8 @@ TEST(probe_forced_off_loads_the_rest_and_warns_of_a_bad_name)
 
 TEST(probe_no_socket_hook_keeps_tc)
 {
-	struct datapath *dp = open_dp("connect4,sendmsg4,recvmsg4,getpeername4");
+	struct datapath *dp = open_dp("connect4,sendmsg4,recvmsg4,getpeername4,"
+				     "connect6,sendmsg6,recvmsg6,getpeername6");
 
 	if (!dp)
 		return;

@@ -13,17 +13,19 @@
 #include "harness.h"
 #include "memmaps.h"
 
-#define A1 inet_addr("10.0.0.1")
-#define A2 inet_addr("10.0.0.2")
-#define A3 inet_addr("10.0.0.3")
+#define A1 IPP("10.0.0.1")
+#define A2 IPP("10.0.0.2")
+#define A3 IPP("10.0.0.3")
 
 static const struct steer_svc_key K = {
-	.vip = 0x0a00600a, .port = 0x5000, .proto = IPPROTO_TCP,	/* 10.96.0.10:80 */
+	/* 10.96.0.10:80, mapped */
+	.vip = { .b = { [10] = 0xff, [11] = 0xff, 10, 96, 0, 10 } },
+	.port = 0x5000, .proto = IPPROTO_TCP,
 };
 
 static struct steer_backend_val be(const char *ip, uint16_t port)
 {
-	return (struct steer_backend_val){ .addr = inet_addr(ip), .port = htons(port) };
+	return (struct steer_backend_val){ .addr = addr_lit(ip), .port = htons(port) };
 }
 
 static struct recon *start(struct memmaps *mm, uint32_t gen)
@@ -33,15 +35,15 @@ static struct recon *start(struct memmaps *mm, uint32_t gen)
 
 struct seen {
 	int on, off;
-	__be32 last;
+	struct steer_addr last;
 };
 
-static void on_enforce(void *arg, __be32 addr, bool on)
+static void on_enforce(void *arg, const struct steer_addr *addr, bool on)
 {
 	struct seen *s = arg;
 
 	on ? s->on++ : s->off++;
-	s->last = addr;
+	s->last = *addr;
 }
 
 TEST(nothing_written_before_the_first_sync)
@@ -110,16 +112,17 @@ TEST(one_backend_more_or_less_is_one_slot)
 	s = memmaps_svc(&mm, "10.96.0.10", 80, IPPROTO_TCP);
 	if (!ASSERT_OK_PTR(s, "steered"))
 		goto cleanup;
-	ASSERT_TRUE(s->b[0].addr == A1 && s->b[1].addr == A2 && s->b[2].addr == A3,
+	ASSERT_TRUE(addr_eq(&s->b[0].addr, A1) && addr_eq(&s->b[1].addr, A2) &&
+		    addr_eq(&s->b[2].addr, A3),
 		    "a fresh set is sorted");
 	memcpy(before, s->b, sizeof(before));
 	rev = s->val.rev;
 	ASSERT_OK(recon_svc(r, &K, set2, 3), ".2 out, .4 in");
 	s = memmaps_svc(&mm, "10.96.0.10", 80, IPPROTO_TCP);
 	ASSERT_EQ(s->val.rev, rev, "in place, same rev");
-	ASSERT_EQ(s->b[0].addr, before[0].addr, "slot 0 kept");
-	ASSERT_EQ(s->b[1].addr, inet_addr("10.0.0.4"), "slot 1 takes the new backend");
-	ASSERT_EQ(s->b[2].addr, before[2].addr, "slot 2 kept");
+	ASSERT_TRUE(addr_eq(&s->b[0].addr, &before[0].addr), "slot 0 kept");
+	ASSERT_TRUE(addr_eq(&s->b[1].addr, IPP("10.0.0.4")), "slot 1 takes the new backend");
+	ASSERT_TRUE(addr_eq(&s->b[2].addr, &before[2].addr), "slot 2 kept");
 	ASSERT_EQ(mm.writes, 2, "one write per change");
 	ASSERT_OK(recon_svc(r, &K, set2, 3), "same again");
 	ASSERT_EQ(mm.writes, 2, "nothing to write");
@@ -157,8 +160,8 @@ TEST(sync_sweeps_what_nobody_asked_for)
 	ASSERT_TRUE(memmaps_svc(&mm, "10.96.0.10", 81, IPPROTO_TCP) == NULL, "k2 swept");
 	ASSERT_EQ(seen.on, 0, "A1 was enforced already: no start");
 	ASSERT_EQ(seen.off, 1, "A2's quarantine ended");
-	ASSERT_EQ(seen.last, A2, "at A2");
-	ASSERT_OK(recon_quar(r, inet_addr("10.0.0.9"), &want), "a new one");
+	ASSERT_TRUE(addr_eq(&seen.last, A2), "at A2");
+	ASSERT_OK(recon_quar(r, IPP("10.0.0.9"), &want), "a new one");
 	ASSERT_EQ(seen.on, 1, "started");
 	recon_free(r);
 	memmaps_free(&mm);
@@ -166,7 +169,7 @@ TEST(sync_sweeps_what_nobody_asked_for)
 
 struct restored {
 	int n;
-	__be32 addr_of_1;
+	struct steer_addr addr_of_1[2];
 };
 
 static void restored_cb(void *arg, const struct steer_member_key *key,
@@ -176,13 +179,13 @@ static void restored_cb(void *arg, const struct steer_member_key *key,
 
 	s->n++;
 	if (key->pod == 1)
-		s->addr_of_1 = val->addr;
+		memcpy(s->addr_of_1, val->addr, sizeof(s->addr_of_1));
 }
 
 TEST(restore_then_first_sync_compares_memberships)
 {
 	struct steer_member_key k1 = { 1, 9 }, k2 = { 2, 9 }, k3 = { 3, 9 }, k4 = { 4, 9 };
-	struct steer_member_val v = { .gen = 1, .addr = A1 }, want;
+	struct steer_member_val v = { .gen = 1, .addr = { *A1, addr_lit("fd00::1") } }, want;
 	struct restored got = {};
 	struct memmaps mm = {};
 	struct recon *r = start(&mm, 10);
@@ -195,19 +198,21 @@ TEST(restore_then_first_sync_compares_memberships)
 	writes = mm.writes;
 	ASSERT_EQ(recon_restore(r, restored_cb, &got), 3, "three read back");
 	ASSERT_EQ(got.n, 3, "each reported");
-	ASSERT_EQ(got.addr_of_1, A1, "with its address");
+	ASSERT_TRUE(addr_eq(&got.addr_of_1[0], A1), "with its address");
+	ASSERT_TRUE(addr_eq(&got.addr_of_1[1], IPP("fd00::1")), "and its IPv6 one");
 	recon_sync_begin(r);
-	want = (struct steer_member_val){ .addr = A1 };
+	want = v;
 	ASSERT_OK(recon_member(r, &k1, &want), "k1 as it is");
-	want.addr = A2;
+	want.addr[0] = *A2;
 	ASSERT_OK(recon_member(r, &k2, &want), "k2 moved");
 	ASSERT_OK(recon_member(r, &k4, &want), "k4 new");
 	ASSERT_OK(recon_sync_end(r), "sync");
 	ASSERT_EQ(mm.writes, writes + 2, "two writes: k2 and k4, not k1");
 	ASSERT_EQ(((struct steer_member_val *)table_get(&mm.member, &k1, sizeof(k1)))->gen, 1,
 		  "k1 untouched");
-	ASSERT_EQ(((struct steer_member_val *)table_get(&mm.member, &k2, sizeof(k2)))->addr, A2,
-		  "k2 repaired");
+	ASSERT_TRUE(addr_eq(((struct steer_member_val *)table_get(&mm.member, &k2,
+								  sizeof(k2)))->addr, A2),
+		    "k2 repaired");
 	ASSERT_TRUE(table_get(&mm.member, &k3, sizeof(k3)) == NULL, "k3 swept");
 	recon_get_stats(r, &st);
 	ASSERT_EQ(st.restored, 3, "restored count");
@@ -243,9 +248,9 @@ TEST(every_kind_of_failed_write_is_retried)
 {
 	struct steer_backend_val b[2] = { be("10.0.0.1", 80), be("10.0.0.2", 80) };
 	struct steer_member_key mk = { 1, 2 };
-	struct steer_member_val mv = { .addr = A1 };
+	struct steer_member_val mv = { .addr = { *A1 } };
 	struct steer_iface_val iv = { .ifindex = 7, .name = "veth7" };
-	struct steer_exempt_key ex = { .prefixlen = 24, .addr = inet_addr("192.168.7.0") };
+	struct steer_exempt_key ex = { .prefixlen = 96 + 24, .addr = addr_lit("192.168.7.0") };
 	struct memmaps mm = {};
 	struct recon *r = start(&mm, 10);
 	struct recon_stats st;
@@ -283,16 +288,16 @@ TEST(every_kind_of_failed_write_is_retried)
 TEST(exempt_list_replaces_only_its_own)
 {
 	struct steer_exempt_key mine[2] = {
-		{ .prefixlen = 24, .addr = inet_addr("192.168.7.0") },
-		{ .prefixlen = 32, .addr = inet_addr("10.1.1.1") },
+		{ .prefixlen = 96 + 24, .addr = addr_lit("192.168.7.0") },
+		{ .prefixlen = 96 + 32, .addr = addr_lit("10.1.1.1") },
 	};
 	struct memmaps mm = {};
 	struct recon *r = start(&mm, 10);
-	struct steer_exempt_key stale = { .prefixlen = 16, .addr = inet_addr("172.16.0.0") };
-	struct steer_exempt_key manual = { .prefixlen = 8, .addr = inet_addr("10.0.0.0") };
+	struct steer_exempt_key stale = { .prefixlen = 96 + 16, .addr = addr_lit("172.16.0.0") };
+	struct steer_exempt_key manual = { .prefixlen = 96 + 8, .addr = addr_lit("10.0.0.0") };
 
-	mem_ops.exempt_set(&mm, stale.addr, stale.prefixlen, STEER_ORIGIN_API);
-	mem_ops.exempt_set(&mm, manual.addr, manual.prefixlen, STEER_ORIGIN_MANUAL);
+	mem_ops.exempt_set(&mm, &stale.addr, stale.prefixlen, STEER_ORIGIN_API);
+	mem_ops.exempt_set(&mm, &manual.addr, manual.prefixlen, STEER_ORIGIN_MANUAL);
 	ASSERT_OK(recon_exempt(r, mine, 2), "flags written (not gated by the first sync)");
 	ASSERT_OK_PTR(table_get(&mm.exempt, &mine[0], sizeof(mine[0])), "first");
 	ASSERT_OK_PTR(table_get(&mm.exempt, &mine[1], sizeof(mine[1])), "second");

@@ -15,6 +15,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -38,18 +39,29 @@
 #define DEBUG_NET "172.16.0.0"	/* exempt /12 */
 #define DEBUGGER "172.16.5.5"
 #define FWD_IFINDEX 1		/* lo: any non-zero arrival ifindex */
+/* The same roles over IPv6. */
+#define POD6	"fd00:244:1::7"
+#define OTHER6	"fd00:244:1::8"
+#define CLIENT6	"fd00:244:2::3"
+#define DEBUG_NET6 "fd00:172::"	/* exempt /48 */
+#define DEBUGGER6 "fd00:172::5:5"
 
 /* data sits 2 bytes into a 4-aligned struct, so the IPv4 header is aligned. */
 struct pkt_buf {
 	__u16 align;
 	unsigned char data[256];
 	__u32 len;
+	__u32 l4;		/* offset of the L4 header in data */
+	bool frag_later;	/* a non-first IPv6 fragment: no L4 checksum */
 } __attribute__((aligned(4)));
 
 enum kind {
 	K_SYN, K_SYN_OPTS_DATA, K_SYN_FIN, K_SYN_RST, K_SYN_IPOPTS, K_SYNACK, K_ACK,
 	K_ACK_IPOPTS, K_FIN, K_RST, K_UDP, K_ICMP_ECHO, K_ICMP_ECHOREPLY, K_ICMP_UNREACH,
 	K_OTHER_PROTO, K_NON_IP, K_FRAG_FIRST, K_FRAG_LATER, K_TRUNC_TCP, K_TRUNC_IP,
+	/* IPv6 only: neighbour, router and listener discovery, extension headers. */
+	K_ND_NS, K_ND_NA, K_ND_RS, K_ND_RA, K_ND_REDIRECT, K_MLD_REPORT, K_EXT_CHAIN,
+	K_EXT_TOO_MANY, K_TRUNC_EXT,
 	K_MAX,
 	K_NONE = K_MAX,
 };
@@ -58,7 +70,7 @@ enum kind {
  * V_SHOT: dropped, nothing answered. V_REFUSE: dropped, and the sender
  * gets a RST+ACK reflected, as from a closed port.
  */
-enum exp_verdict { V_PASS, V_SHOT, V_RST, V_REFUSE };
+enum exp_verdict { V_PASS, V_SHOT, V_RST, V_REFUSE, V_RST_POD };
 
 struct row {
 	const char *desc;
@@ -78,6 +90,7 @@ struct row {
 #define S V_SHOT
 #define R V_RST
 #define F V_REFUSE
+#define N V_RST_POD	/* reset, the pod only: no reflection behind extension headers */
 static const struct row rows[] = {
 	{ "tcp syn", K_SYN, K_NONE, { F, S, F },
 	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
@@ -130,10 +143,81 @@ static const struct row rows[] = {
 	{ "bogus ip header (ihl 4)", K_TRUNC_IP, K_NONE, { P, P, P },
 	  { STEER_R_MALFORMED, STEER_R_MALFORMED, STEER_R_MALFORMED }, false },
 };
+
+#define LINK { P, P, P }, { STEER_R_PASS_LINK, STEER_R_PASS_LINK, STEER_R_PASS_LINK }, false
+/* The same over IPv6, where "ip options" are extension headers. */
+static const struct row rows6[] = {
+	{ "tcp syn", K_SYN, K_NONE, { F, S, F },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn, options and data", K_SYN_OPTS_DATA, K_NONE, { F, S, F },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn+fin", K_SYN_FIN, K_NONE, { F, S, F },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn+rst (never answered)", K_SYN_RST, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn behind destination options (dropped, not answered)", K_SYN_IPOPTS, K_NONE,
+	  { S, S, S }, { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "tcp syn-ack, nobody's syn", K_SYNACK, K_NONE, { P, S, R },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_RESET }, true },
+	{ "tcp syn-ack to the pod's syn", K_SYNACK, K_SYN, { P, S, P },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_PASS_REPLY }, true },
+	{ "tcp ack+data", K_ACK, K_NONE, { P, S, R },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_RESET }, true },
+	{ "tcp ack+data, the pod's connection", K_ACK, K_SYN, { P, S, P },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_PASS_REPLY }, true },
+	{ "tcp ack behind hop-by-hop options", K_ACK_IPOPTS, K_NONE, { P, S, N },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_RESET }, true },
+	{ "tcp fin", K_FIN, K_NONE, { P, S, R },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_RESET }, true },
+	{ "tcp rst", K_RST, K_NONE, { P, S, P },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_PASS_ESTABLISHED }, true },
+	{ "udp, new", K_UDP, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "udp answer to the pod's query", K_UDP, K_UDP, { P, S, P },
+	  { STEER_R_PASS_REPLY, STEER_R_DROP, STEER_R_PASS_REPLY }, true },
+	{ "icmpv6 echo", K_ICMP_ECHO, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "icmpv6 echo reply, unasked", K_ICMP_ECHOREPLY, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "icmpv6 echo reply to the pod's ping", K_ICMP_ECHOREPLY, K_ICMP_ECHO, { P, S, P },
+	  { STEER_R_PASS_REPLY, STEER_R_DROP, STEER_R_PASS_REPLY }, true },
+	{ "icmpv6 packet too big", K_ICMP_UNREACH, K_NONE, { P, S, P },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_PASS_ESTABLISHED }, true },
+	{ "neighbour solicitation", K_ND_NS, K_NONE, LINK },
+	{ "neighbour advertisement", K_ND_NA, K_NONE, LINK },
+	{ "router solicitation", K_ND_RS, K_NONE, LINK },
+	{ "router advertisement", K_ND_RA, K_NONE, LINK },
+	{ "redirect", K_ND_REDIRECT, K_NONE, LINK },
+	{ "mldv2 report", K_MLD_REPORT, K_NONE, LINK },
+	{ "sctp", K_OTHER_PROTO, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "sctp answering the pod", K_OTHER_PROTO, K_OTHER_PROTO, { P, S, P },
+	  { STEER_R_PASS_REPLY, STEER_R_DROP, STEER_R_PASS_REPLY }, true },
+	{ "arp (non-ip)", K_NON_IP, K_NONE, { P, P, P },
+	  { STEER_R_NON_IP, STEER_R_NON_IP, STEER_R_NON_IP }, false },
+	{ "udp first fragment", K_FRAG_FIRST, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "later fragment", K_FRAG_LATER, K_NONE, { P, S, P },
+	  { STEER_R_PASS_ESTABLISHED, STEER_R_DROP, STEER_R_PASS_ESTABLISHED }, true },
+	{ "udp behind hop-by-hop, routing, dest options", K_EXT_CHAIN, K_NONE, { S, S, S },
+	  { STEER_R_DROP_NEW, STEER_R_DROP, STEER_R_DROP_NEW }, true },
+	{ "the same answering the pod", K_EXT_CHAIN, K_EXT_CHAIN, { P, S, P },
+	  { STEER_R_PASS_REPLY, STEER_R_DROP, STEER_R_PASS_REPLY }, true },
+	{ "seven extension headers", K_EXT_TOO_MANY, K_NONE, { S, S, S },
+	  { STEER_R_MALFORMED, STEER_R_DROP, STEER_R_MALFORMED }, true },
+	{ "truncated extension header", K_TRUNC_EXT, K_NONE, { S, S, S },
+	  { STEER_R_MALFORMED, STEER_R_DROP, STEER_R_MALFORMED }, true },
+	{ "truncated tcp", K_TRUNC_TCP, K_NONE, { S, S, S },
+	  { STEER_R_MALFORMED, STEER_R_DROP, STEER_R_MALFORMED }, true },
+	{ "bogus ip header (version 4)", K_TRUNC_IP, K_NONE, { P, P, P },
+	  { STEER_R_MALFORMED, STEER_R_MALFORMED, STEER_R_MALFORMED }, false },
+};
+#undef LINK
 #undef P
 #undef S
 #undef R
 #undef F
+#undef N
 
 static __u16 csum_fold(__u32 sum)
 {
@@ -153,68 +237,123 @@ static __u32 csum_add(__u32 sum, const void *p, size_t len)
 	return sum;
 }
 
+static bool is6(const struct pkt_buf *b)
+{
+	return ((const struct ethhdr *)b->data)->h_proto == htons(ETH_P_IPV6);
+}
+
 static struct iphdr *ip_of(struct pkt_buf *b)
+{
+	return (void *)(b->data + ETH_HLEN);
+}
+
+static struct ipv6hdr *ip6_of(struct pkt_buf *b)
 {
 	return (void *)(b->data + ETH_HLEN);
 }
 
 static unsigned char *l4_of(struct pkt_buf *b)
 {
-	return b->data + ETH_HLEN + ip_of(b)->ihl * 4;
+	return b->data + b->l4;
 }
 
-/* Fills in the IPv4 and L4 checksums from scratch. */
+/* The L4 protocol: the last next-header of an IPv6 chain, found in the l4 - 8 byte. */
+static __u8 proto_of(struct pkt_buf *b)
+{
+	if (!is6(b))
+		return ip_of(b)->protocol;
+	return b->l4 == ETH_HLEN + sizeof(struct ipv6hdr) ? ip6_of(b)->nexthdr :
+	       b->data[b->l4 - 8];
+}
+
+/* Fills in the IP and L4 checksums from scratch (IPv6 has no header checksum). */
 static void fix_csums(struct pkt_buf *b)
 {
-	struct iphdr *ip = ip_of(b);
 	unsigned char *l4 = l4_of(b);
-	size_t l4len = b->len - (l4 - b->data);
+	size_t l4len = b->len - b->l4;
+	__u8 proto = proto_of(b);
 	__u16 *check = NULL;
 	__u32 sum = 0;
+	bool later;
 
-	ip->check = 0;
-	ip->check = htons(csum_fold(csum_add(0, ip, ip->ihl * 4)));
-	if (ip->protocol == IPPROTO_TCP && l4len >= sizeof(struct tcphdr))
+	if (is6(b)) {
+		later = b->frag_later;
+		sum = csum_add(0, &ip6_of(b)->saddr, 32);
+	} else {
+		struct iphdr *ip = ip_of(b);
+
+		ip->check = 0;
+		ip->check = htons(csum_fold(csum_add(0, ip, ip->ihl * 4)));
+		later = ntohs(ip->frag_off) & 0x1fff;
+		sum = csum_add(0, &ip->saddr, 8);
+	}
+	if (proto == IPPROTO_TCP && l4len >= sizeof(struct tcphdr))
 		check = &((struct tcphdr *)l4)->check;
-	else if (ip->protocol == IPPROTO_UDP && l4len >= sizeof(struct udphdr))
+	else if (proto == IPPROTO_UDP && l4len >= sizeof(struct udphdr))
 		check = &((struct udphdr *)l4)->check;
-	if (!check || (ntohs(ip->frag_off) & 0x1fff))
+	else if (proto == IPPROTO_ICMPV6 && l4len >= 4)
+		check = (__u16 *)(l4 + 2);
+	if (!check || later)
 		return;
 	*check = 0;
-	sum = csum_add(sum, &ip->saddr, 8);
-	sum += ip->protocol + l4len;
+	sum += proto + l4len;
 	sum = csum_add(sum, l4, l4len);
 	*check = htons(csum_fold(sum));
 }
 
+/* IPv6 extension headers before the L4 header of kind k: next-header codes, 0-ended. */
+/* IPv6 extension headers before the L4 header of kind k: next-header codes. */
+#define EXT_END 255	/* reserved; 0 is hop-by-hop */
+
+static const __u8 *ext_chain(enum kind k)
+{
+	static const __u8 dst[] = { IPPROTO_DSTOPTS, EXT_END },
+		hbh[] = { IPPROTO_HOPOPTS, EXT_END }, frag[] = { IPPROTO_FRAGMENT, EXT_END },
+		chain[] = { IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS, EXT_END },
+		many[] = { IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS,
+			   IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, IPPROTO_DSTOPTS, EXT_END },
+		none[] = { EXT_END };
+
+	switch (k) {
+	case K_SYN_IPOPTS: return dst;
+	case K_ACK_IPOPTS: case K_TRUNC_EXT: return hbh;
+	case K_FRAG_FIRST: case K_FRAG_LATER: return frag;
+	case K_EXT_CHAIN: return chain;
+	case K_EXT_TOO_MANY: return many;
+	default: return none;
+	}
+}
+
+/* A packet of kind k from src to dst; IPv6 when the addresses are. */
 static void build(struct pkt_buf *b, enum kind k, const char *src, const char *dst)
 {
+	bool v6 = strchr(src, ':'), ipopts = k == K_SYN_IPOPTS || k == K_ACK_IPOPTS;
 	struct ethhdr *eth = (void *)b->data;
+	const __u8 *ext = ext_chain(k);
 	struct iphdr *ip = ip_of(b);
-	bool ipopts = k == K_SYN_IPOPTS || k == K_ACK_IPOPTS;
-	unsigned char *l4 = b->data + ETH_HLEN + (ipopts ? 24 : 20);
-	struct tcphdr *th = (void *)l4;
-	struct udphdr *uh = (void *)l4;
-	size_t l4len = 0;
+	size_t l3len, l4len = 0;
+	unsigned char *l4;
+	struct tcphdr *th;
+	struct udphdr *uh;
+	__u8 proto = IPPROTO_TCP;
+	int n = 0;
 
 	memset(b, 0, sizeof(*b));
+	while (v6 && ext[n] != EXT_END)
+		n++;
+	l3len = v6 ? sizeof(struct ipv6hdr) + 8 * n : ipopts ? 24 : 20;
+	b->l4 = ETH_HLEN + l3len;
+	l4 = l4_of(b);
+	th = (void *)l4;
+	uh = (void *)l4;
 	memcpy(eth->h_dest, "\x02\x00\x00\x00\x00\x02", ETH_ALEN);
 	memcpy(eth->h_source, "\x02\x00\x00\x00\x00\x01", ETH_ALEN);
-	eth->h_proto = htons(ETH_P_IP);
+	eth->h_proto = htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
 	if (k == K_NON_IP) {
 		eth->h_proto = htons(ETH_P_ARP);
 		b->len = ETH_HLEN + 28;
 		return;
 	}
-	ip->version = 4;
-	ip->ihl = ipopts ? 6 : 5;
-	/* As a SYN arrives after one routed hop; reflections must not copy it. */
-	ip->ttl = 63;
-	ip->saddr = inet_addr(src);
-	ip->daddr = inet_addr(dst);
-	ip->protocol = IPPROTO_TCP;
-	if (ipopts)
-		memcpy(ip + 1, "\x01\x01\x01\x00", 4);	/* NOP NOP NOP EOL */
 	switch (k) {
 	case K_SYN: case K_SYN_OPTS_DATA: case K_SYN_FIN: case K_SYN_RST: case K_SYN_IPOPTS:
 	case K_SYNACK: case K_ACK: case K_ACK_IPOPTS: case K_FIN: case K_RST: case K_TRUNC_TCP: {
@@ -256,44 +395,99 @@ static void build(struct pkt_buf *b, enum kind k, const char *src, const char *d
 			l4len = 10;
 		break;
 	}
-	case K_UDP: case K_FRAG_FIRST: case K_FRAG_LATER:
-		ip->protocol = IPPROTO_UDP;
+	case K_UDP: case K_FRAG_FIRST: case K_FRAG_LATER: case K_EXT_CHAIN: case K_EXT_TOO_MANY:
+	case K_TRUNC_EXT:
+		proto = IPPROTO_UDP;
 		uh->source = htons(5353);
 		uh->dest = htons(53);
 		l4len = sizeof(*uh) + 8;
 		uh->len = htons(l4len);
 		memcpy(l4 + sizeof(*uh), "question", 8);
-		if (k == K_FRAG_FIRST)
-			ip->frag_off = htons(0x2000);	/* MF */
-		if (k == K_FRAG_LATER)
-			ip->frag_off = htons(185);	/* offset 1480 bytes */
 		break;
 	case K_ICMP_ECHO: case K_ICMP_ECHOREPLY: case K_ICMP_UNREACH:
-		ip->protocol = IPPROTO_ICMP;
-		l4[0] = k == K_ICMP_ECHO ? 8 : k == K_ICMP_ECHOREPLY ? 0 : 3;
-		l4[1] = k == K_ICMP_UNREACH ? 4 : 0;	/* frag needed */
+		proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+		if (v6)
+			l4[0] = k == K_ICMP_ECHO ? 128 : k == K_ICMP_ECHOREPLY ? 129 : 2;
+		else
+			l4[0] = k == K_ICMP_ECHO ? 8 : k == K_ICMP_ECHOREPLY ? 0 : 3;
+		l4[1] = k == K_ICMP_UNREACH && !v6 ? 4 : 0;	/* frag needed */
 		if (k != K_ICMP_UNREACH)
 			memcpy(l4 + 4, "\x12\x34\x00\x01", 4);	/* echo id, sequence */
 		l4len = 8;
 		break;
+	case K_ND_NS: case K_ND_NA: case K_ND_RS: case K_ND_RA: case K_ND_REDIRECT:
+	case K_MLD_REPORT:
+		proto = IPPROTO_ICMPV6;
+		l4[0] = k == K_ND_NS ? 135 : k == K_ND_NA ? 136 : k == K_ND_RS ? 133 :
+			k == K_ND_RA ? 134 : k == K_ND_REDIRECT ? 137 : 143;
+		l4len = 24;
+		break;
 	case K_OTHER_PROTO:
-		ip->protocol = 132;
+		proto = 132;
 		l4len = 12;
 		break;
 	case K_TRUNC_IP:
 		/*
-		 * test_run refuses an skb too short for an IPv4 header, so the
-		 * unreadable-header case is a header length below the minimum.
+		 * test_run refuses an skb too short for an IP header, so the
+		 * unreadable-header case is a header length below the minimum
+		 * (IPv4), or the wrong version (IPv6).
 		 */
-		ip->ihl = 4;
-		ip->protocol = IPPROTO_UDP;
+		proto = IPPROTO_UDP;
 		l4len = 8;
 		break;
 	default:
 		break;
 	}
-	ip->tot_len = htons((l4 - (unsigned char *)ip) + l4len);
-	b->len = (l4 - b->data) + l4len;
+	b->len = b->l4 + l4len;
+	if (v6) {
+		struct ipv6hdr *ip6 = ip6_of(b);
+		struct steer_addr a;
+
+		ip6->version = k == K_TRUNC_IP ? 4 : 6;
+		ip6->hop_limit = 63;
+		ip6->payload_len = htons(8 * n + l4len);
+		ip6->nexthdr = n ? ext[0] : proto;
+		addr_parse_ip(src, &a);
+		memcpy(&ip6->saddr, a.b, 16);
+		addr_parse_ip(dst, &a);
+		memcpy(&ip6->daddr, a.b, 16);
+		for (int i = 0; i < n; i++) {
+			unsigned char *h = b->data + ETH_HLEN + sizeof(*ip6) + 8 * i;
+
+			h[0] = i + 1 < n ? ext[i + 1] : proto;
+			/* 8 bytes each (length 0); a truncated one claims 88. */
+			h[1] = k == K_TRUNC_EXT ? 10 : 0;
+			if (ext[i] == IPPROTO_FRAGMENT) {
+				h[1] = 0;
+				/* MF on the first; offset 1480 bytes on the later one. */
+				h[3] = k == K_FRAG_FIRST ? 1 : 0;
+				if (k == K_FRAG_LATER) {
+					h[2] = 1480 >> 8;
+					h[3] = 1480 & 0xf8;
+					b->frag_later = true;
+				}
+			}
+			if (ext[i] == IPPROTO_ROUTING)
+				h[2] = 4;	/* a segment routing header with nothing left */
+		}
+		if (k == K_TRUNC_EXT)
+			ip6->payload_len = htons(8 * n + l4len);
+	} else {
+		ip->version = 4;
+		ip->ihl = k == K_TRUNC_IP ? 4 : ipopts ? 6 : 5;
+		/* As a SYN arrives after one routed hop; reflections must not copy it. */
+		ip->ttl = 63;
+		ip->saddr = inet_addr(src);
+		ip->daddr = inet_addr(dst);
+		ip->protocol = proto;
+		if (ipopts)
+			memcpy(ip + 1, "\x01\x01\x01\x00", 4);	/* NOP NOP NOP EOL */
+		if (k == K_FRAG_FIRST)
+			ip->frag_off = htons(0x2000);	/* MF */
+		if (k == K_FRAG_LATER)
+			ip->frag_off = htons(185);	/* offset 1480 bytes */
+		ip->tot_len = htons(l3len + l4len);
+	}
 	fix_csums(b);
 }
 
@@ -301,20 +495,36 @@ static void build(struct pkt_buf *b, enum kind k, const char *src, const char *d
 static struct tcphdr *reflect(struct pkt_buf *b)
 {
 	struct ethhdr *eth = (void *)b->data;
-	struct iphdr *ip = ip_of(b);
 	struct tcphdr *th = (void *)l4_of(b);
 	unsigned char mac[ETH_ALEN];
-	__be32 a = ip->saddr;
 	__be16 port = th->source;
 
 	memcpy(mac, eth->h_dest, ETH_ALEN);
 	memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 	memcpy(eth->h_source, mac, ETH_ALEN);
-	ip->saddr = ip->daddr;
-	ip->daddr = a;
+	if (is6(b)) {
+		struct in6_addr a = ip6_of(b)->saddr;
+
+		ip6_of(b)->saddr = ip6_of(b)->daddr;
+		ip6_of(b)->daddr = a;
+	} else {
+		__be32 a = ip_of(b)->saddr;
+
+		ip_of(b)->saddr = ip_of(b)->daddr;
+		ip_of(b)->daddr = a;
+	}
 	th->source = th->dest;
 	th->dest = port;
 	return th;
+}
+
+/* A fresh TTL or hop limit, as the pod's own answer would have. */
+static void fresh_ttl(struct pkt_buf *b)
+{
+	if (is6(b))
+		ip6_of(b)->hop_limit = 64;
+	else
+		ip_of(b)->ttl = 64;
 }
 
 /* What the pod sent first, for a row's opened kind: built from the pod, ports swapped. */
@@ -323,7 +533,7 @@ static void opener(struct pkt_buf *b, enum kind k, const char *peer)
 	unsigned char *l4;
 	__be16 port;
 
-	build(b, k, POD, peer);
+	build(b, k, strchr(peer, ':') ? POD6 : POD, peer);
 	l4 = l4_of(b);
 	if (k == K_ICMP_ECHO || k == K_OTHER_PROTO)
 		return;
@@ -337,13 +547,14 @@ static void opener(struct pkt_buf *b, enum kind k, const char *peer)
 static void strip_ip_opts(struct pkt_buf *b)
 {
 	struct iphdr *ip = ip_of(b);
-	size_t opt = ip->ihl * 4 - sizeof(*ip);
+	size_t opt = is6(b) ? 0 : ip->ihl * 4 - sizeof(*ip);
 
 	if (!opt)
 		return;
 	memmove((unsigned char *)(ip + 1), (unsigned char *)(ip + 1) + opt,
 		b->len - ETH_HLEN - sizeof(*ip) - opt);
 	b->len -= opt;
+	b->l4 -= opt;
 	ip->ihl = 5;
 	ip->tot_len = htons(ntohs(ip->tot_len) - opt);
 }
@@ -359,7 +570,7 @@ static void expect_reflected(struct pkt_buf *b)
 
 	strip_ip_opts(b);
 	th = reflect(b);
-	ip_of(b)->ttl = 64;
+	fresh_ttl(b);
 	th->seq = th->ack_seq;
 	th->ack_seq = 0;
 	th->fin = th->syn = th->psh = th->urg = th->ack = 0;
@@ -376,13 +587,12 @@ static void expect_reflected(struct pkt_buf *b)
  */
 static void expect_refused(struct pkt_buf *b)
 {
-	struct iphdr *ip = ip_of(b);
 	struct tcphdr *th = (void *)l4_of(b);
-	unsigned int payload = ntohs(ip->tot_len) - ip->ihl * 4 - th->doff * 4;
+	unsigned int payload = b->len - b->l4 - th->doff * 4;
 
 	strip_ip_opts(b);
 	th = reflect(b);
-	ip_of(b)->ttl = 64;
+	fresh_ttl(b);
 	th->ack_seq = htonl(ntohl(th->seq) + 1 + th->fin + payload);
 	th->seq = 0;
 	th->doff = 5;
@@ -583,46 +793,48 @@ static const char *const reason_names[] = STEER_REASON_NAMES;
 enum exempt_mode { EX_NONE, EX_HOST, EX_CIDR, EX_MAX };
 static const char *const exempt_names[] = { "forwarded", "node-generated", "exempt cidr" };
 
-TEST(tc_table_every_action_kind_exemption)
+struct table_count {
+	int cases, reflected, refused;
+};
+
+/* Every row under every action and exemption, for one family. */
+static void run_table(struct env *e, const struct row *rows, size_t nrows, bool v6,
+		      struct table_count *c)
 {
+	const char *pod = v6 ? POD6 : POD;
 	struct steer_quar_val qv = { .origin = STEER_ORIGIN_MANUAL };
-	struct pkt_buf stray;
-	struct env e;
-	int cases = 0, reflected = 0, refused = 0;
 
-	if (!env_open(&e))
-		goto cleanup;
-	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
-	ASSERT_OK(maps_exempt_set(e.m, inet_addr(DEBUG_NET), 12, STEER_ORIGIN_API), "exempt");
-
+	ASSERT_OK(maps_exempt_set(e->m, v6 ? IPP(DEBUG_NET6) : IPP(DEBUG_NET),
+				  v6 ? 48 : 96 + 12, STEER_ORIGIN_API), "exempt");
 	for (int a = 0; a < STEER_ACT_MAX; a++) {
 		qv.action = a;
-		ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "set action");
-		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		ASSERT_OK(maps_quar_set(e->m, IPP(pod), &qv), "set action");
+		for (size_t i = 0; i < nrows; i++) {
 			for (int x = 0; x < EX_MAX; x++) {
-				const char *peer = x == EX_CIDR ? DEBUGGER : CLIENT;
+				const char *peer = x == EX_CIDR ? (v6 ? DEBUGGER6 : DEBUGGER) :
+						   v6 ? CLIENT6 : CLIENT;
 				const struct row *r = &rows[i];
 				struct pkt_buf in, want, got;
 				enum exp_verdict v = r->v[a];
 				enum steer_reason reason = r->r[a];
 				uint64_t before;
-				char name[128];
+				char name[160];
 				int ret;
 
-				flows_flush(&e);
+				flows_flush(e);
 				if (r->opened != K_NONE) {
 					struct pkt_buf op;
 
 					opener(&op, r->opened, peer);
-					run_from_pod(&e, &op);
+					run_from_pod(e, &op);
 				}
-				build(&in, r->kind, peer, POD);
+				build(&in, r->kind, peer, pod);
 				if (x != EX_NONE && r->ip_ok) {
 					v = V_PASS;
 					reason = x == EX_HOST ? STEER_R_EXEMPT_HOST : STEER_R_EXEMPT_CIDR;
 				}
 				want = in;
-				if (v == V_RST)
+				if (v == V_RST || v == V_RST_POD)
 					expect_rst(&want);
 				/*
 				 * test_run hands back the dropped SYN as the
@@ -631,13 +843,13 @@ TEST(tc_table_every_action_kind_exemption)
 				 */
 				if (v == V_REFUSE)
 					expect_refused(&want);
-				snprintf(name, sizeof(name), "%s, %s, %s", action_names[a], r->desc,
-					 exempt_names[x]);
-				snap_stats(&e);
-				before = e.stats[reason];
-				CHECK_(!tap_recv(&e, &got, 0), "%s: reflected packet before the run "
+				snprintf(name, sizeof(name), "%s %s, %s, %s", v6 ? "ipv6" : "ipv4",
+					 action_names[a], r->desc, exempt_names[x]);
+				snap_stats(e);
+				before = e->stats[reason];
+				CHECK_(!tap_recv(e, &got, 0), "%s: reflected packet before the run "
 				       "(from the case before)", name);
-				ret = run(&e, &in, x == EX_HOST ? 0 : FWD_IFINDEX, &got);
+				ret = run(e, &in, x == EX_HOST ? 0 : FWD_IFINDEX, &got);
 				if (!CHECK_(ret == (v == V_SHOT || v == V_REFUSE ? TC_ACT_SHOT :
 						    TC_ACT_OK),
 					    "%s: verdict %d", name, ret))
@@ -647,38 +859,69 @@ TEST(tc_table_every_action_kind_exemption)
 				if (v == V_RST) {
 					want = in;
 					expect_reflected(&want);
-					tap_recv(&e, &got, 1000);
+					tap_recv(e, &got, 1000);
 					CHECK_(got.len == want.len &&
 					       !memcmp(got.data, want.data, want.len),
 					       "%s: reflected RST differs (%u bytes)", name, got.len);
-					reflected++;
+					c->reflected++;
 				}
 				if (v == V_REFUSE) {
 					want = in;
 					expect_refused(&want);
-					tap_recv(&e, &got, 1000);
+					tap_recv(e, &got, 1000);
 					CHECK_(got.len == want.len &&
 					       !memcmp(got.data, want.data, want.len),
 					       "%s: reflected RST+ACK differs (%u bytes)", name,
 					       got.len);
-					refused++;
+					c->refused++;
 				}
-				if (v == V_SHOT || v == V_PASS)
-					CHECK_(!tap_recv(&e, &got, 20), "%s: answered (%u bytes), "
+				if (v == V_SHOT || v == V_PASS || v == V_RST_POD)
+					CHECK_(!tap_recv(e, &got, 20), "%s: answered (%u bytes), "
 					       "expected silence", name, got.len);
-				snap_stats(&e);
-				CHECK_(e.stats[reason] == before + 1, "%s: counter %s did not move",
+				snap_stats(e);
+				CHECK_(e->stats[reason] == before + 1, "%s: counter %s did not move",
 				       name, reason_names[reason]);
-				cases++;
+				c->cases++;
 			}
 		}
 	}
-	ASSERT_EQ(cases, STEER_ACT_MAX * EX_MAX * (int)(sizeof(rows) / sizeof(rows[0])),
+}
+
+TEST(tc_table_every_action_kind_exemption)
+{
+	struct table_count c = {};
+	struct pkt_buf stray;
+	struct env e;
+
+	if (!env_open(&e))
+		goto cleanup;
+	run_table(&e, rows, sizeof(rows) / sizeof(rows[0]), false, &c);
+	ASSERT_EQ(c.cases, STEER_ACT_MAX * EX_MAX * (int)(sizeof(rows) / sizeof(rows[0])),
 		  "cases run");
 	/* syn-ack, ack+data (with and without IP options), fin under reset, forwarded only. */
-	ASSERT_EQ(reflected, 4, "reflected RSTs checked");
+	ASSERT_EQ(c.reflected, 4, "reflected RSTs checked");
 	/* the four answerable SYNs under drain and reset, forwarded only. */
-	ASSERT_EQ(refused, 8, "refusing RST+ACKs checked");
+	ASSERT_EQ(c.refused, 8, "refusing RST+ACKs checked");
+	ASSERT_EQ(tap_recv(&e, &stray, 100), 0, "nothing else reflected");
+cleanup:
+	env_close(&e);
+}
+
+TEST(tc_table_ipv6_every_action_kind_exemption)
+{
+	struct table_count c = {};
+	struct pkt_buf stray;
+	struct env e;
+
+	if (!env_open(&e))
+		goto cleanup;
+	run_table(&e, rows6, sizeof(rows6) / sizeof(rows6[0]), true, &c);
+	ASSERT_EQ(c.cases, STEER_ACT_MAX * EX_MAX * (int)(sizeof(rows6) / sizeof(rows6[0])),
+		  "cases run");
+	/* syn-ack, ack+data, fin under reset, forwarded only (not behind hop-by-hop). */
+	ASSERT_EQ(c.reflected, 3, "reflected RSTs checked");
+	/* the three answerable SYNs without extension headers, drain and reset, forwarded. */
+	ASSERT_EQ(c.refused, 6, "refusing RST+ACKs checked");
 	ASSERT_EQ(tap_recv(&e, &stray, 100), 0, "nothing else reflected");
 cleanup:
 	env_close(&e);
@@ -693,7 +936,7 @@ TEST(tc_not_quarantined_passes_and_qstats_count)
 
 	if (!env_open(&e))
 		goto cleanup;
-	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
+	ASSERT_OK(maps_quar_set(e.m, IPP(POD), &qv), "quarantine");
 	for (int k = 0; k < K_MAX; k++) {
 		if (k == K_NON_IP || k == K_TRUNC_IP)
 			continue;
@@ -705,14 +948,14 @@ TEST(tc_not_quarantined_passes_and_qstats_count)
 		snap_stats(&e);
 		ASSERT_EQ(e.stats[STEER_R_PASS], b + 1, "pass counter");
 	}
-	ASSERT_EQ(maps_qstat_get(e.m, inet_addr(OTHER), &qs), -ENOENT, "no qstats for others");
+	ASSERT_EQ(maps_qstat_get(e.m, IPP(OTHER), &qs), -ENOENT, "no qstats for others");
 	build(&in, K_ACK, CLIENT, POD);
 	for (int i = 0; i < 3; i++)
 		ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_SHOT, "dropped");
-	ASSERT_OK(maps_qstat_get(e.m, inet_addr(POD), &qs), "qstats");
+	ASSERT_OK(maps_qstat_get(e.m, IPP(POD), &qs), "qstats");
 	ASSERT_EQ(qs.packets, 3, "qstat packets");
 	ASSERT_EQ(qs.bytes, 3 * in.len, "qstat bytes");
-	ASSERT_OK(maps_quar_del(e.m, inet_addr(POD)), "release");
+	ASSERT_OK(maps_quar_del(e.m, IPP(POD)), "release");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "released pod reachable");
 cleanup:
 	env_close(&e);
@@ -741,7 +984,7 @@ TEST(tc_flows_recorded_from_the_pod)
 	ASSERT_EQ(flows_count(&e), 1, "nothing else while not quarantined");
 
 	/* Quarantined: datagrams and pings too, each flow once. */
-	ASSERT_OK(maps_quar_set(e.m, inet_addr(POD), &qv), "quarantine");
+	ASSERT_OK(maps_quar_set(e.m, IPP(POD), &qv), "quarantine");
 	snap_stats(&e);
 	rec = e.stats[STEER_R_FLOW_RECORDED];
 	for (int i = 0; i < 3; i++) {
@@ -767,11 +1010,11 @@ cleanup:
 }
 
 /* The cache entries of every CPU for slot of addr that vouch for it. */
-static int qcache_vouching(struct env *e, __be32 addr)
+static int qcache_vouching(struct env *e, const struct steer_addr *addr)
 {
-	__u32 slot = (__u32)(addr * 0x9e3779b1u) >> 24;	/* as bpf/lib/qcache.h */
+	__u32 slot = (__u32)(addr->w[3] * 0x9e3779b1u) >> 24;	/* as bpf/lib/qcache.h */
 	int ncpu = libbpf_num_possible_cpus(), n = 0;
-	struct { __be32 w[4]; __u32 epoch, jiffy; } *ents;
+	struct { struct steer_addr a; __u32 epoch, jiffy; } *ents;
 
 	ents = calloc(ncpu, sizeof(*ents));
 	if (!ents || bpf_map_lookup_elem(e->qcache, &slot, ents)) {
@@ -779,7 +1022,7 @@ static int qcache_vouching(struct env *e, __be32 addr)
 		return -1;
 	}
 	for (int i = 0; i < ncpu; i++)
-		n += ents[i].w[3] == addr && ents[i].w[2] == htonl(0xffff);
+		n += addr_eq(&ents[i].a, addr);
 	free(ents);
 	return n;
 }
@@ -787,7 +1030,7 @@ static int qcache_vouching(struct env *e, __be32 addr)
 TEST(tc_not_quarantined_cache_yields_to_every_writer)
 {
 	struct steer_quar_val qv = { .action = STEER_ACT_DROP };
-	struct steer_quar_key k = { .addr = inet_addr(OTHER) };
+	struct steer_quar_key k = { .addr = addr_lit(OTHER) };
 	struct pkt_buf in, got;
 	struct env e;
 
@@ -795,16 +1038,16 @@ TEST(tc_not_quarantined_cache_yields_to_every_writer)
 		goto cleanup;
 	build(&in, K_ACK, CLIENT, OTHER);
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "not quarantined");
-	ASSERT_EQ(qcache_vouching(&e, k.addr), 1, "the cache holds it");
+	ASSERT_EQ(qcache_vouching(&e, &k.addr), 1, "the cache holds it");
 
 	/* steer's writers (maps_quar_set) bump the epoch: enforced on the very next packet. */
-	ASSERT_OK(maps_quar_set(e.m, k.addr, &qv), "quarantine");
+	ASSERT_OK(maps_quar_set(e.m, &k.addr, &qv), "quarantine");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_SHOT, "enforced at once");
-	ASSERT_OK(maps_quar_del(e.m, k.addr), "release");
+	ASSERT_OK(maps_quar_del(e.m, &k.addr), "release");
 	ASSERT_EQ(run(&e, &in, FWD_IFINDEX, &got), TC_ACT_OK, "released at once");
 
 	/* A plain map update, as bpftool makes, without the epoch: within a tick. */
-	ASSERT_EQ(qcache_vouching(&e, k.addr), 1, "cached again");
+	ASSERT_EQ(qcache_vouching(&e, &k.addr), 1, "cached again");
 	ASSERT_OK(bpf_map_update_elem(e.m->quar, &k, &qv, BPF_ANY) ? -errno : 0,
 		  "bpftool-style update");
 	usleep(25 * 1000);	/* more than a jiffy at HZ=100 */
@@ -830,8 +1073,7 @@ static void prior_of(struct test_in *t, const struct sock_out *o)
 {
 	t->has_prior = 1;
 	memset(&t->prior, 0, sizeof(t->prior));
-	t->prior.backend.b[10] = t->prior.backend.b[11] = 0xff;
-	memcpy(&t->prior.backend.b[12], &o->pick.be.addr, 4);
+	t->prior.backend = o->pick.be.addr;
 	t->prior.port = o->pick.be.port;
 	t->prior.rev = o->pick.rev;
 	t->prior.slot = o->pick.slot;
@@ -840,11 +1082,11 @@ static void prior_of(struct test_in *t, const struct sock_out *o)
 TEST(sock_decision_steer_refuse_fallthrough)
 {
 	struct test_sock_decide_bpf *skel = NULL;
-	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(80), .proto = 6 };
+	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
 	struct steer_backend_val be[3] = {
-		{ .addr = inet_addr("10.244.1.7"), .port = htons(8080) },
-		{ .addr = inet_addr("10.244.1.8"), .port = htons(8080) },
-		{ .addr = inet_addr("10.244.1.9"), .port = htons(8080) },
+		{ .addr = addr_lit("10.244.1.7"), .port = htons(8080) },
+		{ .addr = addr_lit("10.244.1.8"), .port = htons(8080) },
+		{ .addr = addr_lit("10.244.1.9"), .port = htons(8080) },
 	};
 	struct steer_quar_val qv = { .action = STEER_ACT_DRAIN };
 	struct test_in t = { .in = { .addr = k.vip, .port = k.port, .proto = 6 } };
@@ -875,8 +1117,8 @@ TEST(sock_decision_steer_refuse_fallthrough)
 		ASSERT_EQ(out.verdict, SOCK_REWRITE, "steered");
 		ASSERT_EQ(out.reason, STEER_R_SOCK_STEERED, "reason steered");
 		ASSERT_EQ(out.pick.be.port, htons(8080), "backend port");
-		ASSERT_EQ(out.pick.be.addr, be[out.pick.slot].addr, "slot says where");
-		seen[out.pick.be.addr == be[1].addr]++;
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be[out.pick.slot].addr), "slot says where");
+		seen[addr_eq(&out.pick.be.addr, &be[1].addr)]++;
 	}
 	ASSERT_TRUE(seen[0] && seen[1], "random slot reaches both backends");
 
@@ -890,31 +1132,35 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	prior_of(&t, &out);
 	for (__u32 rnd = 1; rnd < 8; rnd++) {
 		t.in.rnd = rnd;
-		ASSERT_EQ(sock_run(prog, &t).pick.be.addr, out.pick.be.addr, "kept");
+		struct sock_out again = sock_run(prog, &t);
+
+		ASSERT_TRUE(addr_eq(&again.pick.be.addr, &out.pick.be.addr), "kept");
 	}
-	ASSERT_OK(maps_quar_set(&m, out.pick.be.addr, &qv), "quarantine the kept backend");
+	ASSERT_OK(maps_quar_set(&m, &out.pick.be.addr, &qv), "quarantine the kept backend");
 	for (__u32 rnd = 0; rnd < 4; rnd++) {
 		t.in.rnd = rnd;
-		ASSERT_NEQ(sock_run(prog, &t).pick.be.addr, out.pick.be.addr, "moved off it");
+		struct sock_out moved = sock_run(prog, &t);
+
+		ASSERT_FALSE(addr_eq(&moved.pick.be.addr, &out.pick.be.addr), "moved off it");
 	}
-	ASSERT_OK(maps_quar_del(&m, out.pick.be.addr), "release it");
+	ASSERT_OK(maps_quar_del(&m, &out.pick.be.addr), "release it");
 	t.has_prior = 0;
 
 	/* Safety net: a backend quarantined before the writer caught up. */
-	ASSERT_OK(maps_quar_set(&m, be[0].addr, &qv), "quarantine backend 0");
+	ASSERT_OK(maps_quar_set(&m, &be[0].addr, &qv), "quarantine backend 0");
 	for (__u32 rnd = 0; rnd < 4; rnd++) {
 		t.in.rnd = rnd;
 		out = sock_run(prog, &t);
 		ASSERT_EQ(out.verdict, SOCK_REWRITE, "steered around");
-		ASSERT_EQ(out.pick.be.addr, be[1].addr, "healthy backend");
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be[1].addr), "healthy backend");
 	}
 	/* Every slot quarantined but the writer says there are backends: kube-proxy's turn. */
-	ASSERT_OK(maps_quar_set(&m, be[1].addr, &qv), "quarantine backend 1");
+	ASSERT_OK(maps_quar_set(&m, &be[1].addr, &qv), "quarantine backend 1");
 	out = sock_run(prog, &t);
 	ASSERT_EQ(out.verdict, SOCK_PASS, "falls through, never refused");
 	ASSERT_EQ(out.reason, STEER_R_SOCK_FALLTHROUGH, "reason fallthrough");
-	maps_quar_del(&m, be[0].addr);
-	maps_quar_del(&m, be[1].addr);
+	maps_quar_del(&m, &be[0].addr);
+	maps_quar_del(&m, &be[1].addr);
 
 	/*
 	 * A reader that read steer_svc just before an update and picks after
@@ -929,7 +1175,8 @@ TEST(sock_decision_steer_refuse_fallthrough)
 		t.in.rnd = rnd;
 		out = sock_run(prog, &t);
 		ASSERT_EQ(out.verdict, SOCK_REWRITE, "a reader of the rev before still picks");
-		ASSERT_TRUE(out.pick.be.addr == be[0].addr || out.pick.be.addr == be[1].addr,
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be[0].addr) ||
+			    addr_eq(&out.pick.be.addr, &be[1].addr),
 			    "from the set it read");
 	}
 	/* Slots missing under the current rev (a writer between two steps). */
@@ -945,7 +1192,7 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	ASSERT_EQ(out.reason, STEER_R_SOCK_NO_BACKEND, "reason no backend");
 
 	/* A quarantined pod's address is left to tc on its veth. */
-	ASSERT_OK(maps_quar_set(&m, be[0].addr, &qv), "quarantine a pod");
+	ASSERT_OK(maps_quar_set(&m, &be[0].addr, &qv), "quarantine a pod");
 	t.in.addr = be[0].addr;
 	t.in.port = htons(8080);
 	ASSERT_EQ(sock_run(prog, &t).verdict, SOCK_PASS, "direct connect not refused here");
@@ -953,11 +1200,65 @@ cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
+/* IPv6 VIPs and backends, and an IPv4 VIP asked for in its mapped form. */
+TEST(sock_decision_ipv6_and_mapped)
+{
+	struct test_sock_decide_bpf *skel = NULL;
+	struct steer_svc_key k6 = { .vip = addr_lit("fd00:96::10"), .port = htons(80), .proto = 6 };
+	struct steer_svc_key k4 = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
+	struct steer_backend_val be6[2] = {
+		{ .addr = addr_lit("fd00:244:1::7"), .port = htons(8080) },
+		{ .addr = addr_lit("fd00:244:1::8"), .port = htons(8080) },
+	};
+	struct steer_backend_val be4 = { .addr = addr_lit("10.244.1.7"), .port = htons(8080) };
+	struct steer_quar_val qv = { .action = STEER_ACT_DRAIN };
+	struct test_in t = { .in = { .addr = k6.vip, .port = k6.port, .proto = 6 } };
+	struct steer_maps m;
+	struct sock_out out;
+	int prog;
+
+	if (geteuid() != 0) {
+		test_skip("needs root to load BPF");
+		return;
+	}
+	skel = test_sock_decide_bpf__open_and_load();
+	if (!ASSERT_OK_PTR(skel, "open_and_load"))
+		return;
+	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
+		goto cleanup;
+	prog = bpf_program__fd(skel->progs.test_sock_decide);
+	ASSERT_OK(maps_svc_set(&m, &k6, be6, 2, STEER_ORIGIN_MANUAL, 0), "IPv6 svc set");
+	ASSERT_OK(maps_quar_set(&m, &be6[0].addr, &qv), "quarantine an IPv6 backend");
+	for (__u32 rnd = 0; rnd < 4; rnd++) {
+		t.in.rnd = rnd;
+		out = sock_run(prog, &t);
+		ASSERT_EQ(out.verdict, SOCK_REWRITE, "IPv6 VIP steered");
+		ASSERT_TRUE(addr_eq(&out.pick.be.addr, &be6[1].addr), "to the healthy IPv6 backend");
+	}
+	t.in.addr = addr_lit("fd00:96::11");
+	ASSERT_EQ(sock_run(prog, &t).verdict, SOCK_PASS, "another IPv6 address untouched");
+
+	/* What connect6 reads from an AF_INET6 socket dialing ::ffff:10.96.0.10. */
+	ASSERT_OK(maps_svc_set(&m, &k4, &be4, 1, STEER_ORIGIN_MANUAL, 0), "IPv4 svc set");
+	t.in.addr = addr_lit("::ffff:10.96.0.10");
+	out = sock_run(prog, &t);
+	ASSERT_EQ(out.verdict, SOCK_REWRITE, "the mapped VIP is the IPv4 Service");
+	ASSERT_TRUE(addr_eq(&out.pick.be.addr, IPP("10.244.1.7")), "to its IPv4 backend, mapped");
+
+	t.mode = TEST_REVNAT;
+	t.in.addr = k6.vip;
+	t.in.rnd = 91;
+	out = sock_run(prog, &t);
+	ASSERT_TRUE(out.verdict == SOCK_REWRITE && out.found, "IPv6 reverse translation found");
+cleanup:
+	test_sock_decide_bpf__destroy(skel);
+}
+
 TEST(sock_revnat_looked_up_before_written)
 {
 	struct test_sock_decide_bpf *skel = NULL;
-	struct steer_svc_key k = { .vip = inet_addr("10.96.0.10"), .port = htons(53), .proto = 17 };
-	struct steer_backend_val be = { .addr = inet_addr("10.244.1.7"), .port = htons(5353) };
+	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(53), .proto = 17 };
+	struct steer_backend_val be = { .addr = addr_lit("10.244.1.7"), .port = htons(5353) };
 	struct test_in t = { .mode = TEST_REVNAT,
 			     .in = { .addr = k.vip, .port = k.port, .proto = 17, .rnd = 77 } };
 	struct steer_maps m;
@@ -1027,19 +1328,21 @@ TEST(memory_qstats_formula)
 	m0 = map_memlock(e.m->qstats);
 	printf("  steer_qstats: %lld bytes empty at %d possible CPUs\n", m0, ncpu);
 	ASSERT_GE(m0, buckets, "at least the buckets");
-	/* Elements (72 B + a list node) for every entry if charged up front. */
-	ASSERT_LE(m0, buckets + 80LL * STEER_MAX_QUAR + 64LL * ncpu + 4096,
+	/* Elements (80 B + a list node) for every entry if charged up front. */
+	ASSERT_LE(m0, buckets + 88LL * STEER_MAX_QUAR + 64LL * ncpu + 4096,
 		  "no per-CPU copy of 65,536 values");
 	for (int i = 0; i < n; i++) {
-		struct steer_quar_key k = { .addr = htonl(0x0af50000 + i) };
+		struct steer_quar_key k;
+
+		addr_from_v4(&k.addr, htonl(0x0af50000 + i));
 
 		ASSERT_OK(bpf_map_update_elem(e.m->qstats, &k, &v, BPF_NOEXIST) ? -errno : 0,
 			  "add");
 	}
 	m1 = map_memlock(e.m->qstats);
 	printf("  steer_qstats: %lld bytes with %d addresses\n", m1, n);
-	/* Charged as used: 80 B an address; charged up front: no change. */
-	ASSERT_TRUE(m1 == m0 || (m1 - m0 >= 72LL * n && m1 - m0 <= 96LL * n),
+	/* Charged as used: 88 B an address (16 B key); charged up front: no change. */
+	ASSERT_TRUE(m1 == m0 || (m1 - m0 >= 80LL * n && m1 - m0 <= 104LL * n),
 		    "one element per counted address, whatever the CPU count");
 cleanup:
 	env_close(&e);

@@ -24,7 +24,7 @@
 static const char *const reason_names[] = STEER_REASON_NAMES;
 
 struct quar_ent {
-	__be32 addr;
+	struct steer_addr addr;
 	struct steer_quar_val v;
 	struct steer_qstat qs;
 };
@@ -82,13 +82,13 @@ static int grow(void **p, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static int quar_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
+static int quar_cb(const struct steer_addr *addr, const struct steer_quar_val *v, void *arg)
 {
 	struct snap *s = arg;
 
 	if (grow((void **)&s->quar, &s->capquar, s->nquar, sizeof(*s->quar)))
 		return -ENOMEM;
-	s->quar[s->nquar++] = (struct quar_ent){ .addr = addr, .v = *v };
+	s->quar[s->nquar++] = (struct quar_ent){ .addr = *addr, .v = *v };
 	return 0;
 }
 
@@ -120,10 +120,8 @@ static bool same_backends(const struct svc_ent *x, const struct svc_ent *y)
 
 static int cmp_quar(const void *a, const void *b)
 {
-	uint32_t x = ntohl(((const struct quar_ent *)a)->addr);
-	uint32_t y = ntohl(((const struct quar_ent *)b)->addr);
-
-	return x < y ? -1 : x > y;
+	/* Network order, byte by byte: numeric order, IPv4 (mapped) first. */
+	return addr_cmp(&((const struct quar_ent *)a)->addr, &((const struct quar_ent *)b)->addr);
 }
 
 static int cmp_svc(const void *a, const void *b)
@@ -149,7 +147,7 @@ static int snap_take(const struct steer_maps *m, struct snap *s)
 	if (err)
 		return err;
 	for (size_t i = 0; i < s->nquar; i++)
-		maps_qstat_get(m, s->quar[i].addr, &s->quar[i].qs);
+		maps_qstat_get(m, &s->quar[i].addr, &s->quar[i].qs);
 	for (size_t i = 0; i < s->nsvc; i++)
 		svc_read_backends(m, &s->svc[i]);
 	qsort(s->quar, s->nquar, sizeof(*s->quar), cmp_quar);
@@ -233,10 +231,10 @@ static void print_counters(struct mon *mo, const struct snap *a, const struct sn
 static void print_addr(struct mon *mo, const struct quar_ent *q, uint64_t pk, uint64_t by,
 		       double secs)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 	cJSON *j;
 
-	inet_ntop(AF_INET, &q->addr, ip, sizeof(ip));
+	addr_str(&q->addr, ip);
 	if (!mo->o->json) {
 		printf("%s addr %-15s %-5s %10.0f pkt/s %12.0f B/s\n", mo->ts, ip,
 		       addr_action_name(q->v.action), pk / secs, by / secs);
@@ -259,10 +257,10 @@ static const char *const ev_names[] = { "present", "added", "removed", "changed"
 static void print_quar_event(struct mon *mo, int ev, const struct quar_ent *q,
 			     const struct quar_ent *old)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 	cJSON *j;
 
-	inet_ntop(AF_INET, &q->addr, ip, sizeof(ip));
+	addr_str(&q->addr, ip);
 	if (!mo->o->json) {
 		printf("%s quarantine %c %s", mo->ts, ev_marks[ev], ip);
 		if (ev == EV_REMOVED) {
@@ -295,16 +293,15 @@ static void print_quar_event(struct mon *mo, int ev, const struct quar_ent *q,
 
 static void backend_str(const struct steer_backend_val *b, char *buf, size_t len)
 {
-	char ip[INET_ADDRSTRLEN];
+	char s[ADDR_HOSTPORTLEN];
 
-	inet_ntop(AF_INET, &b->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s:%u", ip, ntohs(b->port));
+	snprintf(buf, len, "%s", addr_hostport_str(&b->addr, b->port, s));
 }
 
 static bool has_backend(const struct svc_ent *s, const struct steer_backend_val *b)
 {
 	for (uint32_t i = 0; i < s->n; i++)
-		if (s->b[i].addr == b->addr && s->b[i].port == b->port)
+		if (addr_eq(&s->b[i].addr, &b->addr) && s->b[i].port == b->port)
 			return true;
 	return false;
 }
@@ -312,7 +309,7 @@ static bool has_backend(const struct svc_ent *s, const struct steer_backend_val 
 /* Backends of a that b lacks, as a JSON array or " +x" / " -x" words. */
 static void backend_diff(const struct svc_ent *a, const struct svc_ent *b, cJSON *arr, char mark)
 {
-	char s[INET_ADDRSTRLEN + 8];
+	char s[ADDR_HOSTPORTLEN];
 
 	for (uint32_t i = 0; i < a->n; i++) {
 		if (has_backend(b, &a->b[i]))
@@ -329,11 +326,10 @@ static void backend_diff(const struct svc_ent *a, const struct svc_ent *b, cJSON
 static void print_svc_event(struct mon *mo, int ev, const struct svc_ent *s,
 			    const struct svc_ent *old)
 {
-	char ip[INET_ADDRSTRLEN], name[INET_ADDRSTRLEN + 16], b[INET_ADDRSTRLEN + 8];
+	char hp[ADDR_HOSTPORTLEN], name[ADDR_HOSTPORTLEN + 8], b[ADDR_HOSTPORTLEN];
 	cJSON *j = NULL, *arr = NULL;
 
-	inet_ntop(AF_INET, &s->k.vip, ip, sizeof(ip));
-	snprintf(name, sizeof(name), "%s:%u/%s", ip, ntohs(s->k.port),
+	snprintf(name, sizeof(name), "%s/%s", addr_hostport_str(&s->k.vip, s->k.port, hp),
 		 addr_proto_name(s->k.proto));
 	if (mo->o->json) {
 		j = line_new(mo, "service");

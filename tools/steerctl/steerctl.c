@@ -50,8 +50,8 @@ struct ctl {
 	struct steer_maps maps;
 	uint32_t missing;	/* bit per enum steer_map_id not pinned */
 	/* Parsed arguments. */
-	__be32 addr;
-	uint32_t plen;
+	struct steer_addr addr;
+	uint32_t plen;		/* over 128 bits, as steer_exempt keys it */
 	struct steer_quar_val qv;
 	struct steer_svc_key sk;
 	struct steer_backend_val be[MAX_BACKENDS];
@@ -98,10 +98,7 @@ static void print_json(cJSON *j)
 	cJSON_Delete(j);
 }
 
-static const char *ip_str(__be32 a, char *buf)
-{
-	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
-}
+
 
 static void time_str(__u64 ns, char *buf, size_t len)
 {
@@ -129,18 +126,19 @@ static int finish_list(struct out *o, int err)
 
 /* --------------------------------------------------------------- list */
 
-static int list_cb(__be32 addr, const struct steer_quar_val *v, void *arg)
+static int list_cb(const struct steer_addr *addr, const struct steer_quar_val *v,
+		   void *arg)
 {
 	struct out *out = arg;
 	struct ctl *c = out->c;
 	bool stats = c->maps.qstats >= 0;
-	char ip[INET_ADDRSTRLEN], since[32], ns[24];
+	char ip[ADDR_STRLEN], since[32], ns[24];
 	struct steer_qstat qs = {};
 	cJSON *o;
 
 	if (stats)
 		maps_qstat_get(&c->maps, addr, &qs);
-	ip_str(addr, ip);
+	addr_str(addr, ip);
 	time_str(v->since, since, sizeof(since));
 	if (!c->json) {
 		if (stats)
@@ -189,14 +187,14 @@ static int svc_cb(const struct steer_svc_key *k, const struct steer_svc_val *v, 
 	static struct steer_backend_val be[STEER_MAX_BACKENDS_PER_SVC];
 	struct out *out = arg;
 	struct ctl *c = out->c;
-	char ip[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN + 8];
+	char ip[ADDR_STRLEN], b[ADDR_HOSTPORTLEN];
 	cJSON *o, *bes = NULL;
 	struct steer_svc_val sv;
 	uint32_t n = 0;
 
 	if (maps_svc_get(&c->maps, k, &sv, be, STEER_MAX_BACKENDS_PER_SVC, &n))
 		return 0;
-	ip_str(k->vip, ip);
+	addr_str(&k->vip, ip);
 	if (c->json) {
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "vip", ip);
@@ -207,12 +205,12 @@ static int svc_cb(const struct steer_svc_key *k, const struct steer_svc_val *v, 
 		bes = cJSON_AddArrayToObject(o, "backends");
 		cJSON_AddItemToArray(out->arr, o);
 	} else {
-		printf("%s:%u/%s origin=%s rev=%u backends=%u%s", ip, ntohs(k->port),
-		       addr_proto_name(k->proto), addr_origin_name(sv.origin), sv.rev,
+		printf("%s/%s origin=%s rev=%u backends=%u%s",
+		       addr_hostport_str(&k->vip, k->port, b), addr_proto_name(k->proto), addr_origin_name(sv.origin), sv.rev,
 		       sv.count, sv.count ? ":" : " (refusing)");
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		snprintf(b, sizeof(b), "%s:%u", ip_str(be[i].addr, ip), ntohs(be[i].port));
+		addr_hostport_str(&be[i].addr, be[i].port, b);
 		if (bes)
 			cJSON_AddItemToArray(bes, cJSON_CreateString(b));
 		else
@@ -232,14 +230,15 @@ static int cmd_services(struct ctl *c)
 
 /* ------------------------------------------------------------- exempt */
 
-static int exempt_cb(__be32 addr, uint32_t plen, const struct steer_exempt_val *v, void *arg)
+static int exempt_cb(const struct steer_addr *addr, uint32_t plen,
+		     const struct steer_exempt_val *v, void *arg)
 {
 	struct out *out = arg;
-	char ip[INET_ADDRSTRLEN], cidr[INET_ADDRSTRLEN + 4];
 	const char *origin = addr_origin_name(v->origin);
+	char cidr[ADDR_HOSTPORTLEN];
 	cJSON *o;
 
-	snprintf(cidr, sizeof(cidr), "%s/%u", ip_str(addr, ip), plen);
+	addr_cidr_str(addr, plen, cidr);
 	if (!out->c->json) {
 		printf("%-18s %s\n", cidr, origin);
 		return 0;
@@ -462,8 +461,8 @@ static int parse_addr(struct ctl *c)
 {
 	if (c->nargs != 1)
 		return usage_err("%s", "needs exactly one ADDR");
-	if (addr_parse_ipv4(c->args[0], &c->addr))
-		return usage_err("ADDR: \"%s\" is not an IPv4 address", c->args[0]);
+	if (addr_parse_ip(c->args[0], &c->addr))
+		return usage_err("ADDR: \"%s\" is not an IPv4 or IPv6 address", c->args[0]);
 	return 0;
 }
 
@@ -483,14 +482,14 @@ static int cmd_quarantine(struct ctl *c)
 	int err;
 
 	/* Keep the original start time when only the action changes. */
-	c->qv.since = maps_quar_get(&c->maps, c->addr, &old) ? wall_ns() : old.since;
-	err = maps_quar_set(&c->maps, c->addr, &c->qv);
+	c->qv.since = maps_quar_get(&c->maps, &c->addr, &old) ? wall_ns() : old.since;
+	err = maps_quar_set(&c->maps, &c->addr, &c->qv);
 	return err ? runtime_err("quarantine", c->args[0], err) : 0;
 }
 
 static int cmd_release(struct ctl *c)
 {
-	int err = maps_quar_del(&c->maps, c->addr);
+	int err = maps_quar_del(&c->maps, &c->addr);
 
 	if (err == -ENOENT) {
 		fprintf(stderr, "steerctl: release %s: not quarantined\n", c->args[0]);
@@ -504,7 +503,8 @@ static int parse_svc_key(struct ctl *c)
 	if (!c->nargs)
 		return usage_err("%s", "needs VIP:PORT/PROTO");
 	if (addr_parse_svc(c->args[0], &c->sk))
-		return usage_err("VIP:PORT/PROTO: \"%s\" is not IPv4:port/tcp|udp", c->args[0]);
+		return usage_err("VIP:PORT/PROTO: \"%s\" is not IPv4:port/tcp|udp or [IPv6]:port/tcp|udp",
+				 c->args[0]);
 	return 0;
 }
 
@@ -516,9 +516,15 @@ static int parse_svc_set(struct ctl *c)
 		return err;
 	if (c->nargs - 1 > MAX_BACKENDS)
 		return usage_err("%s", "at most 62 backends on the command line");
-	for (int i = 1; i < c->nargs; i++)
+	for (int i = 1; i < c->nargs; i++) {
 		if (addr_parse_backend(c->args[i], &c->be[i - 1]))
-			return usage_err("BACKEND:PORT: \"%s\" is not IPv4:port", c->args[i]);
+			return usage_err("BACKEND:PORT: \"%s\" is not IPv4:port or [IPv6]:port",
+					 c->args[i]);
+		/* connect() cannot change a socket's family: a VIP's backends share it. */
+		if (addr_family(&c->be[i - 1].addr) != addr_family(&c->sk.vip))
+			return usage_err("BACKEND:PORT: \"%s\" is not of the VIP's address family",
+					 c->args[i]);
+	}
 	c->nbe = c->nargs - 1;
 	return 0;
 }
@@ -558,20 +564,20 @@ static int parse_cidr(struct ctl *c)
 	if (c->nargs != 1)
 		return usage_err("%s", "needs exactly one CIDR");
 	if (addr_parse_cidr(c->args[0], &c->addr, &c->plen))
-		return usage_err("CIDR: \"%s\" is not an IPv4 CIDR", c->args[0]);
+		return usage_err("CIDR: \"%s\" is not an IPv4 or IPv6 CIDR", c->args[0]);
 	return 0;
 }
 
 static int cmd_exempt_add(struct ctl *c)
 {
-	int err = maps_exempt_set(&c->maps, c->addr, c->plen, STEER_ORIGIN_MANUAL);
+	int err = maps_exempt_set(&c->maps, &c->addr, c->plen, STEER_ORIGIN_MANUAL);
 
 	return err ? runtime_err("add exempt", c->args[0], err) : 0;
 }
 
 static int cmd_exempt_del(struct ctl *c)
 {
-	int err = maps_exempt_del(&c->maps, c->addr, c->plen);
+	int err = maps_exempt_del(&c->maps, &c->addr, c->plen);
 
 	return err ? runtime_err("delete exempt", c->args[0], err) : 0;
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Tiny TCP/UDP servers and clients for the namespace tests (stdlib only).
+Servers listen on both families (a dual-stack socket on ::). A client opens
+an AF_INET6 socket for an address with a colon, ::ffff:a.b.c.d included
+(an IPv4 peer on an IPv6 socket, as Java and .NET open them), else AF_INET.
 
 serve-tcp PORT NAME      echo server; replies "NAME:<data>"
 serve-udp PORT NAME      datagram echo; replies "NAME:<data>"
@@ -18,6 +21,8 @@ udp-connected IP PORT S  a connected UDP socket: one exchange, S seconds of
                          line ("NAME" or "timeout")
 hammer IP PORT SECS      connect()s in a loop for SECS; prints
                          "ok=N ECONNREFUSED=N timeout=N other=N"
+ping IP                  one ICMP(v6) echo, 1 s to answer: prints "ok" or
+                         "err timeout" (a raw socket: no ping(8) needed)
 rst-probe IP PORT [opts] connect() (with IP options if "opts") and capture
                          the RST that answers it on eth0; prints
                          "OUTCOME ttl=N ihl=N" or "OUTCOME no-rst"
@@ -28,6 +33,22 @@ import socketserver
 import sys
 import threading
 import time
+
+
+def fam(ip):
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def peer_str(a):
+    return ("[%s]:%d" if ":" in a[0] else "%s:%d") % (a[0], a[1])
+
+
+class DualStackTCPServer(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 def serve_tcp(port, name):
@@ -42,16 +63,17 @@ def serve_tcp(port, name):
             except OSError:
                 return
 
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    DualStackTCPServer.allow_reuse_address = True
     # Connect loops (hammer) outrun the default backlog of 5.
-    socketserver.ThreadingTCPServer.request_queue_size = 512
-    socketserver.ThreadingTCPServer.daemon_threads = True
-    socketserver.ThreadingTCPServer(("0.0.0.0", port), H).serve_forever()
+    DualStackTCPServer.request_queue_size = 512
+    DualStackTCPServer.daemon_threads = True
+    DualStackTCPServer(("::", port), H).serve_forever()
 
 
 def serve_udp(port, name):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port))
     while True:
         d, a = s.recvfrom(4096)
         s.sendto(name.encode() + b":" + d, a)
@@ -62,7 +84,7 @@ def err_name(e):
 
 
 def connect(ip, port, tmo=2.0, timed=False):
-    s = socket.socket()
+    s = socket.socket(fam(ip))
     s.settimeout(tmo)
     t0 = time.monotonic()
 
@@ -78,7 +100,7 @@ def connect(ip, port, tmo=2.0, timed=False):
         peer = s.getpeername()
         s.sendall(b"hi")
         reply = s.recv(4096).decode()
-        say("ok %s:%d %s" % (peer[0], peer[1], reply))
+        say("ok %s %s" % (peer_str(peer), reply))
         return 0
     except socket.timeout:
         say("err timeout")
@@ -96,7 +118,7 @@ def hold(ip, port, status):
         import os
         os.rename(status + ".tmp", status)
 
-    s = socket.socket()
+    s = socket.socket(fam(ip))
     s.settimeout(2.0)
     try:
         s.connect((ip, port))
@@ -130,12 +152,12 @@ def hold(ip, port, status):
 
 
 def udp(ip, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(fam(ip), socket.SOCK_DGRAM)
     s.settimeout(2.0)
     try:
         s.sendto(b"q", (ip, port))
         d, a = s.recvfrom(4096)
-        print("ok %s:%d %s" % (a[0], a[1], d.decode()))
+        print("ok %s %s" % (peer_str(a), d.decode()))
         return 0
     except socket.timeout:
         print("err timeout")
@@ -191,6 +213,34 @@ def hammer(ip, port, secs):
     return 0
 
 
+def ping(ip):
+    v6 = ":" in ip
+    s = socket.socket(fam(ip), socket.SOCK_RAW,
+                      socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+    ident = (threading.get_ident() ^ int(time.time())) & 0xffff
+    req = bytearray([128 if v6 else 8, 0, 0, 0]) + ident.to_bytes(2, "big") + b"\x00\x01steer"
+    if not v6:
+        # IPv4 wants the checksum; the kernel fills it in for ICMPv6.
+        c = sum(int.from_bytes(req[i:i + 2], "big") for i in range(0, len(req), 2))
+        c = (c & 0xffff) + (c >> 16)
+        req[2:4] = (~c & 0xffff).to_bytes(2, "big")
+    s.sendto(bytes(req), (ip, 0))
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        s.settimeout(max(end - time.monotonic(), 0.01))
+        try:
+            d, _ = s.recvfrom(2048)
+        except socket.timeout:
+            break
+        if not v6:
+            d = d[(d[0] & 0xf) * 4:]
+        if d[0] == (129 if v6 else 0) and d[4:6] == ident.to_bytes(2, "big"):
+            print("ok")
+            return 0
+    print("err timeout")
+    return 1
+
+
 def rst_probe(ip, port, opts):
     cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
     cap.bind(("eth0", 0x0800))
@@ -244,6 +294,8 @@ def main():
         return udp_connected(args[0], int(args[1]), float(args[2]))
     elif cmd == "hammer":
         return hammer(args[0], int(args[1]), float(args[2]))
+    elif cmd == "ping":
+        return ping(args[0])
     elif cmd == "rst-probe":
         return rst_probe(args[0], int(args[1]), len(args) > 2)
     return 2
