@@ -72,7 +72,7 @@ def need_root():
 
 CONNECT = """
 import errno, socket, sys
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
 s.settimeout(float(sys.argv[3]))
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
@@ -157,6 +157,16 @@ class Box:
     def vip(self, svc='nginx'):
         return self.box['services'][svc]['vip']
 
+    def vip6(self, svc='nginx-dual'):
+        """The IPv6 ClusterIP of a dual-stack Service; Skip without one
+        (the simulator is IPv4-only)."""
+        v = [ip for ip in self.box['services'].get(svc, {}).get('vips', [])
+             if ':' in ip]
+        if not v:
+            raise Skip('no IPv6 ClusterIP of %s (dual-stack needs the real '
+                       'control plane: make kube)' % svc)
+        return v[0]
+
     def node(self, n):
         return self.box['nodes'][n]
 
@@ -183,6 +193,10 @@ class Box:
 
     def pod_ip(self, name):
         return self.pod(name)['status']['podIP']
+
+    def pod_ip6(self, name):
+        return [a['ip'] for a in self.pod(name)['status']['podIPs']
+                if ':' in a['ip']][0]
 
     def restarts(self, name):
         cs = self.pod(name)['status'].get('containerStatuses') or [{}]
@@ -441,6 +455,60 @@ def backends(recs):
         k = r['backend'] or 'ERR:%s' % r['err']
         out[k] = out.get(k, 0) + 1
     return out
+
+
+def relabel_under_load(b, target, victim, addr, rate=200, duration=5):
+    """`kubectl label pod victim enabled=false` 1.5 s into a load on
+    target; checks what a client of target notices: victim served before
+    (the positive control), no request reached it once every node's steerd
+    had quarantined addr, and nothing failed but a few connections already
+    on their way (refused at once).  Returns (t_patch, t_apply, records)."""
+    load = b.load(target, rate=rate, duration=duration)
+    time.sleep(1.5)
+    t_patch = b.label(victim, 'enabled=false')
+    t_apply = max(b.wait_quarantined(n, addr, t_patch - 10**9)
+                  for n in b.box['nodes'])
+    recs = load.wait()
+    log('%s: PATCH committed; steerd applied after %.2f ms', target,
+        (t_apply - t_patch) / 1e6)
+    pre = backends([r for r in recs if r['t_ns'] < t_patch])
+    check(victim in pre, '%s served nothing through %s before the relabel: '
+          '%r' % (victim, target, pre))
+    late = [r for r in recs if r['backend'] == victim and
+            r['t_ns'] >= t_apply]
+    check(not late, '%d new requests through %s reached %s after steerd '
+          'applied the quarantine' % (len(late), target, victim))
+    errs = [r for r in recs if r['err']]
+    bad = [r for r in errs if r['t_ns'] >= t_apply or
+           r['err'] != 'ECONNREFUSED' or r['lat_us'] >= 200000]
+    check(not bad and len(errs) <= 3, '%d requests failed (%d not refused '
+          'at once before the change): %r' % (
+              len(errs), len(bad), [(r['err'], r['lat_us'] // 1000)
+                                    for r in errs][:5]))
+    post = backends([r for r in recs if r['t_ns'] >= t_apply])
+    log('after apply: %r', post)
+    check(sum(post.values()) > rate, 'too few requests after the relabel')
+    return t_patch, t_apply, recs
+
+
+def relabel_back(b, victim, addrs, target):
+    """`enabled=true` again: every node releases addrs and new requests
+    through target reach victim again."""
+    b.label(victim, 'enabled=true')
+    for n in b.box['nodes']:
+        for a in addrs:
+            b.wait_released(n, a)
+    wait(lambda: victim in b.serving(), victim + ' selected again', 10)
+
+    def seen():
+        got = backends(b.load(target, rate=200, duration=1).wait())
+        log('after relabel back: %r', got)
+        return victim in got
+    wait(seen, 'new requests through %s reach %s again' % (target, victim),
+         15, period=0.2)
+    # the ReplicaSet scales the replacement away: settle before the next case
+    wait(lambda: len(b.pods()) == b.box['replicas'], 'replicas settled', 30,
+         period=0.2)
 
 
 def run_cases(cases):

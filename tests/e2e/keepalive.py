@@ -11,12 +11,13 @@ import socket
 import time
 
 ap = argparse.ArgumentParser(description=__doc__)
-ap.add_argument('--target', required=True, help='HOST:PORT')
+ap.add_argument('--target', required=True, help='HOST:PORT or [IPv6]:PORT')
 ap.add_argument('--period', type=float, default=0.05)
 ap.add_argument('--duration', type=float, default=30)
 ap.add_argument('--timeout', type=float, default=1.0)
 a = ap.parse_args()
 host, port = a.target.rsplit(':', 1)
+host = host.strip('[]')                 # [IPv6]:PORT
 conn = http.client.HTTPConnection(host, int(port), timeout=a.timeout)
 end = time.monotonic() + a.duration
 port_seen = None

@@ -4,6 +4,8 @@
 
   load.py run --target 10.96.0.11:80 --rate 200 --duration 10 --out r.jsonl
   load.py run --udp --target 10.96.0.12:5353 ...
+  load.py run --target [fd00:10:96::11]:80     (or [::ffff:10.96.0.11]:80:
+                                               an AF_INET6 socket, v4-mapped)
   load.py report r.jsonl [--bucket-ms 100] [--json | --gnuplot] [--t0-ns NS]
 
 Each line of the output: {"t_ns": CLOCK_REALTIME at start, "lat_us": ...,
@@ -20,8 +22,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 
+def family(host):
+    return socket.AF_INET6 if ':' in host else socket.AF_INET
+
+
 def one_tcp(host, port, timeout):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(host), socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect((host, port))
@@ -39,7 +45,7 @@ def one_tcp(host, port, timeout):
 
 
 def one_udp(host, port, timeout, seq):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
     s.settimeout(timeout)
     try:
         payload = str(seq).encode()
@@ -61,7 +67,7 @@ def err_name(e):
 
 def cmd_run(a):
     host, port = a.target.rsplit(':', 1)
-    port = int(port)
+    host, port = host.strip('[]'), int(port)
     out = open(a.out, 'w') if a.out else sys.stdout
     lock = threading.Lock()
 
@@ -147,7 +153,7 @@ def main():
                                  RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
     p = sub.add_parser('run')
-    p.add_argument('--target', required=True, help='VIP:PORT')
+    p.add_argument('--target', required=True, help='VIP:PORT or [VIP6]:PORT')
     p.add_argument('--rate', type=float, default=100, help='per second')
     p.add_argument('--duration', type=float, default=10, help='seconds')
     p.add_argument('--timeout', type=float, default=1.0)

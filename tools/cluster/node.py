@@ -57,6 +57,7 @@ http {{
     scgi_temp_path {d}/tmp/scgi;
     server {{
         listen 80 default_server;
+        listen [::]:80 default_server;
         default_type text/plain;
         location = /healthz {{ return 200 "ok\\n"; }}
         location / {{ return 200 "{name}\\n"; }}
@@ -88,6 +89,7 @@ class Pod:
         self.projected, self.token_at, self.fails_by = [], None, {}
         self.probed = 0.0
         self.ip = None
+        self.ips = []
         self.procs = {}
         self.restarts = 0
         self.fails = 0
@@ -105,8 +107,8 @@ class Kubelet:
             'type': 'bridge', 'bridge': 'cni0', 'isGateway': True,
             'ipMasq': False, 'hairpinMode': True,
             'ipam': {'type': 'host-local',
-                     'ranges': [[{'subnet': ARGS.pod_cidr}]],
-                     'routes': [{'dst': '0.0.0.0/0'}],
+                     'ranges': [[{'subnet': c}] for c in pod_cidrs()],
+                     'routes': [{'dst': '0.0.0.0/0'}, {'dst': '::/0'}],
                      'dataDir': os.path.join(ARGS.state, 'cni', ARGS.name)}})
 
     def register(self):
@@ -116,7 +118,7 @@ class Kubelet:
             'annotations': {'sim.steer.dev/kubelet': 'true',
                             'sim.steer.dev/netns': ARGS.netns,
                             'sim.steer.dev/cgroup': ARGS.cgroup}},
-            'spec': {'podCIDR': ARGS.pod_cidr, 'podCIDRs': [ARGS.pod_cidr]},
+            'spec': {'podCIDR': ARGS.pod_cidr, 'podCIDRs': pod_cidrs()},
             'status': {'conditions': [{'type': 'Ready', 'status': 'True',
                                        'reason': 'KubeletReady',
                                        'message': 'box kubelet is ready'}],
@@ -130,9 +132,9 @@ class Kubelet:
                                     'kernelVersion': os.uname().release,
                                     'machineID': '', 'systemUUID': '',
                                     'bootID': ''},
-                       'addresses': [{'type': 'InternalIP',
-                                      'address': ARGS.node_ip},
-                                     {'type': 'Hostname',
+                       'addresses': [{'type': 'InternalIP', 'address': ip}
+                                     for ip in node_ips()] +
+                                    [{'type': 'Hostname',
                                       'address': ARGS.name}]}}
         try:
             self.api.post('/api/v1/nodes', node)
@@ -214,8 +216,12 @@ class Kubelet:
             f.write(NGINX_CONF.format(d=pod.dir, name=pod.name))
         run('ip', 'netns', 'add', pod.netns)
         run('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up')
+        # no DAD: eth0's IPv6 address is usable once CNI returns
+        run('ip', 'netns', 'exec', pod.netns, 'sysctl', '-qw',
+            'net.ipv6.conf.default.accept_dad=0')
         res = self.cni('ADD', pod)
-        pod.ip = res['ips'][0]['address'].split('/')[0]
+        pod.ips = [a['address'].split('/')[0] for a in res['ips']]
+        pod.ip = pod.ips[0]
         os.makedirs(pod.cgroup, exist_ok=True)
         self.start_servers(pod)
         self.spawn(pod, 'udpecho', [sys.executable,
@@ -232,7 +238,7 @@ class Kubelet:
 
     def write_info(self, pod):
         info = {'name': pod.name, 'namespace': pod.ns, 'node': ARGS.name,
-                'ip': pod.ip, 'netns': pod.netns,
+                'ip': pod.ip, 'ips': pod.ips, 'netns': pod.netns,
                 'netns_path': pod.netns_path, 'cgroup': pod.cgroup,
                 'dir': pod.dir}
         with open(os.path.join(pod.dir, 'info.json'), 'w') as f:
@@ -243,8 +249,10 @@ class Kubelet:
         pod.started = pod.started or now
         ready = 'True' if pod.ready else 'False'
         img = pod.image or 'box/nginx'
-        st = {'phase': 'Running', 'podIP': pod.ip, 'podIPs': [{'ip': pod.ip}],
-              'hostIP': ARGS.node_ip, 'hostIPs': [{'ip': ARGS.node_ip}],
+        st = {'phase': 'Running', 'podIP': pod.ip,
+              'podIPs': [{'ip': ip} for ip in pod.ips],
+              'hostIP': ARGS.node_ip,
+              'hostIPs': [{'ip': ip} for ip in node_ips()],
               'startTime': pod.started,
               'conditions': [
                   {'type': 'PodReadyToStartContainers', 'status': 'True',
@@ -390,6 +398,14 @@ class Kubelet:
         with self.lock:
             for key in list(self.pods):
                 self.stop(self.pods.pop(key))
+
+
+def pod_cidrs():
+    return [ARGS.pod_cidr] + ([ARGS.pod_cidr6] if ARGS.pod_cidr6 else [])
+
+
+def node_ips():
+    return [ARGS.node_ip] + ([ARGS.node_ip6] if ARGS.node_ip6 else [])
 
 
 def probe(ip, port=80, timeout=1.0):
@@ -605,6 +621,8 @@ def main():
     ap.add_argument('--prefix', required=True, help='netns name prefix')
     ap.add_argument('--pod-cidr', required=True)
     ap.add_argument('--node-ip', required=True)
+    ap.add_argument('--pod-cidr6', help='IPv6 pod range: dual-stack pods')
+    ap.add_argument('--node-ip6')
     ap.add_argument('--cgroup', required=True, help='node cgroup dir')
     ap.add_argument('--cluster-cidr', default='10.244.0.0/16')
     ap.add_argument('--min-sync-period', type=float, default=1.0)

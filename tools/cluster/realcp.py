@@ -23,7 +23,12 @@ KUBE = os.path.join(ROOT, 'build', 'kube', 'kube')
 ADVERTISE = '10.0.0.250'        # on the cp netns' lo; Service kubernetes
 API_PORT = 6443                 # inside the cp netns
 SERVICE_CIDR = '10.96.0.0/16'
+SERVICE_CIDR6 = 'fd00:10:96::/112'
 CLUSTER_CIDR = '10.244.0.0/16'
+CLUSTER_CIDR6 = 'fd00:10:244::/56'
+# dual-stack: IPv4 first, so single-stack Services stay IPv4
+SERVICE_CIDRS = SERVICE_CIDR + ',' + SERVICE_CIDR6
+CLUSTER_CIDRS = CLUSTER_CIDR + ',' + CLUSTER_CIDR6
 CONTROLLERS = ','.join(c + '-controller' for c in (
     'endpointslice', 'replicaset', 'deployment', 'daemonset',
     'serviceaccount', 'serviceaccount-token', 'namespace', 'node-lifecycle',
@@ -170,7 +175,7 @@ def prepare(box):
             '--service-account-signing-key-file=' + pki['sa.key'],
             # pod-bound tokens expire when they say: rotation is exercised
             '--service-account-extend-token-expiration=false',
-            '--service-cluster-ip-range=' + SERVICE_CIDR,
+            '--service-cluster-ip-range=' + SERVICE_CIDRS,
             '--profiling=false', '--v=1'],
         'controller-manager': [
             KUBE, 'controller-manager',
@@ -183,7 +188,8 @@ def prepare(box):
             '--use-service-account-credentials=true',
             '--service-account-private-key-file=' + pki['sa.key'],
             '--root-ca-file=' + pki['ca.crt'],
-            '--cluster-cidr=' + CLUSTER_CIDR,
+            '--cluster-cidr=' + CLUSTER_CIDRS,
+            '--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64',
             '--bind-address=127.0.0.1', '--leader-elect=false', '--v=1'],
         'scheduler': [
             KUBE, 'scheduler',
@@ -241,7 +247,7 @@ conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {minSyncPeriod: %gs, syncPeriod: 30s}
 nftables: {minSyncPeriod: %gs, syncPeriod: 30s}
 ''' % (os.path.join(box['state'], 'cp', 'kube-proxy.kubeconfig'), node, mode,
-       CLUSTER_CIDR, min_sync, min_sync))
+       CLUSTER_CIDRS, min_sync, min_sync))
     return path
 
 
