@@ -47,7 +47,7 @@ static void per_resource(struct strbuf *out, const char *name, const char *help,
 struct quar_walk {
 	const struct steer_maps *maps;
 	struct strbuf packets, bytes;
-	uint64_t by_action[STEER_ACT_MAX][STEER_ORIGIN_MAX];
+	uint64_t by_action[STEER_ACT_MAX][STEER_ORIGIN_MAX][2];	/* [..][0] IPv4, [1] IPv6 */
 };
 
 static int quar_visit(const struct steer_addr *addr, const struct steer_quar_val *val,
@@ -59,7 +59,7 @@ static int quar_visit(const struct steer_addr *addr, const struct steer_quar_val
 
 	if (val->action >= STEER_ACT_MAX || val->origin >= STEER_ORIGIN_MAX)
 		return 0;
-	w->by_action[val->action][val->origin]++;
+	w->by_action[val->action][val->origin][!addr_is_v4(addr)]++;
 	addr_str(addr, ip);
 	maps_qstat_get(w->maps, addr, &st);
 	sb_printf(&w->packets, "steer_quarantined_packets_total{address=\"%s\",action=\"%s\"} %llu\n",
@@ -114,12 +114,14 @@ void metrics_render(const struct steer_maps *maps, struct strbuf *out)
 
 	maps_quar_foreach(maps, quar_visit, &w);
 	header(out, "steer_quarantined_pods", "gauge",
-	       "Quarantined pod addresses by action and origin.");
+	       "Quarantined pod addresses by action, origin and family: a dual-stack pod counts once in each family.");
 	for (int a = 0; a < STEER_ACT_MAX; a++)
 		for (int o = 0; o < STEER_ORIGIN_MAX; o++)
-			sb_printf(out, "steer_quarantined_pods{action=\"%s\",origin=\"%s\"} %llu\n",
-				  addr_action_name(a), addr_origin_name(o),
-				  (unsigned long long)w.by_action[a][o]);
+			for (int f = 0; f < 2; f++)
+				sb_printf(out, "steer_quarantined_pods{action=\"%s\",origin=\"%s\",family=\"%s\"} %llu\n",
+					  addr_action_name(a), addr_origin_name(o),
+					  f ? "ipv6" : "ipv4",
+					  (unsigned long long)w.by_action[a][o][f]);
 
 	maps_svc_foreach(maps, svc_count, svcs);
 	header(out, "steer_steered_services", "gauge",

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,6 +47,9 @@ RESET_ERRS = ('ECONNRESET', 'RemoteDisconnected', 'EPIPE', 'BadStatusLine',
 
 
 class KeepAlive:
+    """keepalive.py in the client pod; its records are read by a thread,
+    line by line, so a record is never split between two reads."""
+
     def __init__(self, b, target):
         self.proc = subprocess.Popen(
             [BOX, 'exec', '--state', b.state, 'client', '--', sys.executable,
@@ -58,17 +62,17 @@ class KeepAlive:
             first, self.proc.stderr.read()[-200:] if first == {} else ''))
         self.recs.append(first)
         self.backend = first['backend']
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.recs.append(json.loads(line))
 
     def until(self, t_end):
         """Records until the client exits (first error) or t_end (s)."""
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        while time.monotonic() < t_end and self.proc.poll() is None:
-            for line in self.proc.stdout:
-                self.recs.append(json.loads(line))
-            time.sleep(0.05)
-        for line in self.proc.stdout:
-            self.recs.append(json.loads(line))
-        return self.recs
+        self.reader.join(max(0.0, t_end - time.monotonic()))
+        return list(self.recs)
 
     def close(self):
         if self.proc.poll() is None:
@@ -104,7 +108,9 @@ def body():
                 recs = ka.until(time.monotonic() + 2.5)
             finally:
                 ka.close()
-            after = [r for r in recs if r['t_ns'] > t_q]
+            # and the request that ended the connection: it may have been
+            # sent a moment before the commit, and cut once steerd acted
+            after = [r for r in recs if r['t_ns'] > t_q or r['err']]
             log('%s on %s: %d requests before, after: %r', action, pod,
                 len(recs) - len(after), backends(after))
             return pod, after
@@ -184,8 +190,9 @@ def body():
             for p in pods:
                 b.kubectl('label', 'pod', p, QSEL + '=true')
             ips = {b.pod_ip(p) for p in pods}
+            # every Service of the box (nginx-dual too on a dual-stack box)
             wait(lambda: ips <= set(b.quarantined('node1')) and
-                 len(b.services('node1')) == 2 and
+                 vip in {s['vip'] for s in b.services('node1')} and
                  all(not s['backends'] for s in b.services('node1')),
                  'every backend quarantined, services without backends')
             recs = b.load(vip + ':80', rate=50, duration=1, timeout=3).wait()

@@ -58,10 +58,17 @@ def body():
             r = subprocess.run(['promtool', 'check', 'metrics'], input=text + '\n',
                                capture_output=True, text=True)
             check(r.returncode == 0, 'promtool: %s%s' % (r.stdout, r.stderr))
-            check('steer_quarantined_pods{action="drain",origin="api"} 1'
-                  in text, 'quarantined pods gauge')
-            check('steer_steered_services{state="balancing"} 2' in text,
-                  'both Services (TCP and UDP) steered')
+            # one dual-stack pod: one address in each family
+            for fam in ('ipv4', 'ipv6'):
+                check('steer_quarantined_pods{action="drain",origin="api",family="%s"} 1'
+                      % fam in text, 'quarantined pods gauge, %s' % fam)
+            # a steered entry per ClusterIP and port of every Service with
+            # a selector: all of the box's but `kubernetes`
+            n = sum(len(s.get('vips') or [s['vip']]) * len(s['ports'])
+                    for name, s in b.box['services'].items()
+                    if name != 'kubernetes')
+            check('steer_steered_services{state="balancing"} %d' % n in text,
+                  'all %d Service entries (TCP and UDP, each family) steered' % n)
             check('steer_quarantined_packets_total{address="%s",'
                   'action="drain"}' % ip in text, 'per-pod packet counter')
             check('steer_datapath_attached{hook="sock"} 1' in text,

@@ -177,17 +177,12 @@ def prepare(box):
             '--service-account-extend-token-expiration=false',
             '--service-cluster-ip-range=' + SERVICE_CIDRS,
             '--profiling=false', '--v=1'],
-        'controller-manager': [
-            KUBE, 'controller-manager',
-            '--kubeconfig=' + creds['controller-manager']['kubeconfig'],
-            '--authentication-kubeconfig=' +
-            creds['controller-manager']['kubeconfig'],
-            '--authorization-kubeconfig=' +
-            creds['controller-manager']['kubeconfig'],
+        'controller-manager': component(creds, 'controller-manager') + [
             '--controllers=' + CONTROLLERS,
             '--use-service-account-credentials=true',
             '--service-account-private-key-file=' + pki['sa.key'],
             '--root-ca-file=' + pki['ca.crt'],
+<<<<<<< HEAD
             '--cluster-cidr=' + CLUSTER_CIDRS,
             '--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64',
             '--bind-address=127.0.0.1', '--leader-elect=false', '--v=1'],
@@ -199,12 +194,26 @@ def prepare(box):
             '--authorization-kubeconfig=' +
             creds['scheduler']['kubeconfig'],
             '--bind-address=127.0.0.1', '--leader-elect=false', '--v=1'],
+=======
+            '--cluster-cidr=' + CLUSTER_CIDR],
+        'scheduler': component(creds, 'scheduler'),
+>>>>>>> realkube
         'relay': ['python3', os.path.join(HERE, 'relay.py'),
                   '--port', str(port), '--to', '127.0.0.1:%d' % API_PORT,
                   '--to-netns', '/run/netns/%s-cp' % box['id']] +
                  sum((['--listen-netns', nd['netns_path']]
                       for nd in box['nodes'].values()), []),
     }
+
+
+def component(creds, name):
+    """argv of a control-plane component that reaches the API server, and
+    delegates authn/authz of its own port to it, with its own identity."""
+    kc = creds[name]['kubeconfig']
+    return [KUBE, name, '--kubeconfig=' + kc,
+            '--authentication-kubeconfig=' + kc,
+            '--authorization-kubeconfig=' + kc,
+            '--bind-address=127.0.0.1', '--leader-elect=false', '--v=1']
 
 
 def in_cp(box, argv):

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/component-base/cli"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -81,30 +82,27 @@ func etcd(args []string) int {
 	}
 }
 
+// The upstream commands, each as its own binary would run it.
+var commands = map[string]func() *cobra.Command{
+	"apiserver":          apiserver.NewAPIServerCommand,
+	"controller-manager": cm.NewControllerManagerCommand,
+	"scheduler":          func() *cobra.Command { return scheduler.NewSchedulerCommand() },
+	"proxy":              proxy.NewProxyCommand,
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		usage()
 	}
 	name, args := os.Args[1], os.Args[2:]
-	switch name {
-	case "etcd":
+	if name == "etcd" {
 		os.Exit(etcd(args))
-	case "apiserver":
-		c := apiserver.NewAPIServerCommand()
-		c.SetArgs(args)
-		os.Exit(cli.Run(c))
-	case "controller-manager":
-		c := cm.NewControllerManagerCommand()
-		c.SetArgs(args)
-		os.Exit(cli.Run(c))
-	case "scheduler":
-		c := scheduler.NewSchedulerCommand()
-		c.SetArgs(args)
-		os.Exit(cli.Run(c))
-	case "proxy":
-		c := proxy.NewProxyCommand()
-		c.SetArgs(args)
-		os.Exit(cli.Run(c))
 	}
-	usage()
+	newCmd, ok := commands[name]
+	if !ok {
+		usage()
+	}
+	c := newCmd()
+	c.SetArgs(args)
+	os.Exit(cli.Run(c))
 }
