@@ -182,22 +182,9 @@ def prepare(box):
             '--use-service-account-credentials=true',
             '--service-account-private-key-file=' + pki['sa.key'],
             '--root-ca-file=' + pki['ca.crt'],
-<<<<<<< HEAD
             '--cluster-cidr=' + CLUSTER_CIDRS,
-            '--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64',
-            '--bind-address=127.0.0.1', '--leader-elect=false', '--v=1'],
-        'scheduler': [
-            KUBE, 'scheduler',
-            '--kubeconfig=' + creds['scheduler']['kubeconfig'],
-            '--authentication-kubeconfig=' +
-            creds['scheduler']['kubeconfig'],
-            '--authorization-kubeconfig=' +
-            creds['scheduler']['kubeconfig'],
-            '--bind-address=127.0.0.1', '--leader-elect=false', '--v=1'],
-=======
-            '--cluster-cidr=' + CLUSTER_CIDR],
+            '--node-cidr-mask-size-ipv4=24', '--node-cidr-mask-size-ipv6=64'],
         'scheduler': component(creds, 'scheduler'),
->>>>>>> realkube
         'relay': ['python3', os.path.join(HERE, 'relay.py'),
                   '--port', str(port), '--to', '127.0.0.1:%d' % API_PORT,
                   '--to-netns', '/run/netns/%s-cp' % box['id']] +
