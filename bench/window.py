@@ -6,6 +6,15 @@
                 [--relabels 50] [--rate 1000] [--steerd build/steerd]
   window.py load --target VIP:PORT --rate N --out FILE     (inside a pod)
 
+With build/kube/kube (`make kube`) the box runs the real control plane and
+real kube-proxy, once per --proxies mode (iptables, nftables): the extra
+Services (each with an EndpointSlice of two addresses) are created through
+the real API, kube-proxy's "synced" comes from its metrics, and the window
+starts at the PATCH response (the real API server keeps no commit record;
+steerd often acts before the response arrives, so steer's figure is a
+lower bound there, kube-proxy's is within a few ms). Without it, the
+simulator and the kube-proxy emulation, as below.
+
 `run` boots the cluster in a box once per scale (--extra-services), with the
 load client in pod `client` opening new TCP connections to the nginx Service
 at a fixed rate. It relabels pods out of the Service (`enabled=false`, the
@@ -37,12 +46,15 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BOX = os.path.join(ROOT, 'tools', 'cluster', 'box')
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'cluster'))
+import realcp  # noqa: E402
 
 
 def log(fmt, *args):
@@ -254,7 +266,8 @@ def serving_pods(api):
     ok = [p['metadata']['name'] for p in ps
           if p['metadata'].get('labels', {}).get('enabled') == 'true'
           and ready(p) and not p['metadata'].get('deletionTimestamp')]
-    return ok, [p['metadata']['name'] for p in ps]
+    return ok, [p['metadata']['name'] for p in ps
+                if not p['metadata'].get('deletionTimestamp')]
 
 
 def wait_until(what, fn, timeout, step=0.02):
@@ -281,9 +294,11 @@ def quantile(xs, q):
 # --------------------------------------------------------------------- the box
 
 class Box:
-    def __init__(self, scale, a, uid):
-        self.scale, self.a = scale, a
-        self.id = 'wb%d%s' % (uid, 'k' if scale < 10000 else 'm')
+    def __init__(self, scale, a, uid, proxy='emulation'):
+        self.scale, self.a, self.proxy = scale, a, proxy
+        self.real = proxy != 'emulation'
+        self.id = 'wb%d%s%s' % (uid % 10000, 'k' if scale < 10000 else 'm',
+                                proxy[0])
         self.state = '/tmp/steer-bench.%s' % self.id
         self.box = None
         self.load = None
@@ -309,12 +324,62 @@ class Box:
         return r
 
     def up(self):
-        self.run('up', '--state', self.state, '--id', self.id,
-                 '--replicas', '3', '--min-sync-period', '1',
-                 '--extra-services', str(self.scale))
+        if self.real:
+            self.run('up', '--state', self.state, '--id', self.id,
+                     '--replicas', '3', '--min-sync-period', '1',
+                     '--control-plane', 'real', '--proxy-mode', self.proxy)
+        else:
+            self.run('up', '--state', self.state, '--id', self.id,
+                     '--replicas', '3', '--min-sync-period', '1',
+                     '--control-plane', 'sim',
+                     '--extra-services', str(self.scale))
         with open(os.path.join(self.state, 'box.json')) as f:
             self.box = json.load(f)
         self.api = Api(self.box['api'])
+        if self.real:
+            self.extra_services()
+
+    def extra_services(self):
+        """scale Services through the real API, each with an EndpointSlice
+        of two addresses (as the emulation had): 8 clients in parallel."""
+        def one(worker):
+            api = Api(self.box['api'])
+            for i in range(worker, self.scale, 8):
+                name = 'dummy-%d' % i
+                api.req('POST', '/api/v1/namespaces/default/services', {
+                    'apiVersion': 'v1', 'kind': 'Service',
+                    'metadata': {'name': name},
+                    'spec': {'ports': [{'name': 'http', 'port': 80}]}})
+                api.req('POST', '/apis/discovery.k8s.io/v1/namespaces/'
+                        'default/endpointslices', {
+                            'apiVersion': 'discovery.k8s.io/v1',
+                            'kind': 'EndpointSlice',
+                            'metadata': {'name': name, 'labels': {
+                                'kubernetes.io/service-name': name}},
+                            'addressType': 'IPv4',
+                            'ports': [{'name': 'http', 'port': 80}],
+                            'endpoints': [{'addresses': [
+                                '10.250.%d.%d' % (i // 125,
+                                                  (i % 125) * 2 + k)],
+                                'conditions': {'ready': True}}
+                                for k in (1, 2)]})
+        t0 = time.monotonic()
+        ts = [threading.Thread(target=one, args=(w,)) for w in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wait_until('kube-proxy to program %d Services' % self.scale,
+                   lambda: realcp.kube_proxy_synced(self.box, 'node1'),
+                   600, step=1)
+        log('%d Services created and programmed in %.0f s', self.scale,
+            time.monotonic() - t0)
+
+    def proxy_synced_after(self, t_ns):
+        if self.real:
+            return realcp.kube_proxy_synced(self.box, 'node1', t_ns) > 0
+        return any(s['start_ns'] > t_ns and s['ok']
+                   for s in self.syncs('node1'))
 
     def syncs(self, node='node1'):
         out = []
@@ -530,8 +595,7 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
         if mode == 'kube-proxy':
             # node1 (the client's node) has synced a state from after the
             # last PATCH, i.e. iptables no longer hold the victims.
-            if not any(s['start_ns'] > t_last + 20 * 10**6 and s['ok']
-                       for s in box.syncs('node1')):
+            if not box.proxy_synced_after(t_last + 20 * 10**6):
                 return False
         if now - t_last < quiet_ns:
             return False
@@ -570,6 +634,7 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
         r['hits_1s_before'] = len(before)
         r['mode'] = mode
         r['scale'] = box.scale
+        r['proxy'] = box.proxy
     if mode == 'steer':
         applied = box.steerd_quarantined('node1')
         for r in recs:
@@ -587,7 +652,10 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
 
 
 def run_mode(box, mode, a, series_dir):
-    replicas, k = (3, 1) if mode == 'steer' else (a.kp_replicas, a.kp_batch)
+    # The real ReplicaSet controller starts a replacement per relabel: one
+    # pod at a time, as steer's rounds, so 2 cores keep up.
+    replicas, k = (3, 1) if mode == 'steer' or box.real else \
+        (a.kp_replicas, a.kp_batch)
     box.replicas = replicas
     box.api.scale(replicas)
     settle(box, [], 90)
@@ -666,14 +734,19 @@ def figures(all_recs, syncs, steer_note, a):
         d = {'name': name, 'value': value, 'unit': unit}
         d.update(kw)
         out.append(d)
-    for scale in a.scales:
-        tag = '%dk Services' % (scale // 1000)
+    version = realcp.version()
+    for scale, proxy in [(sc, px) for sc in a.scales for px in a.proxies]:
+        tag = '%dk Services, %s' % (scale // 1000, 'kube-proxy emulation'
+                                     if proxy == 'emulation' else
+                                     'kube-proxy %s %s' % (version, proxy))
         kp = [r for r in all_recs if r['scale'] == scale and
-              r['mode'] == 'kube-proxy']
+              r['proxy'] == proxy and r['mode'] == 'kube-proxy']
         st = [r for r in all_recs if r['scale'] == scale and
-              r['mode'] == 'steer']
-        for key, what in (('window_ms', 'PATCH commit'),
-                          ('window_resp_ms', 'PATCH response')):
+              r['proxy'] == proxy and r['mode'] == 'steer']
+        # The real API server has no commit record: the response it is.
+        for key, what in ((('window_ms', 'PATCH commit'),) if any(
+                'commit_ns' in r for r in kp + st) else ()) + (
+                ('window_resp_ms', 'PATCH response'),):
             for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
                 kv = quantile([r[key] for r in kp], q)
                 sv = quantile([r[key] for r in st], q)
@@ -706,7 +779,8 @@ def figures(all_recs, syncs, steer_note, a):
                 '(kube-proxy only)' % tag, round(mk, 1), 'conns')
             fig('relabels measured, %s (kube-proxy only)' % tag, len(kp),
                 'relabels')
-        sd = [s['duration_ms'] for s in syncs.get(scale, []) if s['ok']]
+        sd = [s['duration_ms'] for s in syncs.get((scale, proxy), [])
+              if s['ok']]
         if sd:
             fig('kube-proxy emulation sync duration p50, %s' % tag,
                 round(quantile(sd, 0.5), 1), 'ms')
@@ -752,18 +826,19 @@ def cmd_run(a):
     def on_signal(signum, _):
         raise KeyboardInterrupt('signal %d' % signum)
     signal.signal(signal.SIGTERM, on_signal)
-    for scale in a.scales:
-        box = Box(scale, a, uid)
+    runs = [(sc, px) for sc in a.scales for px in a.proxies]
+    for scale, proxy in runs:
+        box = Box(scale, a, uid, proxy)
         cur[0] = box
         try:
             t0 = time.monotonic()
             box.up()
-            log('box %s up with %d extra Services in %.0f s', box.id, scale,
-                time.monotonic() - t0)
+            log('box %s (%s) up with %d extra Services in %.0f s', box.id,
+                proxy, scale, time.monotonic() - t0)
             box.start_load()
             box.replicas = 3
             settle(box, [], 60)
-            series = a.series if scale == a.scales[-1] else None
+            series = a.series if (scale, proxy) == runs[-1] else None
             for mode in a.modes:
                 try:
                     if mode == 'steer':
@@ -780,7 +855,7 @@ def cmd_run(a):
                         if mode == 'steer' and isinstance(e, TimeoutError)
                         else ''))
                     log(notes[-1])
-            syncs[scale] = box.syncs('node1')
+            syncs[scale, proxy] = box.syncs('node1')
             box.tail.poll()
             n = len(box.tail.recs)
             span = (box.tail.recs[-1][0] - box.tail.recs[0][0]) / 1e9 \
@@ -877,6 +952,11 @@ def main():
                    type=lambda s: [int(x) for x in s.split(',')])
     p.add_argument('--modes', default='kube-proxy,steer',
                    type=lambda s: s.split(','))
+    p.add_argument('--proxies', type=lambda s: s.split(','),
+                   default=['iptables', 'nftables'] if realcp.available()
+                   else ['emulation'],
+                   help='real kube-proxy modes (the real control plane), '
+                   'or emulation (the simulator)')
     p.add_argument('--relabels', type=int, default=50)
     p.add_argument('--rate', type=float, default=1000)
     p.add_argument('--kp-replicas', type=int, default=8,
