@@ -184,8 +184,13 @@ def body():
             for p in pods:
                 b.kubectl('label', 'pod', p, QSEL + '=true')
             ips = {b.pod_ip(p) for p in pods}
+            # every VIP and port of the box's nginx Services (nginx-dual:
+            # two VIPs)
+            n = sum(len(sd.get('vips') or [sd['vip']]) * len(sd['ports'])
+                    for name, sd in b.box['services'].items()
+                    if name != 'kubernetes')
             wait(lambda: ips <= set(b.quarantined('node1')) and
-                 len(b.services('node1')) == 2 and
+                 len(b.services('node1')) == n and
                  all(not s['backends'] for s in b.services('node1')),
                  'every backend quarantined, services without backends')
             recs = b.load(vip + ':80', rate=50, duration=1, timeout=3).wait()
