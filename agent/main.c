@@ -67,6 +67,8 @@ static const char usage_text[] =
 "  -h, --help                show this help\n"
 "\n"
 "SIGTERM and SIGINT stop steerd and leave enforcement in place.\n"
+"Kernel features are probed at start (steerctl status lists them);\n"
+"STEER_FEATURES_OFF=set_retval,cgroup_link,... turns some off, for tests.\n"
 "Exit status: 0 on success, 1 on a runtime failure, 2 on a usage error.\n";
 
 enum {

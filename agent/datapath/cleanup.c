@@ -115,11 +115,23 @@ static int detach_iface(__u32 ifindex, const struct steer_iface_val *v, void *ar
 	return 0;
 }
 
+/* Removes bpffs/name; a failure other than "not there" goes to *err. */
+static void unpin(const char *bpffs, const char *name, int *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", bpffs, name);
+	if (unlink(path) && errno != ENOENT) {
+		*err = -errno;
+		pr_warn("remove %s: %s", path, strerror(-*err));
+	}
+}
+
 int datapath_cleanup(const char *bpffs, const char *cgroup)
 {
 	static const char *const link_pins[] = STEER_LINK_PINS;
+	static const char *const prog_pins[] = STEER_PROG_PINS;
 	struct steer_maps m;
-	char path[PATH_MAX];
 	uint32_t missing;
 	int err = 0;
 
@@ -128,22 +140,14 @@ int datapath_cleanup(const char *bpffs, const char *cgroup)
 			maps_iface_foreach(&m, detach_iface, NULL);
 		maps_close(&m);
 	}
-	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", bpffs, link_pins[i]);
-		/* The pin holds the last reference: unlinking detaches the program. */
-		if (unlink(path) && errno != ENOENT) {
-			err = -errno;
-			pr_warn("remove %s: %s", path, strerror(-err));
-		}
-	}
+	/* A link pin holds the last reference: unlinking detaches the program. */
+	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++)
+		unpin(bpffs, link_pins[i], &err);
 	legacy_cleanup(cgroup);
-	for (int i = 0; i < MAP_NR; i++) {
-		snprintf(path, sizeof(path), "%s/%s", bpffs, maps_name(i));
-		if (unlink(path) && errno != ENOENT) {
-			err = -errno;
-			pr_warn("remove %s: %s", path, strerror(-err));
-		}
-	}
+	for (size_t i = 0; i < sizeof(prog_pins) / sizeof(prog_pins[0]); i++)
+		unpin(bpffs, prog_pins[i], &err);
+	for (int i = 0; i < MAP_NR; i++)
+		unpin(bpffs, maps_name(i), &err);
 	if (rmdir(bpffs) && errno != ENOENT) {
 		err = -errno;
 		pr_warn("remove %s: %s", bpffs, strerror(-err));

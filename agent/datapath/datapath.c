@@ -22,6 +22,9 @@
 #include "steer_sock.skel.h"
 #include "steer_tc.skel.h"
 
+/* Where a program attached without a link is pinned, in sock_hooks order. */
+static const char *const prog_pins[STEER_NR_LINKS] = STEER_PROG_PINS;
+
 /*
  * Each socket program, its link pin and the feature it needs. A hook type
  * the kernel lacks is not loaded (autoload off) and the rest still is.
@@ -397,6 +400,7 @@ static int legacy_attach(struct datapath *dp, int i, int cgfd, const char *cg)
 	enum bpf_attach_type type = bpf_program__expected_attach_type(prog);
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
+	char path[PATH_MAX];
 	int err;
 
 	if (bpf_prog_attach(bpf_program__fd(prog), cgfd, type, BPF_F_ALLOW_MULTI) ||
@@ -407,6 +411,11 @@ static int legacy_attach(struct datapath *dp, int i, int cgfd, const char *cg)
 		return err;
 	}
 	legacy_detach(cgfd, type, info.id);
+	/* The pin only records it for steerctl: the attachment holds the program. */
+	snprintf(path, sizeof(path), "%s/%s", dp->bpffs, prog_pins[i]);
+	unlink(path);
+	if (bpf_obj_pin(bpf_program__fd(prog), path))
+		pr_warn("pin %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -475,7 +484,10 @@ static int sock_attach(struct datapath *dp)
 			}
 			dp->links[i] = link;
 			/* And what a steerd without links left there goes. */
-			legacy_detach(cgfd, bpf_program__expected_attach_type(prog), 0);
+			if (legacy_detach(cgfd, bpf_program__expected_attach_type(prog), 0) > 0) {
+				snprintf(path, sizeof(path), "%s/%s", dp->bpffs, prog_pins[i]);
+				unlink(path);
+			}
 		}
 		attached |= 1u << i;
 	}

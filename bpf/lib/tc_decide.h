@@ -28,8 +28,12 @@
  * of its flow. Later fragments have no L4 header; without the first one
  * they never reassemble, so they pass under drain/reset and are dropped
  * under drop. Truncated L4 headers to a quarantined pod are dropped
- * (malformed). A truncated IPv4 header has no destination we can trust, so
- * it passes as it would without steer.
+ * (malformed). An IP header we cannot read has no destination we can
+ * trust, so it passes as it would without steer.
+ * IPv6 gets the same, with its extension headers walked (parse.h) and
+ * IPv4 ICMP's rules applied to ICMPv6; neighbour, router and listener
+ * discovery pass under every action, drop included, so the pod keeps its
+ * neighbours.
  */
 #ifndef STEER_BPF_TC_DECIDE_H
 #define STEER_BPF_TC_DECIDE_H

@@ -57,9 +57,13 @@
 #define STEER_NR_LINKS		8
 /*
  * Without BPF links (before 5.7) the socket programs are attached with
- * BPF_PROG_ATTACH and have no pin: they are found by name on these types,
- * in STEER_LINK_PINS order.
+ * BPF_PROG_ATTACH: each attached program is pinned instead of a link (a
+ * record for steerctl), and found by name on these types to detach it;
+ * both in STEER_LINK_PINS order.
  */
+#define STEER_PROG_PINS { "prog_connect4", "prog_sendmsg4", "prog_recvmsg4",	\
+			  "prog_getpeername4", "prog_connect6", "prog_sendmsg6",	\
+			  "prog_recvmsg6", "prog_getpeername6" }
 #define STEER_SOCK_PROG_PREFIX	"steer_sock"
 #define STEER_SOCK_ATTACH_TYPES { BPF_CGROUP_INET4_CONNECT, BPF_CGROUP_UDP4_SENDMSG,	\
 				  BPF_CGROUP_UDP4_RECVMSG, BPF_CGROUP_INET4_GETPEERNAME,	\

@@ -4,7 +4,8 @@
 reached through kube-proxy (the real one, or the simulator's emulation)
 from the other node's pod (TCP and UDP), pod processes in their pod
 cgroups, and a relabel taking the pod out of rotation once kube-proxy has
-synced.  Teardown leaves nothing behind."""
+synced.  Teardown leaves nothing behind.  On the real control plane this
+runs twice: kube-proxy in iptables mode, then in nftables mode."""
 import json
 import os
 import subprocess
@@ -45,9 +46,18 @@ def proxy_synced(box, node, since_ns):
 
 
 def test():
+    if realcp.available():
+        for mode in ('iptables', 'nftables'):
+            print('-- kube-proxy in %s mode' % mode, flush=True)
+            one(['--proxy-mode', mode])
+    else:
+        one([])
+
+
+def one(up_args):
     bid = 'sbx%d' % os.getpid()
     state = '/tmp/steer-box-test.%s' % bid
-    r = subprocess.run([BOX, 'up', '--state', state, '--id', bid],
+    r = subprocess.run([BOX, 'up', '--state', state, '--id', bid] + up_args,
                        capture_output=True, text=True, timeout=90)
     try:
         check(r.returncode == 0, 'box up: %s' % r.stderr[-500:])

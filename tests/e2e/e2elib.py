@@ -5,6 +5,8 @@ commit times as a clock.  steerd's state is read through its interfaces:
 `steerctl -o json` (the maps, and when each quarantine began) and /metrics
 (sync, relists, watch errors, restored memory), never its log lines.  Every
 box is torn down, even on failure or SIGTERM (tests/run's timeout)."""
+import calendar
+import glob
 import json
 import os
 import signal
@@ -16,7 +18,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 TOOLS = os.path.join(ROOT, 'tools', 'cluster')
 BOX = os.path.join(TOOLS, 'box')
-STEERD = os.path.join(ROOT, 'build', 'steerd')
+# STEERD=path runs the tests on another steerd build
+STEERD = os.environ.get('STEERD', os.path.join(ROOT, 'build', 'steerd'))
 STEERCTL = os.path.join(ROOT, 'build', 'steerctl')
 sys.path.insert(0, TOOLS)
 import kclient  # noqa: E402
@@ -93,6 +96,8 @@ class Box:
         self.up_args = list(up_args)
         self.kcache = os.path.join('/tmp', 'steer-e2e-kcache.' + self.id)
         self.bin = os.path.join('/tmp', 'steer-e2e-bin.' + self.id)
+        self.ips = {}
+        self.api_starts = []    # (wall s) box api start began, ended
 
     def __enter__(self):
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
@@ -190,7 +195,11 @@ class Box:
                       if p['spec'].get('nodeName') == node)[0]
 
     def pod_ip(self, name):
-        return self.pod(name)['status']['podIP']
+        """A pod's IP, remembered: it stays for the pod's life, and the
+        tests need it while the API server is down."""
+        if name not in self.ips:
+            self.ips[name] = self.pod(name)['status']['podIP']
+        return self.ips[name]
 
     def pod_ip6(self, name):
         return [a['ip'] for a in self.pod(name)['status']['podIPs']
@@ -294,8 +303,20 @@ class Box:
                       str(timeout))
         return r.stdout.strip() or 'exec failed: ' + r.stderr[-200:]
 
+    def bpffs(self, node):
+        """steerd's pin dir on node: the DaemonSet's --bpffs=/sys/fs/bpf/steer
+        is below the node's bpffs dir (its hostPath /sys/fs/bpf)."""
+        d = self.node(node)['bpffs']
+        return d + '/steer' if self.box.get('steerd') == 'daemonset' else d
+
+    def steerd_logs(self):
+        return [os.path.join(self.state, 'steerd-%s.log' % n)
+                for n in self.box['nodes']] + sorted(glob.glob(
+                    os.path.join(self.state, 'pods', 'steerd-*',
+                                 'steerd.log')))
+
     def steerctl(self, node, *args):
-        r = subprocess.run([self.steerctl_bin, '--bpffs', self.node(node)['bpffs'],
+        r = subprocess.run([self.steerctl_bin, '--bpffs', self.bpffs(node),
                             '-o', 'json'] + list(args), capture_output=True,
                            text=True, timeout=10)
         if r.returncode:
@@ -336,9 +357,9 @@ class Box:
     def forbidden(self):
         """steerd log lines with a 403 from the API server."""
         out = []
-        for n in self.box['nodes']:
+        for p in self.steerd_logs():
             try:
-                with open(os.path.join(self.state, 'steerd-%s.log' % n)) as f:
+                with open(p) as f:
                     out += [ln.strip() for ln in f if 'HTTP 403' in ln or
                             'forbidden' in ln.lower()]
             except OSError:
@@ -348,12 +369,107 @@ class Box:
     def steerd_rbac_only(self):
         """steerd ran on deploy/rbac.yaml's ServiceAccount and the API
         server refused it nothing."""
-        kc = self.box.get('steerd_kubeconfig')
-        check(kc and kc in ' '.join(self.box.get('steerd_argv', [kc])),
-              'steerd not on its ServiceAccount token')
+        if self.box.get('steerd') == 'daemonset':
+            sas = {p['spec'].get('serviceAccountName') for p in self.api.get(
+                '/api/v1/namespaces/kube-system/pods?labelSelector=app%3D'
+                'steerd')['items']}
+            check(sas == {'steerd'}, 'DaemonSet pods run as %r' % sas)
+        else:
+            kc = self.box.get('steerd_kubeconfig')
+            check(kc and kc in ' '.join(self.box.get('steerd_argv', [kc])),
+                  'steerd not on its ServiceAccount token')
         bad = self.forbidden()
         check(not bad, '%d 403s in steerd logs, first: %s' % (len(bad),
                                                              bad[:1]))
+
+    # -- enforcement as a user sees it -------------------------------------
+    def quarantined_everywhere(self, want, unwant=()):
+        """A predicate: every node quarantines the pods want, none of unwant."""
+        ip = {p: self.pod_ip(p) for p in list(want) + list(unwant)}
+
+        def ok():
+            for n in self.box['nodes']:
+                q = self.quarantined(n)
+                if any(ip[p] not in q for p in want) or \
+                        any(ip[p] in q for p in unwant):
+                    return False
+            return True
+        return ok
+
+    def enforced(self, pod, vip=None):
+        """No Service request reaches pod, a direct connect is refused."""
+        got = backends(self.load((vip or self.vip()) + ':80', rate=200,
+                                 duration=1).wait())
+        if pod in got or any(k.startswith('ERR') for k in got):
+            log('at the failure: pods\n%s', self.kubectl('get', 'pods', '-o',
+                                                         'wide'))
+            for n in self.box['nodes']:
+                log('at the failure: %s steers %r, quarantines %r', n,
+                    self.services(n), self.quarantined(n))
+        check(pod not in got and all(not k.startswith('ERR') for k in got),
+              'Service traffic with %s quarantined: %r' % (pod, got))
+        got = self.connect('client', self.pod_ip(pod), 80)
+        check(got == 'ECONNREFUSED', 'direct connect to %s: %s' % (pod, got))
+
+    def quarantine(self, pod, sel='steer.dev/quarantine'):
+        """Label pod quarantined; every node enforces it."""
+        self.kubectl('label', 'pod', pod, sel + '=true')
+        wait(self.quarantined_everywhere([pod]), 'quarantine ' + pod)
+        self.enforced(pod)
+
+    def move_quarantine(self, a, c, sel='steer.dev/quarantine', timeout=30):
+        """Release a, quarantine c; every node follows within timeout s."""
+        t0 = time.monotonic()
+        self.kubectl('label', 'pod', a, sel + '-')
+        self.kubectl('label', 'pod', c, sel + '=true')
+        wait(self.quarantined_everywhere([c], [a]), 'converge (%s released, '
+             '%s quarantined)' % (a, c), timeout=timeout)
+        log('converged %.2f s after the relabel', time.monotonic() - t0)
+        self.enforced(c)
+        self.kubectl('label', 'pod', c, sel + '-')
+        wait(self.quarantined_everywhere([], [a, c]), 'release ' + c)
+
+    # -- the real control plane ------------------------------------------
+    def box_cmd(self, *args, timeout=60):
+        subprocess.run([BOX, args[0], '--state', self.state] + list(args[1:]),
+                       check=True, timeout=timeout, capture_output=True)
+        self.reload()
+
+    def api_restart(self, pod=None):
+        """`box api stop`, pod still enforced while it is down, `start`."""
+        self.box_cmd('api', 'stop')
+        if pod:
+            self.enforced(pod)
+        t0 = time.time()
+        self.box_cmd('api', 'start')
+        self.api_starts.append((t0, time.time()))
+
+    def forbidden_only_while_starting(self, grace_s=10):
+        """A restarted API server answers before its RBAC informers have
+        synced (steerd reconnects before /readyz): a 403 then is the
+        server's, not a missing permission.  Any other 403 fails."""
+        for ln in self.forbidden():
+            ts = ln.split()[0].partition('=')[2]
+            t = calendar.timegm(time.strptime(ts[:19], '%Y-%m-%dT%H:%M:%S'))
+            ok = any(t0 - 1 <= t <= t1 + grace_s for t0, t1 in self.api_starts)
+            log('403 %s an API server start: %s', 'during' if ok else
+                'NOT near', ln[:160])
+            check(ok, '403 outside an API server start: %s' % ln)
+
+    def in_cp(self, *argv, timeout=30):
+        """argv in the control plane's netns (etcd on 127.0.0.1:2379)."""
+        return subprocess.run(['nsenter', '--net=' +
+                               self.box['cp']['netns_path']] + list(argv),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def api_metrics(self):
+        """The API server's /metrics as {'name{labels}': value}."""
+        out = {}
+        for ln in self.api.get('/metrics').decode().splitlines():
+            if ln and not ln.startswith('#'):
+                k, _, v = ln.rpartition(' ')
+                out[k] = float(v)
+        return out
 
     # -- steerd's /metrics ---------------------------------------------------
     def metrics(self, node):
@@ -496,7 +612,8 @@ def run_cases(cases):
     the real control plane with steerd, a last case checks steerd's log has
     no 403 (deploy/rbac.yaml grants all it needs)."""
     for b in BOXES:
-        if b.steerd and b.real:
+        # a test that takes permissions away places the check itself
+        if b.steerd and b.real and b.steerd_rbac_only not in cases:
             cases = list(cases) + [b.steerd_rbac_only]
     passed = failed = skipped = 0
     t_all = time.monotonic()

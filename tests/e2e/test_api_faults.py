@@ -35,23 +35,8 @@ def body():
         ip = {p: b.pod_ip(p) for p in pods}
         pids = {n: b.steerd_pid(n) for n in NODES}
 
-        def quarantined_everywhere(want, unwant=()):
-            def ok():
-                for n in NODES:
-                    q = b.quarantined(n)
-                    if any(ip[p] not in q for p in want) or \
-                            any(ip[p] in q for p in unwant):
-                        return False
-                return True
-            return ok
-
-        def enforced(pod):
-            got = backends(b.load(vip + ':80', rate=200, duration=1).wait())
-            check(pod not in got and all(not k.startswith('ERR')
-                                         for k in got),
-                  'Service traffic with %s quarantined: %r' % (pod, got))
-            got = b.connect('client', ip[pod], 80)
-            check(got == 'ECONNREFUSED', 'direct connect: %s' % got)
+        quarantined_everywhere = b.quarantined_everywhere
+        enforced = b.enforced
 
         def watch_errors(n):
             return sum(v for k, v in b.metrics(n).items()

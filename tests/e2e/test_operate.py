@@ -37,7 +37,10 @@ def body():
                                 'involvedObject.name=' + victim, '-o',
                                 'jsonpath={range .items[*]}{.reason} '
                                 '{.source.host}{"\\n"}{end}')
-                return [ln.split() for ln in out.splitlines() if ln.strip()]
+                # steer's own: a real cluster also has the scheduler's
+                # Scheduled (no source host) and others
+                return [ln.split() for ln in out.splitlines()
+                        if ln.split()[:1] in (['Quarantined'], ['Released'])]
             wait(lambda: ['Quarantined', 'node1'] in reasons(),
                  'a Quarantined Event from node1')
             desc = b.kubectl('describe', 'pod', victim)

@@ -64,7 +64,13 @@ for ns in $P1 $P2; do
 	nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
 	nsenter --net=/run/netns/$ns python3 "$client" serve-udp 5353 "$ns" & pids+=($!)
 done
-sleep 0.5
+# Listening on both ports of both pods before the positive controls.
+for ns in $P1 $P2; do
+	for _ in $(seq 50); do
+		[ "$(inns $ns ss -Hln '( sport = :8080 or sport = :5353 )' | wc -l)" -ge 2 ] && break
+		sleep 0.1
+	done
+done
 start_steerd || exit 1
 
 # --- positive controls --------------------------------------------------------

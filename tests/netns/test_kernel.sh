@@ -96,10 +96,14 @@ scenario() {
 		if [ "$links" = true ]; then
 			check "$p: $hook enabled=$on, link pinned: $pinned" test "$on" = "$pinned"
 		else
-			check "$p: $hook enabled=$on, no link pinned, $n attached without" \
-				test $pinned = false -a "$n" = "$([ "$on" = true ] && echo 1 || echo 0)"
+			rec=false
+			[ -e "$BPFFS/prog_$hook" ] && rec=true
+			check "$p: $hook enabled=$on, no link pinned, $n attached without, pin prog_$hook: $rec" \
+				test $pinned = false -a "$n" = "$([ "$on" = true ] && echo 1 || echo 0)" -a "$rec" = "$on"
 		fi
 	done
+	check "$p: status says socket steering on" \
+		test "$(ctl -o json status | jq -r .socket_steering)" = true
 	check "$p: tc on, filter on every veth" test "$(feature tc)" = true -a \
 		"$(innode tc filter show dev h1 egress | grep -c steer_tc_egress)" -ge 1
 	sr=$(feature set_retval)
@@ -107,6 +111,10 @@ scenario() {
 		test "$([ "$sr" = true ] && echo 1 || echo 0)" = "$(metric set_retval)"
 	ctl status >"$work/st"
 	check "$p: status text lists the features" grep -q "^  set_retval  *o" "$work/st"
+	if [ "$links" != true ]; then
+		check "$p: status text: attached without links ($(grep '^socket steering' "$work/st"))" \
+			grep -qE "^socket steering: on \(([0-9]+)/\1 programs attached without links\)" "$work/st"
+	fi
 
 	out=$(inns $P3 python3 "$client" connect 10.202.1.2 8080)
 	check "$p: baseline connect to pod1" [ "${out%% *}" = ok ]

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # make demo: the seed's quarantine-by-relabel, with and without steerd.
 #   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services N] [--out DIR]
-# --services adds N other Services' worth of kube-proxy rules (default 1000),
-# so the baseline's iptables syncs cost what they cost in a real cluster.
+# On the real control plane (build/kube/kube, make kube) when it is built,
+# else on the API server simulator.  --services (simulator only) adds N
+# other Services' worth of emulated kube-proxy rules (default 1000).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -33,8 +34,16 @@ trap 'echo; echo "demo: interrupted, tearing down"; exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "booting the cluster in a box ($ID, $SERVICES other Services in kube-proxy)"
-"$BOX" up --state "$STATE" --id "$ID" --extra-services "$SERVICES" >/dev/null
+if [ -x "$ROOT/build/kube/kube" ]; then
+	say "booting the cluster in a box ($ID, real Kubernetes $(awk '$1 == "k8s.io/kubernetes" {print $2}' "$ROOT/tools/kube/go.mod"))"
+	"$BOX" up --state "$STATE" --id "$ID" --control-plane real >/dev/null
+	REAL=1
+else
+	say "booting the cluster in a box ($ID, API server simulator, $SERVICES other Services in kube-proxy)"
+	"$BOX" up --state "$STATE" --id "$ID" --control-plane sim \
+		--extra-services "$SERVICES" >/dev/null
+	REAL=0
+fi
 # shellcheck disable=SC1091
 . "$STATE/box.env"
 KC=(kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$STATE/kcache")
@@ -59,13 +68,18 @@ one_pass() { # label
 		--timeout 1 --out "$load" &
 	local lp=$!
 	sleep 3
-	local rv
-	rv=$("$BOX" sim --state "$STATE" /_sim/state | python3 -c \
-		'import json,sys; print(json.load(sys.stdin)["resourceVersion"])')
-	"${KC[@]}" label pod "$victim" enabled=false --overwrite
+	local at
+	if [ $REAL = 1 ]; then
+		"${KC[@]}" label pod "$victim" enabled=false --overwrite
+		at=(--patch-ns "$(date +%s%N)")
+	else
+		at=(--since-rv "$("$BOX" sim --state "$STATE" /_sim/state | python3 -c \
+			'import json,sys; print(json.load(sys.stdin)["resourceVersion"])')")
+		"${KC[@]}" label pod "$victim" enabled=false --overwrite
+	fi
 	wait $lp
 	python3 "$HERE/timeline.py" --state "$STATE" --load "$load" \
-		--since-rv "$rv" --victim "$victim" --label "$label"
+		"${at[@]}" --victim "$victim" --label "$label"
 	local ip restarts
 	ip=$("${KC[@]}" get pod "$victim" -o jsonpath='{.status.podIP}')
 	restarts=$("${KC[@]}" get pod "$victim" \

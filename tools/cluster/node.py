@@ -23,6 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import kclient  # noqa: E402
+import procpod  # noqa: E402
 
 STOP = threading.Event()
 CAPACITY = {'cpu': '4', 'memory': '8Gi', 'pods': '110',
@@ -78,6 +79,15 @@ class Pod:
         self.containers = [c['name'] for c in spec.get('containers') or []]
         self.image = (spec.get('containers') or [{}])[0].get('image', '')
         self.started = None
+        # host-network pods (the steerd DaemonSet) run as processes in the
+        # node netns (procpod.py)
+        self.host = bool(spec.get('hostNetwork'))
+        if self.host:
+            self.netns = ARGS.netns
+            self.netns_path = '/run/netns/' + ARGS.netns
+        self.obj = obj
+        self.projected, self.token_at, self.fails_by = [], None, {}
+        self.probed = 0.0
         self.ip = None
         self.ips = []
         self.procs = {}
@@ -87,8 +97,9 @@ class Pod:
 
 
 class Kubelet:
-    def __init__(self, api):
-        self.api = api
+    def __init__(self, api, url):
+        self.api, self.api_url = api, url
+        self.runner = procpod.Runner(self, ARGS, log)
         self.pods = {}
         self.lock = threading.Lock()
         self.cni_conf = json.dumps({
@@ -195,6 +206,12 @@ class Kubelet:
         pod = Pod(obj)
         self.pods[(pod.ns, pod.name)] = pod
         os.makedirs(os.path.join(pod.dir, 'tmp'), exist_ok=True)
+        if pod.host:
+            self.runner.start(pod)
+            self.write_info(pod)
+            self.report(pod)
+            log('pod %s started in the node netns', pod.name)
+            return
         with open(os.path.join(pod.dir, 'nginx.conf'), 'w') as f:
             f.write(NGINX_CONF.format(d=pod.dir, name=pod.name))
         run('ip', 'netns', 'add', pod.netns)
@@ -215,14 +232,17 @@ class Kubelet:
                 break
             time.sleep(0.05)
         pod.ready = True
+        self.write_info(pod)
+        self.report(pod)
+        log('pod %s up at %s', pod.name, pod.ip)
+
+    def write_info(self, pod):
         info = {'name': pod.name, 'namespace': pod.ns, 'node': ARGS.name,
                 'ip': pod.ip, 'ips': pod.ips, 'netns': pod.netns,
                 'netns_path': pod.netns_path, 'cgroup': pod.cgroup,
                 'dir': pod.dir}
         with open(os.path.join(pod.dir, 'info.json'), 'w') as f:
             json.dump(info, f)
-        self.report(pod)
-        log('pod %s up at %s', pod.name, pod.ip)
 
     def report(self, pod):
         now = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
@@ -233,7 +253,7 @@ class Kubelet:
               'podIPs': [{'ip': ip} for ip in pod.ips],
               'hostIP': ARGS.node_ip,
               'hostIPs': [{'ip': ip} for ip in node_ips()],
-              'startTime': pod.started, 'qosClass': 'BestEffort',
+              'startTime': pod.started,
               'conditions': [
                   {'type': 'PodReadyToStartContainers', 'status': 'True',
                    'lastTransitionTime': pod.started},
@@ -269,11 +289,12 @@ class Kubelet:
                 p.kill()
                 p.wait()
         kill_cgroup(pod.cgroup)
-        try:
-            self.cni('DEL', pod)
-        except RuntimeError as e:
-            log('%s', e)
-        run('ip', 'netns', 'del', pod.netns, check=False)
+        if not pod.host:
+            try:
+                self.cni('DEL', pod)
+            except RuntimeError as e:
+                log('%s', e)
+            run('ip', 'netns', 'del', pod.netns, check=False)
         try:
             os.unlink(os.path.join(pod.dir, 'info.json'))
         except OSError:
@@ -334,6 +355,9 @@ class Kubelet:
             with self.lock:
                 pods = list(self.pods.values())
             for pod in pods:
+                if pod.host:
+                    self.probe_host(pod)
+                    continue
                 if pod.ip is None:
                     continue
                 if probe(pod.ip):
@@ -356,6 +380,19 @@ class Kubelet:
                     self.report(pod)
                     log('restarted nginx in %s (restarts=%d)', pod.name,
                         pod.restarts)
+
+    def probe_host(self, pod):
+        period = min([c[k].get('periodSeconds', 10)
+                      for c in pod.obj['spec'].get('containers') or []
+                      for k in ('livenessProbe', 'readinessProbe') if k in c]
+                     or [10])
+        if time.monotonic() - pod.probed < period:
+            return
+        pod.probed = time.monotonic()
+        with self.lock:
+            if self.pods.get((pod.ns, pod.name)) is pod and \
+                    self.runner.probe(pod):
+                self.report(pod)
 
     def shutdown(self):
         with self.lock:
@@ -592,6 +629,9 @@ def main():
     ap.add_argument('--extra-services', type=int, default=0)
     ap.add_argument('--probe-period', type=float, default=1.0)
     ap.add_argument('--no-kube-proxy', action='store_true')
+    ap.add_argument('--bpffs', help='node bpffs dir (hostPath /sys/fs/bpf)')
+    ap.add_argument('--token-refresh', type=float, default=120,
+                    help='rotate projected service-account tokens this often')
     ARGS = ap.parse_args()
     with open(ARGS.api) as f:
         info = json.load(f)
@@ -599,7 +639,7 @@ def main():
     api = kclient.Client(info)
     signal.signal(signal.SIGTERM, lambda *a: STOP.set())
     signal.signal(signal.SIGINT, lambda *a: STOP.set())
-    kl = Kubelet(api)
+    kl = Kubelet(api, info['url'])
     kl.register()
     threads = [threading.Thread(target=kl.loop, daemon=True),
                threading.Thread(target=kl.heartbeat, daemon=True),

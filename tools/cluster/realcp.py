@@ -173,6 +173,8 @@ def prepare(box):
             '--service-account-issuer=https://kubernetes.default.svc',
             '--service-account-key-file=' + pki['sa.pub'],
             '--service-account-signing-key-file=' + pki['sa.key'],
+            # pod-bound tokens expire when they say: rotation is exercised
+            '--service-account-extend-token-expiration=false',
             '--service-cluster-ip-range=' + SERVICE_CIDRS,
             '--profiling=false', '--v=1'],
         'controller-manager': [

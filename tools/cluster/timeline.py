@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: MIT
 """Readable timeline and summary of one relabel run (used by demo.sh).
 
-  timeline.py --state S --load run.jsonl --since-rv RV --victim POD --label L
+  timeline.py --state S --load run.jsonl (--since-rv RV | --patch-ns NS) \
+      --victim POD --label L
 
-Time zero is when the API server committed the relabel (from /_sim/history,
-the first write to the victim pod after RV), not when kubectl was launched.
+Time zero is when the API server committed the relabel: on the simulator
+from /_sim/history (the first write to the victim pod after RV); on the real
+control plane NS, when kubectl returned from the PATCH (just after the
+commit), not when kubectl was launched.
 When each node's steerd applied the quarantine comes from its map, through
 `steerctl -o json list` (the entry's since), while the quarantine holds.
 """
@@ -18,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kclient  # noqa: E402
+import realcp  # noqa: E402
 
 
 def patch_time(state, since_rv, victim):
@@ -56,22 +60,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--state', required=True)
     ap.add_argument('--load', required=True)
-    ap.add_argument('--since-rv', type=int, required=True)
+    t = ap.add_mutually_exclusive_group(required=True)
+    t.add_argument('--since-rv', type=int)
+    t.add_argument('--patch-ns', type=int)
     ap.add_argument('--victim', required=True)
     ap.add_argument('--label', default='run')
     a = ap.parse_args()
     with open(a.load) as f:
         recs = sorted((json.loads(x) for x in f if x.strip()),
                       key=lambda r: r['t_ns'])
-    t0 = patch_time(a.state, a.since_rv, a.victim)
+    t0 = a.patch_ns or patch_time(a.state, a.since_rv, a.victim)
     ms = lambda t: (t - t0) / 1e6  # noqa: E731
     before = {r['backend'] for r in recs if r['t_ns'] < t0 and r['backend']}
     after = [r for r in recs if r['t_ns'] >= t0]
     to_victim = [r for r in after if r['backend'] == a.victim]
     errors = [r for r in after if r['err']]
     new = [r for r in after if r['backend'] and r['backend'] not in before]
-    events = [(0.0, 'API server commits the PATCH: %s enabled=false'
-               % a.victim)]
+    events = [(0.0, '%s: %s enabled=false' % (
+        'kubectl returns from the PATCH' if a.patch_ns else
+        'API server commits the PATCH', a.victim))]
     applied = steerd_applied(a.state, a.victim, t0)
     for node, ns in applied:
         events.append((ms(ns), 'steerd %s has updated its maps' % node))
@@ -85,6 +92,17 @@ def main():
                                    '(%d endpoints, took %.1f ms)' %
                                    (s['node'], s['endpoints'],
                                     s['duration_ms'])))
+    with open(os.path.join(a.state, 'box.json')) as f:
+        box = json.load(f)
+    if box.get('control_plane') == 'real':
+        for node in sorted(box['nodes']):
+            t = realcp.kube_proxy_synced(box, node, t0)
+            if t:
+                # its metrics keep the last sync only: the change itself
+                # may have been programmed by an earlier one
+                events.append((ms(t), 'kube-proxy %s (real, %s mode): last '
+                               'sync ended' % (node, box.get(
+                                   'proxy_mode', 'iptables'))))
     if to_victim:
         events.append((ms(to_victim[-1]['t_ns']),
                        'last new connection answered by %s' % a.victim))

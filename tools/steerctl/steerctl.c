@@ -36,6 +36,9 @@
 
 static const char *const reason_names[] = STEER_REASON_NAMES;
 static const char *const link_pins[] = STEER_LINK_PINS;
+static const char *const prog_pins[] = STEER_PROG_PINS;
+#define ARRAY_N(a) (sizeof(a) / sizeof((a)[0]))
+_Static_assert(ARRAY_N(link_pins) == ARRAY_N(prog_pins), "a program pin per link pin");
 
 /* Options that belong to one command. */
 enum { O_ACTION, O_INTERVAL, O_COUNT, O_NR };
@@ -296,28 +299,37 @@ static int feature_cb(const struct steer_feature_val *v, void *arg)
 	return 0;
 }
 
-static int status_links(struct ctl *c, cJSON *cg)
+/*
+ * The pinned links (on the cgroup, with its id) into links, and the
+ * programs attached without links (kernels before 5.7, which pin
+ * themselves) into progs; returns how many links.
+ */
+static int status_links(struct ctl *c, cJSON *links, cJSON *progs)
 {
 	char path[PATH_MAX];
 	int n = 0;
 
-	for (size_t i = 0; i < sizeof(link_pins) / sizeof(link_pins[0]); i++) {
-		struct bpf_link_info info = {};
-		__u32 len = sizeof(info);
+	for (size_t i = 0; i < 2 * ARRAY_N(link_pins); i++) {
+		bool link = i < ARRAY_N(link_pins);
+		const char *pin = link ? link_pins[i] : prog_pins[i - ARRAY_N(link_pins)];
+		struct bpf_link_info li = {};
+		struct bpf_prog_info pi = {};
+		__u32 len = link ? sizeof(li) : sizeof(pi);
 		cJSON *o;
 		int fd;
 
-		snprintf(path, sizeof(path), "%s/%s", c->bpffs, link_pins[i]);
+		snprintf(path, sizeof(path), "%s/%s", c->bpffs, pin);
 		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		if (!bpf_obj_get_info_by_fd(fd, link ? (void *)&li : (void *)&pi, &len)) {
 			o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "link", link_pins[i]);
-			cJSON_AddNumberToObject(o, "prog_id", info.prog_id);
-			cJSON_AddNumberToObject(o, "cgroup_id", info.cgroup.cgroup_id);
-			cJSON_AddItemToArray(cg, o);
-			n++;
+			cJSON_AddStringToObject(o, link ? "link" : "program", pin);
+			cJSON_AddNumberToObject(o, "prog_id", link ? li.prog_id : pi.id);
+			if (link)
+				cJSON_AddNumberToObject(o, "cgroup_id", li.cgroup.cgroup_id);
+			cJSON_AddItemToArray(link ? links : progs, o);
+			n += link;
 		}
 		close(fd);
 	}
@@ -345,13 +357,17 @@ static void status_text(const cJSON *j, int n_links)
 	cJSON_ArrayForEach(it, tc)
 		printf(" %s%s", cJSON_GetObjectItem(it, "iface")->valuestring,
 		       cJSON_IsTrue(cJSON_GetObjectItem(it, "own_qdisc")) ? "" : "(shared qdisc)");
+	int n_unlinked = cJSON_GetArraySize(cJSON_GetObjectItem(j, "without_links"));
+
 	printf("\nsocket steering: %s",
 	       cJSON_IsTrue(cJSON_GetObjectItem(j, "socket_steering")) ? "on" : "off");
 	if (n_links)
 		printf(" (cgroup id %.0f, %d/%zu links)",
 		       cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "cgroup"), 0),
 					   "cgroup_id")->valuedouble, n_links,
-		       sizeof(link_pins) / sizeof(link_pins[0]));
+		       ARRAY_N(link_pins));
+	else if (n_unlinked)
+		printf(" (%d/%zu programs attached without links)", n_unlinked, ARRAY_N(prog_pins));
 	printf("\nkernel features:");
 	if (!cJSON_IsArray(cJSON_GetObjectItem(j, "features")))
 		printf(" unknown (%s not pinned)", STEER_MAP_FEATURES);
@@ -395,9 +411,10 @@ static int cmd_status(struct ctl *c)
 	else
 		cJSON_AddNullToObject(j, "tc");
 	cg = cJSON_AddArrayToObject(j, "cgroup");
-	n_links = status_links(c, cg);
+	n_links = status_links(c, cg, cJSON_AddArrayToObject(j, "without_links"));
 	/* connect4 is the hook that steers; the others only complete it. */
-	cJSON_AddBoolToObject(j, "socket_steering", link_pinned(c, STEER_LINK_CONNECT4));
+	cJSON_AddBoolToObject(j, "socket_steering", link_pinned(c, STEER_LINK_CONNECT4) ||
+			      link_pinned(c, prog_pins[0]));
 	if (c->maps.features >= 0)
 		maps_feature_foreach(&c->maps, feature_cb, cJSON_AddArrayToObject(j, "features"));
 	else
