@@ -336,6 +336,14 @@ class Box:
     def services(self, node):
         return self.steerctl(node, 'services') or []
 
+    def service_entries(self):
+        """How many entries steerd steers for the box's Services: one per
+        ClusterIP and port of each Service with a selector (all but
+        `kubernetes`)."""
+        return sum(len(sd.get('vips') or [sd['vip']]) * len(sd['ports'])
+                   for name, sd in self.box['services'].items()
+                   if name != 'kubernetes')
+
     def quarantine_since(self, node, ip):
         """When node's quarantine of ip began (wall ns, steer_quar's since), or None."""
         for e in self.steerctl(node, 'list') or []:

@@ -62,11 +62,7 @@ def body():
             for fam in ('ipv4', 'ipv6'):
                 check('steer_quarantined_pods{action="drain",origin="api",family="%s"} 1'
                       % fam in text, 'quarantined pods gauge, %s' % fam)
-            # a steered entry per ClusterIP and port of every Service with
-            # a selector: all of the box's but `kubernetes`
-            n = sum(len(s.get('vips') or [s['vip']]) * len(s['ports'])
-                    for name, s in b.box['services'].items()
-                    if name != 'kubernetes')
+            n = b.service_entries()
             check('steer_steered_services{state="balancing"} %d' % n in text,
                   'all %d Service entries (TCP and UDP, each family) steered' % n)
             check('steer_quarantined_packets_total{address="%s",'
