@@ -146,9 +146,21 @@ class Box:
                     print('==== %s' % f)
                     with open(os.path.join(self.state, f)) as fh:
                         print(''.join(fh.readlines()[-40:]))
-        subprocess.run([BOX, 'down', '--state', self.state],
-                       capture_output=True, timeout=120)
+        r = subprocess.run([BOX, 'down', '--state', self.state],
+                           capture_output=True, text=True, timeout=120)
         subprocess.run(['rm', '-rf', self.state, self.kcache, self.bin])
+        # a teardown that leaves namespaces behind is a failure of its own
+        left = [ln.split()[0] for ln in subprocess.run(
+            ['ip', 'netns', 'list'], capture_output=True,
+            text=True).stdout.splitlines()
+            if ln.startswith(self.id + '-')]
+        if r.returncode or left:
+            print('box down: rc %d, left %s: %s' % (r.returncode, left,
+                                                     r.stderr[-400:]))
+            for ns in left:
+                subprocess.run(['ip', 'netns', 'del', ns])
+            if not (exc and exc[0]):
+                raise Fail('box down left %s' % (left or 'an error'))
 
     def reload(self):
         with open(os.path.join(self.state, 'box.json')) as f:
