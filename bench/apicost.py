@@ -194,7 +194,7 @@ def figures(on, off, version, path):
         version, round(pod_ev), round(on['slice_writes'] / on['seconds']))
     figs = [
         ('API bytes/s to one steerd under pod churn (%s)' % tag, steer,
-         'B/s', proxy),
+         'B/s', None),
         ('API bytes/s to one kube-proxy, same churn', proxy, 'B/s', None),
         ('API bytes/s to the box kubelet (its node\'s pods), same churn',
          kubelet, 'B/s', None),
