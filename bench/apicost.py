@@ -82,12 +82,7 @@ def cpu_s(pid):
 
 
 def api_metrics(api):
-    out = {}
-    for ln in api.get('/metrics').decode().splitlines():
-        if ln and not ln.startswith('#'):
-            k, _, v = ln.rpartition(' ')
-            out[k] = float(v)
-    return out
+    return kclient.prometheus(api.get('/metrics').decode())
 
 
 def writes(m, resource):
