@@ -82,12 +82,7 @@ def cpu_s(pid):
 
 
 def api_metrics(api):
-    out = {}
-    for ln in api.get('/metrics').decode().splitlines():
-        if ln and not ln.startswith('#'):
-            k, _, v = ln.rpartition(' ')
-            out[k] = float(v)
-    return out
+    return kclient.prometheus(api.get('/metrics').decode())
 
 
 def writes(m, resource):
@@ -194,7 +189,7 @@ def figures(on, off, version, path):
         version, round(pod_ev), round(on['slice_writes'] / on['seconds']))
     figs = [
         ('API bytes/s to one steerd under pod churn (%s)' % tag, steer,
-         'B/s', proxy),
+         'B/s', None),
         ('API bytes/s to one kube-proxy, same churn', proxy, 'B/s', None),
         ('API bytes/s to the box kubelet (its node\'s pods), same churn',
          kubelet, 'B/s', None),

@@ -900,17 +900,17 @@ def cmd_plot(a):
           "set output '%s'" % a.png,
           'set multiplot layout %d,1' % len(panels),
           'set key outside right top', 'set grid',
-          "set xlabel 'seconds since the label PATCH (server commit)'",
+          "set xlabel 'seconds since the label PATCH'",
           "set ylabel 'new connections/s (100 ms bins)'"]
     for mode, scale, path in panels:
         with open(path) as f:
             cols = f.readline().split()[2:]
             patches = f.readline().split()[2:]
         title = {'steer': 'steer (steerd on both nodes)',
-                 'kube-proxy': 'kube-proxy emulation alone (min-sync-period '
+                 'kube-proxy': 'kube-proxy alone (min-sync-period '
                                '1 s)'}[mode]
-        gp.append("set title '%s, %d Services of iptables rules; relabeled "
-                  "pods in bold'" % (title, scale))
+        gp.append("set title '%s, %d extra Services; relabeled pods in "
+                  "bold'" % (title, scale))
         gp.append('unset arrow')
         for t in patches:
             gp.append('set arrow from %s, graph 0 to %s, graph 1 nohead '

@@ -484,23 +484,13 @@ class Box:
 
     def api_metrics(self):
         """The API server's /metrics as {'name{labels}': value}."""
-        out = {}
-        for ln in self.api.get('/metrics').decode().splitlines():
-            if ln and not ln.startswith('#'):
-                k, _, v = ln.rpartition(' ')
-                out[k] = float(v)
-        return out
+        return kclient.prometheus(self.api.get('/metrics').decode())
 
     # -- steerd's /metrics ---------------------------------------------------
     def metrics(self, node):
         """{'name{labels}': value} from node's steerd, {} if it does not answer."""
-        text = self.curl(node, 'http://127.0.0.1:9767/metrics', node=True) or ''
-        out = {}
-        for ln in text.splitlines():
-            if ln and not ln.startswith('#'):
-                k, _, v = ln.rpartition(' ')
-                out[k] = float(v)
-        return out
+        return kclient.prometheus(self.curl(
+            node, 'http://127.0.0.1:9767/metrics', node=True) or '')
 
     def metric(self, node, name):
         return self.metrics(node).get(name)

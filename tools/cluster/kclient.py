@@ -89,3 +89,13 @@ class Client:
                     yield {'type': 'MALFORMED', 'raw': line}
         finally:
             c.close()
+
+
+def prometheus(text):
+    """Prometheus text exposition as {'name{labels}': value}."""
+    out = {}
+    for ln in text.splitlines():
+        if ln and not ln.startswith('#'):
+            k, _, v = ln.rpartition(' ')
+            out[k] = float(v)
+    return out
