@@ -1079,9 +1079,32 @@ static void prior_of(struct test_in *t, const struct sock_out *o)
 	t->prior.slot = o->pick.slot;
 }
 
+/*
+ * Loads the socket decision harness (root only), its maps in *m and its
+ * program in *prog; NULL when the test is skipped or failed.
+ */
+static struct test_sock_decide_bpf *sock_decide_load(struct steer_maps *m, int *prog)
+{
+	struct test_sock_decide_bpf *skel;
+
+	if (geteuid() != 0) {
+		test_skip("needs root to load BPF");
+		return NULL;
+	}
+	skel = test_sock_decide_bpf__open_and_load();
+	if (!ASSERT_OK_PTR(skel, "open_and_load"))
+		return NULL;
+	if (!ASSERT_OK(maps_from_object(m, skel->obj), "maps")) {
+		test_sock_decide_bpf__destroy(skel);
+		return NULL;
+	}
+	*prog = bpf_program__fd(skel->progs.test_sock_decide);
+	return skel;
+}
+
 TEST(sock_decision_steer_refuse_fallthrough)
 {
-	struct test_sock_decide_bpf *skel = NULL;
+	struct test_sock_decide_bpf *skel;
 	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
 	struct steer_backend_val be[3] = {
 		{ .addr = addr_lit("10.244.1.7"), .port = htons(8080) },
@@ -1095,16 +1118,9 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	struct sock_out out;
 	int prog, seen[2] = {};
 
-	if (geteuid() != 0) {
-		test_skip("needs root to load BPF");
+	skel = sock_decide_load(&m, &prog);
+	if (!skel)
 		return;
-	}
-	skel = test_sock_decide_bpf__open_and_load();
-	if (!ASSERT_OK_PTR(skel, "open_and_load"))
-		return;
-	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
-		goto cleanup;
-	prog = bpf_program__fd(skel->progs.test_sock_decide);
 
 	out = sock_run(prog, &t);
 	ASSERT_EQ(out.verdict, SOCK_PASS, "unsteered vip untouched");
@@ -1196,14 +1212,13 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	t.in.addr = be[0].addr;
 	t.in.port = htons(8080);
 	ASSERT_EQ(sock_run(prog, &t).verdict, SOCK_PASS, "direct connect not refused here");
-cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
 /* IPv6 VIPs and backends, and an IPv4 VIP asked for in its mapped form. */
 TEST(sock_decision_ipv6_and_mapped)
 {
-	struct test_sock_decide_bpf *skel = NULL;
+	struct test_sock_decide_bpf *skel;
 	struct steer_svc_key k6 = { .vip = addr_lit("fd00:96::10"), .port = htons(80), .proto = 6 };
 	struct steer_svc_key k4 = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
 	struct steer_backend_val be6[2] = {
@@ -1217,16 +1232,9 @@ TEST(sock_decision_ipv6_and_mapped)
 	struct sock_out out;
 	int prog;
 
-	if (geteuid() != 0) {
-		test_skip("needs root to load BPF");
+	skel = sock_decide_load(&m, &prog);
+	if (!skel)
 		return;
-	}
-	skel = test_sock_decide_bpf__open_and_load();
-	if (!ASSERT_OK_PTR(skel, "open_and_load"))
-		return;
-	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
-		goto cleanup;
-	prog = bpf_program__fd(skel->progs.test_sock_decide);
 	ASSERT_OK(maps_svc_set(&m, &k6, be6, 2, STEER_ORIGIN_MANUAL, 0), "IPv6 svc set");
 	ASSERT_OK(maps_quar_set(&m, &be6[0].addr, &qv), "quarantine an IPv6 backend");
 	for (__u32 rnd = 0; rnd < 4; rnd++) {
@@ -1250,13 +1258,12 @@ TEST(sock_decision_ipv6_and_mapped)
 	t.in.rnd = 91;
 	out = sock_run(prog, &t);
 	ASSERT_TRUE(out.verdict == SOCK_REWRITE && out.found, "IPv6 reverse translation found");
-cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
 TEST(sock_revnat_looked_up_before_written)
 {
-	struct test_sock_decide_bpf *skel = NULL;
+	struct test_sock_decide_bpf *skel;
 	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(53), .proto = 17 };
 	struct steer_backend_val be = { .addr = addr_lit("10.244.1.7"), .port = htons(5353) };
 	struct test_in t = { .mode = TEST_REVNAT,
@@ -1266,16 +1273,9 @@ TEST(sock_revnat_looked_up_before_written)
 	uint32_t n;
 	int prog;
 
-	if (geteuid() != 0) {
-		test_skip("needs root to load BPF");
+	skel = sock_decide_load(&m, &prog);
+	if (!skel)
 		return;
-	}
-	skel = test_sock_decide_bpf__open_and_load();
-	if (!ASSERT_OK_PTR(skel, "open_and_load"))
-		return;
-	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
-		goto cleanup;
-	prog = bpf_program__fd(skel->progs.test_sock_decide);
 	ASSERT_OK(maps_svc_set(&m, &k, &be, 1, STEER_ORIGIN_MANUAL, 0), "svc set");
 	out = sock_run(prog, &t);
 	ASSERT_EQ(out.verdict, SOCK_REWRITE, "steered");
@@ -1288,7 +1288,6 @@ TEST(sock_revnat_looked_up_before_written)
 	ASSERT_EQ(sock_run(prog, &t).writes, 1, "second socket");
 	ASSERT_OK(maps_count(m.revnat, &n), "count");
 	ASSERT_EQ(n, 2, "two entries");
-cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
