@@ -120,23 +120,18 @@ static void pins_replace_stale(struct datapath *dp)
 
 	for (int i = 0; i < MAP_NR; i++) {
 		struct bpf_map *map = bpf_object__find_map_by_name(dp->tc->obj, maps_name(i));
-		struct bpf_map_info info = {};
-		__u32 len = sizeof(info);
+		struct bpf_map_info info;
 		int fd;
 
 		if (!map || !map_refills(i))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, maps_name(i));
-		if (access(path, F_OK))
-			continue;
-		fd = bpf_obj_get(path);
+		fd = maps_pin_open(dp->bpffs, i, path, sizeof(path), &info);
 		if (fd < 0)
 			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
-		     info.value_size != bpf_map__value_size(map) ||
-		     info.max_entries != bpf_map__max_entries(map) ||
-		     info.map_flags != bpf_map__map_flags(map))) {
+		if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+		    info.value_size != bpf_map__value_size(map) ||
+		    info.max_entries != bpf_map__max_entries(map) ||
+		    info.map_flags != bpf_map__map_flags(map)) {
 			if (unlink(path))
 				pr_warn("replace pinned map %s: %s", path, strerror(errno));
 			else

@@ -103,6 +103,26 @@ cleanup:
 	return err;
 }
 
+int maps_pin_open(const char *bpffs, enum steer_map_id id, char *path, size_t size,
+		  struct bpf_map_info *info)
+{
+	__u32 len = sizeof(*info);
+	int fd;
+
+	snprintf(path, size, "%s/%s", bpffs, maps_name(id));
+	if (access(path, F_OK))
+		return -1;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int maps_from_object(struct steer_maps *m, const struct bpf_object *obj)
 {
 	const struct bpf_map *map;

@@ -11,6 +11,7 @@
 #define STEER_DATAPATH_MAPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <steer/abi.h>
 
@@ -52,6 +53,7 @@ struct steer_maps {
 };
 
 struct bpf_object;
+struct bpf_map_info;
 
 /* The pin name (STEER_MAP_*) and capacity of map id. */
 const char *maps_name(enum steer_map_id id);
@@ -66,6 +68,13 @@ int maps_fd(const struct steer_maps *m, enum steer_map_id id);
  * bpf_obj_get_opts (HAVE_LIBBPF_BPF_OBJ_GET_OPTS, tools/configure.sh).
  */
 int maps_open_pinned(struct steer_maps *m, const char *bpffs, bool rdonly, uint32_t *missing);
+/*
+ * Opens the pin of map id under bpffs, if there is one, for a look at its
+ * layout: its path goes to path (size bytes), its info to *info. Returns the
+ * fd, or -1 if it is not pinned or its info cannot be read.
+ */
+int maps_pin_open(const char *bpffs, enum steer_map_id id, char *path, size_t size,
+		  struct bpf_map_info *info);
 /*
  * Borrows the fds of a loaded object's steer maps (tests, the loader);
  * maps_close() must not be called on the result.

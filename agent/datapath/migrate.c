@@ -127,21 +127,16 @@ void migrate_detach(struct datapath *dp)
 	char path[PATH_MAX];
 
 	for (int i = 0; i < MAP_NR; i++) {
-		struct bpf_map_info info = {};
-		__u32 len = sizeof(info);
+		struct bpf_map_info info;
 		int fd;
 
 		dp->old_maps[i] = -1;
 		if (!v4_layout[i].key)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dp->bpffs, maps_name(i));
-		if (access(path, F_OK))
-			continue;
-		fd = bpf_obj_get(path);
+		fd = maps_pin_open(dp->bpffs, i, path, sizeof(path), &info);
 		if (fd < 0)
 			continue;
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size != v4_layout[i].key ||
-		    info.value_size != v4_layout[i].value) {
+		if (info.key_size != v4_layout[i].key || info.value_size != v4_layout[i].value) {
 			close(fd);
 			continue;
 		}

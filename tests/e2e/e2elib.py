@@ -514,6 +514,26 @@ class Box:
         except (OSError, TypeError):
             return False
 
+    def steerd_pids(self, nodes):
+        """{node: pid} of each node's steerd, for same_steerd()."""
+        return {n: self.steerd_pid(n) for n in nodes}
+
+    def same_steerd(self, pids):
+        """Each steerd of pids ({node: pid}) runs on, never restarted."""
+        for n, pid in pids.items():
+            check(self.steerd_pid(n) == pid and self.steerd_alive(n),
+                  'steerd on %s was restarted or died' % n)
+
+    def api_code(self, token, path='/api/v1/pods?limit=1'):
+        """The HTTP status (a string) of the API server's answer to a GET
+        of path with a bearer token."""
+        r = subprocess.run(
+            ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}',
+             '--cacert', self.box['api']['ca'], '-H',
+             'Authorization: Bearer ' + token, self.box['api']['url'] + path],
+            capture_output=True, text=True, timeout=10)
+        return r.stdout
+
     # -- load -------------------------------------------------------------
     def load(self, target, rate=200, duration=5, udp=False, timeout=1,
              pod='client'):

@@ -16,7 +16,6 @@ steerd on deploy/rbac.yaml's ServiceAccount, never restarted):
    converges."""
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -32,22 +31,8 @@ def body():
         if not b.real:
             raise Skip('no real control plane (make kube)')
         pods = sorted(b.serving())
-        pids = {n: b.steerd_pid(n) for n in NODES}
+        pids = b.steerd_pids(NODES)
         tf = os.path.join(b.state, 'cp', 'steerd.token')
-
-        def same_steerd():
-            for n in NODES:
-                check(b.steerd_pid(n) == pids[n] and b.steerd_alive(n),
-                      'steerd on %s was restarted' % n)
-
-        def http_code(token):
-            r = subprocess.run(
-                ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}',
-                 '--cacert', b.box['api']['ca'], '-H',
-                 'Authorization: Bearer ' + token,
-                 b.box['api']['url'] + '/api/v1/pods?limit=1'],
-                capture_output=True, text=True, timeout=10)
-            return r.stdout
 
         def log_lines(pattern):
             out = []
@@ -66,13 +51,13 @@ def body():
             b.quarantine(a)
             with open(tf) as f:
                 old = f.read().strip()
-            check(http_code(old) == '200', 'steerd token refused before')
+            check(b.api_code(old) == '200', 'steerd token refused before')
             b.api.delete(SA + '/steerd')
             b.api.post(SA, {'apiVersion': 'v1', 'kind': 'ServiceAccount',
                             'metadata': {'name': 'steerd',
                                          'namespace': 'kube-system'}})
             # the authenticator caches a good token for up to 10 s
-            wait(lambda: http_code(old) == '401', 'old token refused',
+            wait(lambda: b.api_code(old) == '401', 'old token refused',
                  timeout=20, period=1)
             e0 = errors()
             reread0 = len(log_lines('re-read the token after a 401'))
@@ -85,7 +70,7 @@ def body():
                 'apiVersion': 'authentication.k8s.io/v1',
                 'kind': 'TokenRequest',
                 'spec': {'expirationSeconds': 3600}})['status']['token']
-            check(http_code(new) == '200', 'new token refused')
+            check(b.api_code(new) == '200', 'new token refused')
             with open(tf + '.tmp', 'w') as f:
                 f.write(new + '\n')
             os.rename(tf + '.tmp', tf)
@@ -94,7 +79,7 @@ def body():
             k = len(log_lines('re-read the token after a 401')) - reread0
             log('steerd re-read its token after a 401 %d times', k)
             check(k >= 1, 'no node re-read its token after a 401')
-            same_steerd()
+            b.same_steerd(pids)
 
         def role_removed():
             a, c = pods[1], pods[2]
@@ -125,7 +110,7 @@ def body():
                 b.kubectl('apply', '-f', os.path.join(ROOT, 'deploy',
                                                       'rbac.yaml'))
             b.move_quarantine(a, c, timeout=60)
-            same_steerd()
+            b.same_steerd(pids)
 
         return run_cases([b.steerd_rbac_only, token_rotation, role_removed])
 

@@ -48,12 +48,7 @@ def body():
         if not b.real:
             raise Skip('no real control plane (make kube)')
         pods = sorted(b.serving())
-        pids = {n: b.steerd_pid(n) for n in NODES}
-
-        def same_steerd():
-            for n in NODES:
-                check(b.steerd_pid(n) == pids[n] and b.steerd_alive(n),
-                      'steerd on %s was restarted' % n)
+        pids = b.steerd_pids(NODES)
 
         def restart():
             a, c = pods[0], pods[1]
@@ -71,7 +66,7 @@ def body():
             b.box_cmd('api', 'start')
             b.api_starts.append((t0, time.time()))
             b.move_quarantine(a, c)
-            same_steerd()
+            b.same_steerd(pids)
             am = b.api_metrics()
             etcd_lists = {r: am.get('etcd_requests_total{group="%s",operation='
                                     '"list",resource="%s"}' % (g, r), 0)
@@ -122,7 +117,7 @@ def body():
                 wait(lambda: total(b, n, 'steer_relists_total{') > relists[n],
                      '%s relists after the compaction' % n, timeout=30)
             b.move_quarantine(a, c)
-            same_steerd()
+            b.same_steerd(pids)
 
         def frozen():
             a, c = pods[2], pods[0]
@@ -150,7 +145,7 @@ def body():
             wait(lambda: b.api.get('/readyz', timeout=5) == b'ok',
                  'API server answers after SIGCONT', timeout=30)
             b.move_quarantine(a, c, timeout=45)
-            same_steerd()
+            b.same_steerd(pids)
 
         return run_cases([b.steerd_rbac_only, restart, compaction, frozen,
                           b.forbidden_only_while_starting])

@@ -17,43 +17,28 @@ BPFFS=/sys/fs/bpf/steer-test-$id
 BPFFS2=/sys/fs/bpf/steer-test2-$id
 CG=$cg_root/steer-test-$id
 work=$(mktemp -d)
-pids=()
 
 cleanup() {
 	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
 	innode "$steerd" --cleanup --bpffs "$BPFFS2" >/dev/null 2>&1
-	for n in $NODE $P1 $P2 $P3 $EXT; do ip netns del $n 2>/dev/null; done
-	cg_remove "$CG"
-	rm -rf "$work"
+	netns_cleanup $NODE $P1 $P2 $P3 $EXT
 }
 trap cleanup EXIT INT TERM
 
-hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
-hold_count() { hold_state "$1" | cut -d' ' -f1; }
 # TCP counters of a netns (/proc/net/snmp is per netns): NAME is a column.
 tcp_snmp() {
 	inns "$1" awk -v k="$2" '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 } else print $c[k] }' /proc/net/snmp
 }
 
 # --- topology -------------------------------------------------------------
-ip netns add $NODE || exit 1
-innode ip link set lo up
-innode sysctl -qw net.ipv4.ip_forward=1
+add_node $NODE || exit 1
 for pair in "h1 $P1 1" "h2 $P2 2" "h3 $P3 3" "hx $EXT 9"; do
 	set -- $pair
 	add_pod $NODE "$1" "$2" "10.201.$3.2/24" "10.201.$3.1" || exit 1
 done
 innode iptables -t nat -A POSTROUTING -s 10.201.9.0/24 -d 10.201.1.0/24 -j MASQUERADE
 mkdir "$CG"
-
-for ns in $P1 $P2; do
-	nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
-	nsenter --net=/run/netns/$ns python3 "$client" serve-udp 5353 "$ns" & pids+=($!)
-done
-sleep 0.5
-
+serve_pods $P1 $P2
 start_steerd || exit 1
 
 # --- attach points and BTF --------------------------------------------------
@@ -77,13 +62,6 @@ check "baseline: pod1's UDP server answers pod2 ($out)" [ "${out%% *}" = ok ]
 # --- drain ---------------------------------------------------------------
 nsenter --net=/run/netns/$P3 python3 "$client" hold 10.201.1.2 8080 "$work/hold1" &
 pids+=($!)
-wait_exchanging() { # the hold connection is up and exchanging
-	for _ in $(seq 50); do
-		[ "$(hold_count "$1")" -gt 3 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 wait_exchanging hold1
 ctl quarantine 10.201.1.2 --action drain
 check "bpftool dump shows named fields" \

@@ -17,27 +17,8 @@ NODE=s6n-$id P1=s6p1-$id P2=s6p2-$id P3=s6p3-$id
 BPFFS=/sys/fs/bpf/steer-test6-$id
 CG=$cg_root/steer-test6-$id
 work=$(mktemp -d)
-pids=()
+trap 'netns_cleanup $NODE $P1 $P2 $P3' EXIT INT TERM
 
-cleanup() {
-	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
-	for n in $NODE $P1 $P2 $P3; do ip netns del $n 2>/dev/null; done
-	cg_remove "$CG"
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
-hold_count() { hold_state "$1" | cut -d' ' -f1; }
-wait_exchanging() {
-	for _ in $(seq 50); do
-		[ "$(hold_count "$1")" -gt 3 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # pings NS ADDR: one echo from NS is answered.
 pings() { inns "$1" python3 "$client" ping "$2" >/dev/null; }
 not() { ! "$@"; }
@@ -50,9 +31,7 @@ bad() {
 }
 
 # --- topology -------------------------------------------------------------
-ip netns add $NODE || exit 1
-innode ip link set lo up
-innode sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+add_node $NODE net.ipv6.conf.all.forwarding=1 || exit 1
 for n in 1 2 3; do
 	add_pod $NODE h$n s6p$n-$id "10.202.$n.2/24" "10.202.$n.1" || exit 1
 	inns s6p$n-$id ip -6 addr add "fd00:202:$n::2/64" dev eth0 nodad
@@ -60,17 +39,7 @@ for n in 1 2 3; do
 	inns s6p$n-$id ip -6 route add default via "fd00:202:$n::1"
 done
 mkdir "$CG"
-for ns in $P1 $P2; do
-	nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
-	nsenter --net=/run/netns/$ns python3 "$client" serve-udp 5353 "$ns" & pids+=($!)
-done
-# Listening on both ports of both pods before the positive controls.
-for ns in $P1 $P2; do
-	for _ in $(seq 50); do
-		[ "$(inns $ns ss -Hln '( sport = :8080 or sport = :5353 )' | wc -l)" -ge 2 ] && break
-		sleep 0.1
-	done
-done
+serve_pods $P1 $P2
 start_steerd || exit 1
 
 # --- positive controls --------------------------------------------------------

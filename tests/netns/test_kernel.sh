@@ -18,28 +18,9 @@ NODE=skn-$id P1=skp1-$id P2=skp2-$id P3=skp3-$id
 BPFFS=/sys/fs/bpf/steer-ktest-$id
 CG=$cg_root/steer-ktest-$id
 work=$(mktemp -d)
-pids=()
 need
+trap 'netns_cleanup $NODE $P1 $P2 $P3' EXIT INT TERM
 
-cleanup() {
-	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
-	for n in $NODE $P1 $P2 $P3; do ip netns del $n 2>/dev/null; done
-	cg_remove "$CG"
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
-hold_count() { hold_state "$1" | cut -d' ' -f1; }
-wait_exchanging() {
-	for _ in $(seq 100); do
-		[ "$(hold_count "$1")" -gt 3 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # bpftool's name of a hook's attach type.
 attach_type() {
 	case $1 in
@@ -55,23 +36,17 @@ metric() {
 		awk -v f="steer_feature_enabled{feature=\"$1\"}" '$1 == f { print $2 }'
 }
 
-ip netns add $NODE || exit 1
-innode ip link set lo up
-innode sysctl -qw net.ipv4.ip_forward=1
+add_node $NODE || exit 1
 for pair in "h1 $P1 1" "h2 $P2 2" "h3 $P3 3"; do
 	set -- $pair
 	add_pod $NODE "$1" "$2" "10.202.$3.2/24" "10.202.$3.1" || exit 1
 done
 mkdir "$CG"
-for ns in $P1 $P2; do
-	nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
-	nsenter --net=/run/netns/$ns python3 "$client" serve-udp 5353 "$ns" & pids+=($!)
-done
+serve_pods $P1 $P2
 # kube-proxy's stand-in for a Service steer leaves to it: DNAT on the node.
 kp=0
 innode iptables -t nat -A PREROUTING -d 10.96.1.12 -p tcp --dport 80 \
 	-j DNAT --to-destination 10.202.2.2:8080 2>"$work/kp.err" && kp=1
-sleep 0.5
 
 # scenario PASS_NAME: one pass over a fresh bpffs; STEER_FEATURES_OFF as exported.
 scenario() {
@@ -122,7 +97,7 @@ scenario() {
 	# Drain: the established connection goes on, a new one is refused.
 	nsenter --net=/run/netns/$P3 python3 "$client" hold 10.202.1.2 8080 "$work/hold-$p" &
 	pids+=($!)
-	wait_exchanging "hold-$p"
+	wait_exchanging "hold-$p" 100
 	ctl quarantine 10.202.1.2 --action drain
 	n0=$(hold_count "hold-$p"); sleep 1; n1=$(hold_count "hold-$p")
 	check "$p: drain: established connection keeps exchanging ($n0 -> $n1)" \

@@ -26,18 +26,10 @@ BPFFS=/sys/fs/bpf/steer-sem-$id
 CG=$cg_root/steer-sem-$id
 PODS=$CG/kubepods
 work=$(mktemp -d)
-pids=()
 
 cleanup() {
-	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
-	for n in $NODE $NODE2 $PA $PB $PC $PD $PE; do
-		ip netns del "$n" 2>/dev/null
-		rm -rf "/etc/netns/$n"
-	done
-	cg_remove "$CG"
-	rm -rf "$work"
+	netns_cleanup $NODE $NODE2 $PA $PB $PC $PD $PE
+	for n in $NODE $NODE2 $PA $PB $PC $PD $PE; do rm -rf "/etc/netns/$n"; done
 }
 trap cleanup EXIT INT TERM
 
@@ -67,22 +59,9 @@ resolve() {
 		ip netns exec "$ns" getent ahostsv4 web.test | awk 'NR == 1 { print $1 }'
 }
 pings() { pod "$1" ping -c 1 -W 1 -q "$2" >/dev/null 2>&1 && echo ok || echo lost; }
-hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
-hold_count() { hold_state "$1" | cut -d' ' -f1; }
-wait_exchanging() {
-	for _ in $(seq 50); do
-		[ "$(hold_count "$1")" -gt 3 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 # --- topology -------------------------------------------------------------
-ip netns add $NODE && ip netns add $NODE2 || exit 1
-for n in $NODE $NODE2; do
-	inns $n ip link set lo up
-	inns $n sysctl -qw net.ipv4.ip_forward=1
-done
+add_node $NODE && add_node $NODE2 || exit 1
 add_pod $NODE h1 $PA $A/24 10.202.1.1 || exit 1
 add_pod $NODE h2 $PB $B/24 10.202.2.1 || exit 1
 innode ip link add br0 type bridge

@@ -330,19 +330,30 @@ static bool all_relisted(void *arg)
 	return control_synced(((struct ctx *)arg)->ctl);
 }
 
-static const char *kubeconfig(void)
+/* The control options of these tests, quarantine by label; see control_up(). */
+static const struct control_opts sim_opts = {
+	.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
+};
+
+/*
+ * A recon of ops on maps and a control plane on it, options o, reaching
+ * the simulator by its kubeconfig; false (asserted as what) if it does not
+ * start.
+ */
+static bool control_up(struct ctx *c, struct loop *loop, const struct recon_ops *ops, void *maps,
+		       struct control_opts *o, const char *what)
 {
 	static char kc[300];
 
 	snprintf(kc, sizeof(kc), "%s/kubeconfig", state);
-	return kc;
+	o->kubeconfig = kc;
+	c->recon = recon_new(ops, maps, &(struct recon_opts){ .loop = loop });
+	return ASSERT_OK(control_start(&c->ctl, loop, c->recon, o), what);
 }
 
 TEST(list_watch_quarantine_over_https)
 {
-	struct control_opts o = {
-		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
-	};
+	struct control_opts o = sim_opts;
 	char names[8][64], ips[8][20];
 	struct agent_metrics am = {};
 	struct memmaps mm = {};
@@ -360,9 +371,7 @@ TEST(list_watch_quarantine_over_https)
 		goto cleanup;
 
 	loop = loop_new();
-	o.kubeconfig = kubeconfig();
-	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
-	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+	if (!control_up(&c, loop, &mem_ops, &mm, &o, "control_start"))
 		goto cleanup;
 	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "initial lists over HTTPS");
 	ASSERT_EQ(mm.quar.n, 0, "nothing quarantined");
@@ -448,9 +457,7 @@ static int count_manual(const struct steer_addr *addr, const struct steer_quar_v
  */
 TEST(quarantine_write_refused_once_is_retried)
 {
-	struct control_opts o = {
-		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
-	};
+	struct control_opts o = sim_opts;
 	struct steer_quar_val manual = { .origin = STEER_ORIGIN_MANUAL };
 	char names[8][64], ips[8][20];
 	struct control_stats cs;
@@ -474,9 +481,7 @@ TEST(quarantine_write_refused_once_is_retried)
 		goto cleanup;
 	c.maps = datapath_maps(dp);
 	loop = loop_new();
-	o.kubeconfig = kubeconfig();
-	c.recon = recon_new(&recon_maps_ops, (void *)c.maps, &(struct recon_opts){ .loop = loop });
-	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+	if (!control_up(&c, loop, &recon_maps_ops, (void *)c.maps, &o, "control_start"))
 		goto cleanup;
 	if (!ASSERT_TRUE(run_until(loop, synced, &c, 5000), "initial lists"))
 		goto cleanup;
@@ -557,9 +562,7 @@ static bool never(void *arg)
  */
 TEST(events_for_changes_while_no_steerd_ran)
 {
-	struct control_opts o = {
-		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
-	};
+	struct control_opts o = sim_opts;
 	struct steer_quar_val earlier = { .origin = STEER_ORIGIN_API, .gen = 1, .since = 1 };
 	char names[8][64], ips[8][20], nodes[8][64];
 	struct evwait w = {};
@@ -583,7 +586,6 @@ TEST(events_for_changes_while_no_steerd_ran)
 	if (!ASSERT_TRUE(b >= 0, "two pods on one node"))
 		goto cleanup;
 	o.node_name = nodes[a];
-	o.kubeconfig = kubeconfig();
 	w.a = names[a];
 	w.b = names[b];
 	/* While no steerd ran: a was labelled into quarantine, b was let go. */
@@ -591,8 +593,7 @@ TEST(events_for_changes_while_no_steerd_ran)
 	mem_ops.quar_set(&mm, IPP(ips[b]), &earlier);
 
 	loop = loop_new();
-	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
-	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+	if (!control_up(&c, loop, &mem_ops, &mm, &o, "control_start"))
 		goto cleanup;
 	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced");
 	ASSERT_OK_PTR(memmaps_quar(&mm, ips[a]), "a enforced");
@@ -602,8 +603,7 @@ TEST(events_for_changes_while_no_steerd_ran)
 	/* The next steerd finds a enforced already: no second Quarantined. */
 	control_stop(c.ctl);
 	recon_free(c.recon);
-	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
-	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start again"))
+	if (!control_up(&c, loop, &mem_ops, &mm, &o, "control_start again"))
 		goto cleanup;
 	ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced again");
 	run_until(loop, never, NULL, 600);	/* room for a wrong Event to arrive */
@@ -632,9 +632,7 @@ static bool dead_seen(void *arg)
  */
 static void dead_then_back(const char *what, void (*fault)(bool on))
 {
-	struct control_opts o = {
-		.quarantine_selector = "steer.dev/quarantine", .settle_s = 1, .resync_s = 300,
-	};
+	struct control_opts o = sim_opts;
 	char names[8][64], ips[8][20];
 	struct agent_metrics am = {};
 	struct memmaps mm = {};
@@ -646,9 +644,7 @@ static void dead_then_back(const char *what, void (*fault)(bool on))
 	if (!ASSERT_EQ(nginx_pods(names, ips), 3, "three pods with IPs"))
 		return;
 	loop = loop_new();
-	o.kubeconfig = kubeconfig();
-	c.recon = recon_new(&mem_ops, &mm, &(struct recon_opts){ .loop = loop });
-	if (!ASSERT_OK(control_start(&c.ctl, loop, c.recon, &o), "control_start"))
+	if (!control_up(&c, loop, &mem_ops, &mm, &o, "control_start"))
 		goto cleanup;
 	if (!ASSERT_TRUE(run_until(loop, synced, &c, 5000), "synced"))
 		goto cleanup;

@@ -887,7 +887,12 @@ static void run_table(struct env *e, const struct row *rows, size_t nrows, bool 
 	}
 }
 
-TEST(tc_table_every_action_kind_exemption)
+/*
+ * Every row of a table under every action and exemption; then the RSTs
+ * reflected back and the refusing RST+ACKs checked, and nothing else on lo.
+ */
+static void table_test(const struct row *rows, size_t nrows, bool v6, int reflected,
+		       int refused)
 {
 	struct table_count c = {};
 	struct pkt_buf stray;
@@ -895,36 +900,33 @@ TEST(tc_table_every_action_kind_exemption)
 
 	if (!env_open(&e))
 		goto cleanup;
-	run_table(&e, rows, sizeof(rows) / sizeof(rows[0]), false, &c);
-	ASSERT_EQ(c.cases, STEER_ACT_MAX * EX_MAX * (int)(sizeof(rows) / sizeof(rows[0])),
-		  "cases run");
-	/* syn-ack, ack+data (with and without IP options), fin under reset, forwarded only. */
-	ASSERT_EQ(c.reflected, 4, "reflected RSTs checked");
-	/* the four answerable SYNs under drain and reset, forwarded only. */
-	ASSERT_EQ(c.refused, 8, "refusing RST+ACKs checked");
+	run_table(&e, rows, nrows, v6, &c);
+	ASSERT_EQ(c.cases, STEER_ACT_MAX * EX_MAX * (int)nrows, "cases run");
+	ASSERT_EQ(c.reflected, reflected, "reflected RSTs checked");
+	ASSERT_EQ(c.refused, refused, "refusing RST+ACKs checked");
 	ASSERT_EQ(tap_recv(&e, &stray, 100), 0, "nothing else reflected");
 cleanup:
 	env_close(&e);
 }
 
+TEST(tc_table_every_action_kind_exemption)
+{
+	/*
+	 * Reflected: syn-ack, ack+data (with and without IP options), fin
+	 * under reset, forwarded only. Refused: the four answerable SYNs under
+	 * drain and reset, forwarded only.
+	 */
+	table_test(rows, sizeof(rows) / sizeof(rows[0]), false, 4, 8);
+}
+
 TEST(tc_table_ipv6_every_action_kind_exemption)
 {
-	struct table_count c = {};
-	struct pkt_buf stray;
-	struct env e;
-
-	if (!env_open(&e))
-		goto cleanup;
-	run_table(&e, rows6, sizeof(rows6) / sizeof(rows6[0]), true, &c);
-	ASSERT_EQ(c.cases, STEER_ACT_MAX * EX_MAX * (int)(sizeof(rows6) / sizeof(rows6[0])),
-		  "cases run");
-	/* syn-ack, ack+data, fin under reset, forwarded only (not behind hop-by-hop). */
-	ASSERT_EQ(c.reflected, 3, "reflected RSTs checked");
-	/* the three answerable SYNs without extension headers, drain and reset, forwarded. */
-	ASSERT_EQ(c.refused, 6, "refusing RST+ACKs checked");
-	ASSERT_EQ(tap_recv(&e, &stray, 100), 0, "nothing else reflected");
-cleanup:
-	env_close(&e);
+	/*
+	 * Reflected: syn-ack, ack+data, fin under reset, forwarded only (not
+	 * behind hop-by-hop). Refused: the three answerable SYNs without
+	 * extension headers, drain and reset, forwarded.
+	 */
+	table_test(rows6, sizeof(rows6) / sizeof(rows6[0]), true, 3, 6);
 }
 
 TEST(tc_not_quarantined_passes_and_qstats_count)
@@ -1079,9 +1081,32 @@ static void prior_of(struct test_in *t, const struct sock_out *o)
 	t->prior.slot = o->pick.slot;
 }
 
+/*
+ * Loads the socket decision harness (root only), its maps in *m and its
+ * program in *prog; NULL when the test is skipped or failed.
+ */
+static struct test_sock_decide_bpf *sock_decide_load(struct steer_maps *m, int *prog)
+{
+	struct test_sock_decide_bpf *skel;
+
+	if (geteuid() != 0) {
+		test_skip("needs root to load BPF");
+		return NULL;
+	}
+	skel = test_sock_decide_bpf__open_and_load();
+	if (!ASSERT_OK_PTR(skel, "open_and_load"))
+		return NULL;
+	if (!ASSERT_OK(maps_from_object(m, skel->obj), "maps")) {
+		test_sock_decide_bpf__destroy(skel);
+		return NULL;
+	}
+	*prog = bpf_program__fd(skel->progs.test_sock_decide);
+	return skel;
+}
+
 TEST(sock_decision_steer_refuse_fallthrough)
 {
-	struct test_sock_decide_bpf *skel = NULL;
+	struct test_sock_decide_bpf *skel;
 	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
 	struct steer_backend_val be[3] = {
 		{ .addr = addr_lit("10.244.1.7"), .port = htons(8080) },
@@ -1095,16 +1120,9 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	struct sock_out out;
 	int prog, seen[2] = {};
 
-	if (geteuid() != 0) {
-		test_skip("needs root to load BPF");
+	skel = sock_decide_load(&m, &prog);
+	if (!skel)
 		return;
-	}
-	skel = test_sock_decide_bpf__open_and_load();
-	if (!ASSERT_OK_PTR(skel, "open_and_load"))
-		return;
-	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
-		goto cleanup;
-	prog = bpf_program__fd(skel->progs.test_sock_decide);
 
 	out = sock_run(prog, &t);
 	ASSERT_EQ(out.verdict, SOCK_PASS, "unsteered vip untouched");
@@ -1196,14 +1214,13 @@ TEST(sock_decision_steer_refuse_fallthrough)
 	t.in.addr = be[0].addr;
 	t.in.port = htons(8080);
 	ASSERT_EQ(sock_run(prog, &t).verdict, SOCK_PASS, "direct connect not refused here");
-cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
 /* IPv6 VIPs and backends, and an IPv4 VIP asked for in its mapped form. */
 TEST(sock_decision_ipv6_and_mapped)
 {
-	struct test_sock_decide_bpf *skel = NULL;
+	struct test_sock_decide_bpf *skel;
 	struct steer_svc_key k6 = { .vip = addr_lit("fd00:96::10"), .port = htons(80), .proto = 6 };
 	struct steer_svc_key k4 = { .vip = addr_lit("10.96.0.10"), .port = htons(80), .proto = 6 };
 	struct steer_backend_val be6[2] = {
@@ -1217,16 +1234,9 @@ TEST(sock_decision_ipv6_and_mapped)
 	struct sock_out out;
 	int prog;
 
-	if (geteuid() != 0) {
-		test_skip("needs root to load BPF");
+	skel = sock_decide_load(&m, &prog);
+	if (!skel)
 		return;
-	}
-	skel = test_sock_decide_bpf__open_and_load();
-	if (!ASSERT_OK_PTR(skel, "open_and_load"))
-		return;
-	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
-		goto cleanup;
-	prog = bpf_program__fd(skel->progs.test_sock_decide);
 	ASSERT_OK(maps_svc_set(&m, &k6, be6, 2, STEER_ORIGIN_MANUAL, 0), "IPv6 svc set");
 	ASSERT_OK(maps_quar_set(&m, &be6[0].addr, &qv), "quarantine an IPv6 backend");
 	for (__u32 rnd = 0; rnd < 4; rnd++) {
@@ -1250,13 +1260,12 @@ TEST(sock_decision_ipv6_and_mapped)
 	t.in.rnd = 91;
 	out = sock_run(prog, &t);
 	ASSERT_TRUE(out.verdict == SOCK_REWRITE && out.found, "IPv6 reverse translation found");
-cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 
 TEST(sock_revnat_looked_up_before_written)
 {
-	struct test_sock_decide_bpf *skel = NULL;
+	struct test_sock_decide_bpf *skel;
 	struct steer_svc_key k = { .vip = addr_lit("10.96.0.10"), .port = htons(53), .proto = 17 };
 	struct steer_backend_val be = { .addr = addr_lit("10.244.1.7"), .port = htons(5353) };
 	struct test_in t = { .mode = TEST_REVNAT,
@@ -1266,16 +1275,9 @@ TEST(sock_revnat_looked_up_before_written)
 	uint32_t n;
 	int prog;
 
-	if (geteuid() != 0) {
-		test_skip("needs root to load BPF");
+	skel = sock_decide_load(&m, &prog);
+	if (!skel)
 		return;
-	}
-	skel = test_sock_decide_bpf__open_and_load();
-	if (!ASSERT_OK_PTR(skel, "open_and_load"))
-		return;
-	if (!ASSERT_OK(maps_from_object(&m, skel->obj), "maps"))
-		goto cleanup;
-	prog = bpf_program__fd(skel->progs.test_sock_decide);
 	ASSERT_OK(maps_svc_set(&m, &k, &be, 1, STEER_ORIGIN_MANUAL, 0), "svc set");
 	out = sock_run(prog, &t);
 	ASSERT_EQ(out.verdict, SOCK_REWRITE, "steered");
@@ -1288,7 +1290,6 @@ TEST(sock_revnat_looked_up_before_written)
 	ASSERT_EQ(sock_run(prog, &t).writes, 1, "second socket");
 	ASSERT_OK(maps_count(m.revnat, &n), "count");
 	ASSERT_EQ(n, 2, "two entries");
-cleanup:
 	test_sock_decide_bpf__destroy(skel);
 }
 

@@ -10,6 +10,7 @@ client=$top/tests/netns/lib/steer_client.py
 cg_root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 passed=0 failed=0 skipped=0
 steerd_pid=
+pids=() # background processes netns_cleanup kills
 
 # need TOOL...: skip the whole test (exit 77) unless root, built, tools there.
 need() {
@@ -47,6 +48,57 @@ ctl() { innode "$steerctl" --bpffs "$BPFFS" "$@"; }
 counter() { ctl -o json status | jq -r ".counters.$1"; }
 # Milliseconds since $1 (an $EPOCHREALTIME).
 ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+
+# A "hold" client keeps a connection exchanging and writes "COUNT STATE" to
+# $work/NAME.
+hold_state() { cat "$work/$1" 2>/dev/null || echo "0 none"; }
+hold_count() { hold_state "$1" | cut -d' ' -f1; }
+# wait_exchanging NAME [TENTHS]: the hold connection is up and exchanging,
+# waiting up to TENTHS tenths of a second (50).
+wait_exchanging() {
+	for _ in $(seq "${2:-50}"); do
+		[ "$(hold_count "$1")" -gt 3 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# add_node NS [SYSCTL=VALUE...]: a node netns, lo up, forwarding IPv4 (and
+# the other sysctls given).
+add_node() {
+	local ns=$1; shift
+	ip netns add "$ns" || return 1
+	inns "$ns" ip link set lo up
+	inns "$ns" sysctl -qw net.ipv4.ip_forward=1 "$@"
+}
+
+# serve_pods NS...: the client's TCP server on 8080 and UDP server on 5353 in
+# each netns (answering with the netns name); waits until all listen.
+serve_pods() {
+	local ns
+	for ns in "$@"; do
+		nsenter --net=/run/netns/$ns python3 "$client" serve-tcp 8080 "$ns" & pids+=($!)
+		nsenter --net=/run/netns/$ns python3 "$client" serve-udp 5353 "$ns" & pids+=($!)
+	done
+	for ns in "$@"; do
+		for _ in $(seq 50); do
+			[ "$(inns $ns ss -Hln '( sport = :8080 or sport = :5353 )' | wc -l)" -ge 2 ] && break
+			sleep 0.1
+		done
+	done
+}
+
+# netns_cleanup NS...: the common trap: stops steerd and the background
+# processes, removes the pins, the netns given, the test cgroup and $work.
+netns_cleanup() {
+	local p n
+	[ -n "$steerd_pid" ] && kill -9 "$steerd_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	innode "$steerd" --cleanup --bpffs "$BPFFS" >/dev/null 2>&1
+	for n in "$@"; do ip netns del "$n" 2>/dev/null; done
+	cg_remove "$CG"
+	rm -rf "$work"
+}
 
 # start_steerd [ARG...]: steerd --standalone in the node netns, on the test
 # cgroup and bpffs; waits until it runs.
