@@ -43,7 +43,12 @@ serve_pods $P1 $P2
 start_steerd || exit 1
 
 # --- positive controls --------------------------------------------------------
-out=$(inns $P3 python3 "$client" connect fd00:202:1::2 8080)
+# The path may need a moment on a busy machine (neighbour discovery on
+# fresh veths): the control retries; the checks after it do not.
+for _ in 1 2 3 4 5; do
+	out=$(inns $P3 python3 "$client" connect fd00:202:1::2 8080)
+	[ "$out" = "ok [fd00:202:1::2]:8080 $P1:hi" ] && break
+done
 check "baseline: IPv6 connect to pod1 ($out)" [ "$out" = "ok [fd00:202:1::2]:8080 $P1:hi" ]
 out=$(inns $P2 python3 "$client" udp fd00:202:1::2 5353)
 check "baseline: pod1 answers IPv6 UDP ($out)" [ "${out%% *}" = ok ]
