@@ -179,6 +179,9 @@ def prepare(box):
             '--profiling=false', '--v=1'],
         'controller-manager': component(creds, 'controller-manager') + [
             '--controllers=' + CONTROLLERS,
+            # the frozen-API-server test holds it ~50 s: beyond the default
+            # 40 s grace, node-lifecycle would mark every pod NotReady
+            '--node-monitor-grace-period=2m',
             '--use-service-account-credentials=true',
             '--service-account-private-key-file=' + pki['sa.key'],
             '--root-ca-file=' + pki['ca.crt'],
