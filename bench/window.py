@@ -10,9 +10,11 @@ With build/kube/kube (`make kube`) the box runs the real control plane and
 real kube-proxy, once per --proxies mode (iptables, nftables): the extra
 Services (each with an EndpointSlice of two addresses) are created through
 the real API, kube-proxy's "synced" comes from its metrics, and the window
-starts at the PATCH response (the real API server keeps no commit record;
-steerd often acts before the response arrives, so steer's figure is a
-lower bound there, kube-proxy's is within a few ms). Without it, the
+is measured from two points: the API server receiving the PATCH (its audit
+log; the commit comes after, so an upper bound) and the PATCH response
+(steerd often acts before it arrives, a lower bound). The audit log also
+splits steer's time: API server (admission, etcd commit), then watch
+delivery and steerd's decode, then steerd's event -> map. Without it, the
 simulator and the kube-proxy emulation, as below.
 
 `run` boots the cluster in a box once per scale (--extra-services), with the
@@ -32,7 +34,6 @@ resolution is one victim hit, about replicas/rate (3 ms at 3 replicas and
 bench/report.py; per-relabel records and two time series go to --series.
 """
 import argparse
-import calendar
 import errno
 import http.client
 import json
@@ -489,8 +490,7 @@ class Box:
             # A Service is steered only once it has a quarantined member, so
             # readiness here is the socket programs being attached.
             if all(s and s.get('socket_steering') for s in st):
-                time.sleep(1)
-                return None
+                return self.steerd_synced()
             if all(s is None for s in st) and all(
                     'socket programs attached' in self.steerd_log(n)
                     for n in self.box['nodes']):
@@ -502,18 +502,28 @@ class Box:
             time.sleep(0.2)
         return why
 
+    def steerd_synced(self, timeout=120):
+        """Wait for every steerd's first full sync: until then a relabel
+        is an event among the initial lists (10k Services take seconds)."""
+        def synced():
+            return all(realcp.metrics(self.box, n, 9767).get(
+                ('steer_last_sync_timestamp_seconds', ''), 0) > 0
+                for n in self.box['nodes'])
+        try:
+            wait_until('steerd\'s first full sync', synced, timeout, step=0.2)
+        except TimeoutError as e:
+            return str(e)
+        return None
+
     def steerd_quarantined(self, node):
         """{pod: [ns of each decision=quarantine line in steerd's log]}."""
         out = {}
         for line in self.steerd_log(node).splitlines():
-            m = re.match(r'ts=(\S+?)Z .*decision=quarantine object=pod/[^/]+/(\S+) ',
+            m = re.match(r'ts=(\S+?) .*decision=quarantine object=pod/[^/]+/(\S+) ',
                          line)
-            if not m:
-                continue
-            sec, _, frac = m.group(1).partition('.')
-            t = calendar.timegm(time.strptime(sec, '%Y-%m-%dT%H:%M:%S'))
-            out.setdefault(m.group(2), []).append(
-                t * 10**9 + int((frac + '000000000')[:9]))
+            if m:
+                out.setdefault(m.group(2), []).append(
+                    realcp.rfc3339_ns(m.group(1)))
         return out
 
     def steerd_log(self, node):
@@ -616,6 +626,12 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
                     r['commit_ns'] = h['t_ns']
     except (RuntimeError, KeyError, OSError):
         pass
+    # The real API server's own times for each PATCH, from its audit log.
+    for h in realcp.audit_patches(box.box) if box.real else ():
+        for r in recs:
+            if h['pod'] == r['victim'] and \
+                    r['send_ns'] - 10**8 <= h['rx_ns'] <= r['resp_ns']:
+                r['audit_rx_ns'], r['audit_done_ns'] = h['rx_ns'], h['done_ns']
     box.tail.poll()
     for r in recs:
         # The server's commit is the PATCH's time; the response comes later
@@ -629,6 +645,13 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
         r['window_ms'] = (max(hits) - t_patch) / 1e6 if hits else 0.0
         r['window_resp_ms'] = max(0.0, (max(hits) - r['resp_ns']) / 1e6) \
             if hits else 0.0
+        if 'audit_rx_ns' in r:
+            # the real API server's commit is after it received the PATCH:
+            # an upper bound of the window
+            rx = [t for t, b, _ in box.tail.since(r['audit_rx_ns'])
+                  if b == r['victim'] and t < r['back_ns']]
+            r['window_rx_ms'] = (max(rx) - r['audit_rx_ns']) / 1e6 \
+                if rx else 0.0
         before = [t for t, b, _ in box.tail.since(r['send_ns'] - 10**9)
                   if b == r['victim'] and t < r['send_ns']]
         r['hits_1s_before'] = len(before)
@@ -643,6 +666,9 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
                  r['back_ns']]
             if t and 'commit_ns' in r:
                 r['steerd_logged_ms'] = (t[0] - r['commit_ns']) / 1e6
+            if t and 'audit_rx_ns' in r:
+                r['steerd_after_rx_ms'] = (t[0] - r['audit_rx_ns']) / 1e6
+                r['steerd_after_done_ms'] = (t[0] - r['audit_done_ns']) / 1e6
     if slot0 is not None:
         slot1 = box.latency_slots('node1')
         if slot1:
@@ -745,7 +771,9 @@ def figures(all_recs, syncs, steer_note, a):
               r['proxy'] == proxy and r['mode'] == 'steer']
         # The real API server has no commit record: the response it is.
         for key, what in ((('window_ms', 'PATCH commit'),) if any(
-                'commit_ns' in r for r in kp + st) else ()) + (
+                'commit_ns' in r for r in kp + st) else ()) + ((
+                    ('window_rx_ms', 'API server receives the PATCH'),)
+                if all('window_rx_ms' in r for r in kp + st) else ()) + (
                 ('window_resp_ms', 'PATCH response'),):
             for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
                 kv = quantile([r[key] for r in kp], q)
@@ -784,12 +812,27 @@ def figures(all_recs, syncs, steer_note, a):
         if sd:
             fig('kube-proxy emulation sync duration p50, %s' % tag,
                 round(quantile(sd, 0.5), 1), 'ms')
-        lg = [r['steerd_logged_ms'] for r in st if 'steerd_logged_ms' in r]
-        for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
-            if lg:
-                fig('PATCH commit -> steerd on the client node logs the '
-                    'quarantine, %s, %s' % (qn, tag),
-                    round(quantile(lg, q), 2), 'ms')
+        # Where steer's time goes.  The simulator records its commit; the
+        # real API server's audit log brackets it: received .. complete.
+        mine = [r for r in kp + st if 'audit_rx_ns' in r]
+        for key, what, recs in (
+                ('steerd_logged_ms', 'PATCH commit -> steerd on the client '
+                 'node logs the quarantine', st),
+                ('steerd_after_rx_ms', 'API server receives the PATCH -> '
+                 'steerd on the client node logs the quarantine (admission, '
+                 'etcd commit, watch delivery, steerd decode)', st),
+                ('steerd_after_done_ms', 'API server completes the PATCH '
+                 '(commit done) -> steerd logs the quarantine (< 0: before)',
+                 st),
+                ('server_ms', 'API server receives the PATCH -> completes it '
+                 '(admission, etcd commit)',
+                 [dict(server_ms=(r['audit_done_ns'] - r['audit_rx_ns']) /
+                       1e6) for r in mine])):
+            lg = [r[key] for r in recs if key in r]
+            for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
+                if lg:
+                    fig('%s, %s, %s' % (what, qn, tag),
+                        round(quantile(lg, q), 2), 'ms')
         slots = [0] * 24
         for r in st:
             for i, v in enumerate(r.get('steerd_slots') or []):

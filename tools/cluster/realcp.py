@@ -9,6 +9,7 @@ Node authorization, service-account signing keys.  Identities are static
 bearer tokens (--token-auth-file): admin (system:masters), the controller
 manager, the scheduler, kube-proxy, and each node as system:node:<name>
 (group system:nodes, so the Node authorizer and NodeRestriction apply)."""
+import calendar
 import json
 import os
 import secrets
@@ -136,6 +137,18 @@ def prepare(box):
         write_kubeconfig(kc, url, pki['ca.crt'], tf)
         creds[key] = {'url': url, 'port': port, 'ca': pki['ca.crt'],
                       'token_file': tf, 'kubeconfig': kc}
+    # The audit log gives each pod PATCH the API server's own times
+    # (received, response complete), so bench/window.py can split steer's
+    # window into the API server's share and steerd's.
+    audit_policy = os.path.join(d, 'audit-policy.json')
+    with open(audit_policy, 'w') as f:
+        json.dump({'apiVersion': 'audit.k8s.io/v1', 'kind': 'Policy',
+                   'omitStages': ['RequestReceived', 'ResponseStarted'],
+                   'rules': [{'level': 'Metadata', 'verbs': ['patch'],
+                              'resources': [{'group': '',
+                                             'resources': ['pods']}]},
+                             {'level': 'None'}]}, f)
+    box['audit_log'] = os.path.join(d, 'audit.log')
     tokens = os.path.join(d, 'tokens.csv')
     with open(tokens, 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -176,6 +189,9 @@ def prepare(box):
             # pod-bound tokens expire when they say: rotation is exercised
             '--service-account-extend-token-expiration=false',
             '--service-cluster-ip-range=' + SERVICE_CIDRS,
+            '--audit-policy-file=' + audit_policy,
+            '--audit-log-path=' + box['audit_log'],
+            '--audit-log-format=json', '--audit-log-maxsize=100',
             '--profiling=false', '--v=1'],
         'controller-manager': component(creds, 'controller-manager') + [
             '--controllers=' + CONTROLLERS,
@@ -256,11 +272,12 @@ def kube_proxy_argv(box, node, mode, min_sync):
                                                       min_sync)]
 
 
-def kube_proxy_metrics(box, node):
-    """kube-proxy's /metrics on node as {(name, labels): value}, or {}."""
+def metrics(box, node, port):
+    """/metrics at 127.0.0.1:port in node's netns as {(name, labels):
+    value}, or {}."""
     r = subprocess.run(['nsenter', '--net=' + box['nodes'][node]['netns_path'],
                         'curl', '-s', '-m', '2',
-                        'http://127.0.0.1:10249/metrics'],
+                        'http://127.0.0.1:%d/metrics' % port],
                        capture_output=True, text=True)
     out = {}
     for line in r.stdout.splitlines():
@@ -276,7 +293,7 @@ def kube_proxy_synced(box, node, since_ns=0):
     """Wall-clock ns when node's kube-proxy finished programming every
     change it had heard of, the last one after since_ns; else 0.  Each IP
     family syncs on its own: all of them must be done."""
-    m = kube_proxy_metrics(box, node)
+    m = metrics(box, node, 10249)
     pre = 'kubeproxy_sync_proxy_rules_'
     if m.get((pre + 'endpoint_changes_pending', ''), 1) or \
             m.get((pre + 'service_changes_pending', ''), 1):
@@ -289,3 +306,34 @@ def kube_proxy_synced(box, node, since_ns=0):
             any(done.get(lb, 0) <= q for lb, q in queued.items()):
         return 0
     return int(max(done.values()))
+
+
+def rfc3339_ns(s):
+    """'2026-12-02T21:40:00.123456Z' -> wall-clock ns."""
+    sec, _, frac = s.rstrip('Z').partition('.')
+    t = calendar.timegm(time.strptime(sec, '%Y-%m-%dT%H:%M:%S'))
+    return t * 10**9 + int((frac + '000000000')[:9])
+
+
+def audit_patches(box):
+    """Every pod PATCH the API server has finished: [{'pod', 'rx_ns'
+    (request received), 'done_ns' (response complete, after the etcd
+    commit), 'code'}], in order."""
+    out = []
+    try:
+        f = open(box['audit_log'])
+    except (KeyError, OSError):
+        return out
+    with f:
+        for line in f:
+            try:
+                e = json.loads(line)
+                if e['stage'] != 'ResponseComplete':
+                    continue
+                out.append({'pod': e['objectRef']['name'],
+                            'rx_ns': rfc3339_ns(e['requestReceivedTimestamp']),
+                            'done_ns': rfc3339_ns(e['stageTimestamp']),
+                            'code': e.get('responseStatus', {}).get('code')})
+            except (ValueError, KeyError, TypeError):
+                pass        # a line being written
+    return out
