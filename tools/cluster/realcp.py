@@ -337,3 +337,21 @@ def audit_patches(box):
             except (ValueError, KeyError, TypeError):
                 pass        # a line being written
     return out
+
+
+def kube_proxy_sync_seconds(box, node, q):
+    """The q-quantile of kube-proxy's own sync duration histogram on node
+    (every IP family), as the upper bound of its bucket, and the number of
+    syncs; (None, 0) if it has none."""
+    buckets = {}
+    for (name, labels), v in metrics(box, node, 10249).items():
+        if name != 'kubeproxy_sync_proxy_rules_duration_seconds_bucket':
+            continue
+        le = dict(x.split('=', 1) for x in labels.split(','))['le']
+        le = float(le.strip('"').replace('+Inf', 'inf'))
+        buckets[le] = buckets.get(le, 0) + v
+    n = buckets.get(float('inf'), 0)
+    for le in sorted(buckets):
+        if n and buckets[le] >= q * n:
+            return le, int(n)
+    return None, 0
