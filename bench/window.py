@@ -6,32 +6,28 @@
                 [--relabels 50] [--rate 1000] [--steerd build/steerd]
   window.py load --target VIP:PORT --rate N --out FILE     (inside a pod)
 
-With build/kube/kube (`make kube`) the box runs the real control plane and
-real kube-proxy, once per --proxies mode (iptables, nftables): the extra
-Services (each with an EndpointSlice of two addresses) are created through
-the real API, kube-proxy's "synced" comes from its metrics, and the window
-is measured from two points: the API server receiving the PATCH (its audit
-log; the commit comes after, so an upper bound) and the PATCH response
-(steerd often acts before it arrives, a lower bound). The audit log also
-splits steer's time: API server (admission, etcd commit), then watch
-delivery and steerd's decode, then steerd's event -> map. Without it, the
-simulator and the kube-proxy emulation, as below.
+It runs on the real control plane (build/kube/kube, `make kube`) with real
+kube-proxy, once per --proxies mode (iptables, nftables) and --scales: the
+extra Services (each with an EndpointSlice of two addresses) are created
+through the real API, and kube-proxy's "synced" comes from its metrics.
 
-`run` boots the cluster in a box once per scale (--extra-services), with the
-load client in pod `client` opening new TCP connections to the nginx Service
-at a fixed rate. It relabels pods out of the Service (`enabled=false`, the
-merge patch `kubectl label --overwrite` sends, sent over HTTPS directly so
-kubectl's start-up is not in the figure), then back, first with the
-kube-proxy emulation alone and then with steerd on both nodes.
+`run` boots the cluster in a box once per scale and mode, with the load
+client in pod `client` opening new TCP connections to the nginx Service at a
+fixed rate. It relabels pods out of the Service (`enabled=false`, the merge
+patch `kubectl label --overwrite` sends, sent over HTTPS directly so
+kubectl's start-up is not in the figure), then back, first with kube-proxy
+alone and then with steerd on both nodes.
 
-Per relabel, the window is the time from the PATCH to the last new
-connection (its connect() time) that the relabeled pod answered, 0 if none
-did. The PATCH's time is the server's commit (/_sim/history); the same
-figure from the PATCH response's arrival is reported too, but the simulator
-answers tens of ms after committing, by which time steerd has acted. The
-resolution is one victim hit, about replicas/rate (3 ms at 3 replicas and
-1000 conn/s). Figures go to --out as JSON lines for
-bench/report.py; per-relabel records and two time series go to --series.
+Per relabel, the window is the time to the last new connection (its
+connect() time) that the relabeled pod answered, 0 if none did, from two
+points: the API server receiving the PATCH (its audit log; the commit comes
+after, so an upper bound) and the PATCH response (steerd often acts before
+it arrives, a lower bound). The audit log also splits steer's time: API
+server (admission, etcd commit), then watch delivery and steerd's decode,
+then steerd's event -> map. The resolution is one victim hit, about
+replicas/rate (3 ms at 3 replicas and 1000 conn/s). Figures go to --out as
+JSON lines for bench/report.py; per-relabel records to --records, and the
+time series of one relabel of --plot-run to --series.
 """
 import argparse
 import errno
@@ -47,7 +43,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 
@@ -197,7 +192,7 @@ class LoadTail:
 # ------------------------------------------------------------------ API client
 
 class Api:
-    """Kept-alive HTTPS connection to the simulator, bearer token auth."""
+    """Kept-alive HTTPS connection to the API server, bearer token auth."""
 
     def __init__(self, info):
         u = urllib.parse.urlsplit(info['url'])
@@ -251,11 +246,6 @@ class Api:
         self.req('PATCH', '/apis/apps/v1/namespaces/default/deployments/nginx',
                  {'spec': {'replicas': n}}, 'application/merge-patch+json')
 
-    def commit_times(self, since_rv):
-        obj, _, _ = self.req('GET', '/_sim/history?since=%d' % since_rv)
-        return obj['items']
-
-
 def ready(p):
     return any(c.get('type') == 'Ready' and c.get('status') == 'True'
                for c in (p.get('status') or {}).get('conditions') or [])
@@ -295,9 +285,8 @@ def quantile(xs, q):
 # --------------------------------------------------------------------- the box
 
 class Box:
-    def __init__(self, scale, a, uid, proxy='emulation'):
+    def __init__(self, scale, a, uid, proxy):
         self.scale, self.a, self.proxy = scale, a, proxy
-        self.real = proxy != 'emulation'
         self.id = 'wb%d%s%s' % (uid % 10000, 'k' if scale < 10000 else 'm',
                                 proxy[0])
         self.state = '/tmp/steer-bench.%s' % self.id
@@ -305,8 +294,9 @@ class Box:
         self.load = None
         self.env = dict(os.environ)
         if a.iptables == 'legacy':
-            # iptables-nft 1.8.9 needs minutes to restore 10k Services'
-            # rules; kube-proxy-scale numbers need the legacy backend.
+            # kube-proxy in iptables mode runs iptables-restore from PATH:
+            # iptables-nft 1.8.9 takes minutes over 10k Services' rules,
+            # legacy seconds (kube-proxy's image picks the faster too).
             shim = os.path.join(self.state + '.bin')
             os.makedirs(shim, exist_ok=True)
             for t in ('iptables', 'iptables-restore', 'iptables-save'):
@@ -325,76 +315,16 @@ class Box:
         return r
 
     def up(self):
-        if self.real:
-            self.run('up', '--state', self.state, '--id', self.id,
-                     '--replicas', '3', '--min-sync-period', '1',
-                     '--control-plane', 'real', '--proxy-mode', self.proxy)
-        else:
-            self.run('up', '--state', self.state, '--id', self.id,
-                     '--replicas', '3', '--min-sync-period', '1',
-                     '--control-plane', 'sim',
-                     '--extra-services', str(self.scale))
+        self.run('up', '--state', self.state, '--id', self.id,
+                 '--replicas', '3', '--min-sync-period', '1',
+                 '--control-plane', 'real', '--proxy-mode', self.proxy,
+                 '--extra-services', str(self.scale))
         with open(os.path.join(self.state, 'box.json')) as f:
             self.box = json.load(f)
         self.api = Api(self.box['api'])
-        if self.real:
-            self.extra_services()
-
-    def extra_services(self):
-        """scale Services through the real API, each with an EndpointSlice
-        of two addresses (as the emulation had): 8 clients in parallel."""
-        def one(worker):
-            api = Api(self.box['api'])
-            for i in range(worker, self.scale, 8):
-                name = 'dummy-%d' % i
-                api.req('POST', '/api/v1/namespaces/default/services', {
-                    'apiVersion': 'v1', 'kind': 'Service',
-                    'metadata': {'name': name},
-                    'spec': {'ports': [{'name': 'http', 'port': 80}]}})
-                api.req('POST', '/apis/discovery.k8s.io/v1/namespaces/'
-                        'default/endpointslices', {
-                            'apiVersion': 'discovery.k8s.io/v1',
-                            'kind': 'EndpointSlice',
-                            'metadata': {'name': name, 'labels': {
-                                'kubernetes.io/service-name': name}},
-                            'addressType': 'IPv4',
-                            'ports': [{'name': 'http', 'port': 80}],
-                            'endpoints': [{'addresses': [
-                                '10.250.%d.%d' % (i // 125,
-                                                  (i % 125) * 2 + k)],
-                                'conditions': {'ready': True}}
-                                for k in (1, 2)]})
-        t0 = time.monotonic()
-        ts = [threading.Thread(target=one, args=(w,)) for w in range(8)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        wait_until('kube-proxy to program %d Services' % self.scale,
-                   lambda: realcp.kube_proxy_synced(self.box, 'node1'),
-                   600, step=1)
-        log('%d Services created and programmed in %.0f s', self.scale,
-            time.monotonic() - t0)
 
     def proxy_synced_after(self, t_ns):
-        if self.real:
-            return realcp.kube_proxy_synced(self.box, 'node1', t_ns) > 0
-        return any(s['start_ns'] > t_ns and s['ok']
-                   for s in self.syncs('node1'))
-
-    def syncs(self, node='node1'):
-        out = []
-        try:
-            with open(os.path.join(self.state,
-                                   'kube-proxy-%s.jsonl' % node)) as f:
-                for line in f:
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        pass
-        except OSError:
-            pass
-        return out
+        return realcp.kube_proxy_synced(self.box, 'node1', t_ns) > 0
 
     def start_load(self):
         vip = self.box['services']['nginx']['vip']
@@ -539,7 +469,7 @@ class Box:
             shutil.rmtree(self.state + '.bin', ignore_errors=True)
             return
         if self.a.logs and os.path.isdir(self.state):
-            d = os.path.join(self.a.logs, 'box-%d' % self.scale)
+            d = os.path.join(self.a.logs, 'box-%d-%s' % (self.scale, self.proxy))
             os.makedirs(d, exist_ok=True)
             for f in os.listdir(self.state):
                 if f.endswith(('.log', '.jsonl')) or f == 'window-load.txt':
@@ -578,24 +508,15 @@ def settle(box, victims_back, timeout):
     wait_until('the relabeled pods to rejoin', ok, timeout, step=0.05)
 
 
-def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
-              hold_s=0.0):
+def one_round(box, mode, out_timeout, back_timeout, hold_s=0.0):
+    """One pod relabeled out and back; its record, in a list."""
     good, _ = serving_pods(box.api)
-    victims = random.sample(good, k)
-    try:
-        rv0 = box.api.req('GET', '/_sim/state')[0]['rv']
-    except (RuntimeError, KeyError, OSError):
-        rv0 = 0
+    v = random.choice(good)
     slot0 = box.latency_slots('node1') if mode == 'steer' else None
-    recs = []
-    for v in victims:
-        if stagger_s:
-            time.sleep(random.uniform(0, stagger_s))
-        obj, t0, t1 = box.api.label(v, 'false')
-        recs.append({'victim': v, 'node': obj['spec'].get('nodeName'),
-                     'ip': obj['status'].get('podIP'), 'send_ns': t0,
-                     'resp_ns': t1, 'rv': int(obj['metadata']
-                                               ['resourceVersion'])})
+    obj, t0, t1 = box.api.label(v, 'false')
+    recs = [{'victim': v, 'node': obj['spec'].get('nodeName'),
+             'ip': obj['status'].get('podIP'), 'send_ns': t0,
+             'resp_ns': t1, 'rv': int(obj['metadata']['resourceVersion'])}]
     t_last = recs[-1]['resp_ns']
     names = {r['victim'] for r in recs}
     quiet_ns = 300 * 10**6 if mode == 'steer' else 600 * 10**6
@@ -618,33 +539,23 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
     for r in recs:
         # Bounded by the send: steerd releases the pod before the response.
         _, r['back_ns'], _ = box.api.label(r['victim'], 'true')
-    # Commit times from the simulator's history, for the record.
-    try:
-        for h in box.api.commit_times(rv0):
-            for r in recs:
-                if h['rv'] == r['rv']:
-                    r['commit_ns'] = h['t_ns']
-    except (RuntimeError, KeyError, OSError):
-        pass
-    # The real API server's own times for each PATCH, from its audit log.
-    for h in realcp.audit_patches(box.box) if box.real else ():
+    # The API server's own times for each PATCH, from its audit log.
+    for h in realcp.audit_patches(box.box):
         for r in recs:
             if h['pod'] == r['victim'] and \
                     r['send_ns'] - 10**8 <= h['rx_ns'] <= r['resp_ns']:
                 r['audit_rx_ns'], r['audit_done_ns'] = h['rx_ns'], h['done_ns']
     box.tail.poll()
     for r in recs:
-        # The server's commit is the PATCH's time; the response comes later
-        # (tens of ms under load) and steerd may act before it arrives.
-        t_patch = r.get('commit_ns', r['resp_ns'])
+        # The response comes after the commit (ms to tens of ms under
+        # load), and steerd may act before it arrives: a lower bound.
+        t_patch = r['resp_ns']
         hits = [t for t, b, _ in box.tail.since(t_patch)
                 if b == r['victim'] and t < r['back_ns']]
         r['hits_after_patch'] = len(hits)
         r['hits_after_5ms'] = sum(1 for t in hits
                                   if t > t_patch + 5 * 10**6)
-        r['window_ms'] = (max(hits) - t_patch) / 1e6 if hits else 0.0
-        r['window_resp_ms'] = max(0.0, (max(hits) - r['resp_ns']) / 1e6) \
-            if hits else 0.0
+        r['window_resp_ms'] = (max(hits) - t_patch) / 1e6 if hits else 0.0
         if 'audit_rx_ns' in r:
             # the real API server's commit is after it received the PATCH:
             # an upper bound of the window
@@ -662,13 +573,14 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
         applied = box.steerd_quarantined('node1')
         for r in recs:
             t = [x for x in applied.get(r['victim'], [])
-                 if r.get('commit_ns', r['send_ns']) - 10**6 <= x <
-                 r['back_ns']]
-            if t and 'commit_ns' in r:
-                r['steerd_logged_ms'] = (t[0] - r['commit_ns']) / 1e6
+                 if r['send_ns'] - 10**6 <= x < r['back_ns']]
             if t and 'audit_rx_ns' in r:
                 r['steerd_after_rx_ms'] = (t[0] - r['audit_rx_ns']) / 1e6
                 r['steerd_after_done_ms'] = (t[0] - r['audit_done_ns']) / 1e6
+            last = [h for h, b, _ in box.tail.since(r['send_ns'] - 10**9)
+                    if b == r['victim'] and h < r['back_ns']]
+            if t and last:
+                r['last_hit_after_steerd_ms'] = (max(last) - t[0]) / 1e6
     if slot0 is not None:
         slot1 = box.latency_slots('node1')
         if slot1:
@@ -679,16 +591,13 @@ def one_round(box, mode, k, stagger_s, out_timeout, back_timeout,
 
 def run_mode(box, mode, a, series_dir):
     # The real ReplicaSet controller starts a replacement per relabel: one
-    # pod at a time, as steer's rounds, so 2 cores keep up.
-    replicas, k = (3, 1) if mode == 'steer' or box.real else \
-        (a.kp_replicas, a.kp_batch)
-    box.replicas = replicas
-    box.api.scale(replicas)
+    # pod at a time, so 2 cores keep up.
+    box.replicas = 3
+    box.api.scale(3)
     settle(box, [], 90)
     slow = box.scale >= 10000
     out_timeout = 30 if mode == 'steer' else (90 if slow else 30)
     back_timeout = 30 if mode == 'steer' else (120 if slow else 40)
-    stagger = 0.0 if k == 1 else 1.2
     recs = []
     t_mode = time.monotonic()
     rounds = 0
@@ -697,13 +606,10 @@ def run_mode(box, mode, a, series_dir):
             log('%s at %d services: time budget of %d s spent after %d '
                 'relabels', mode, box.scale, a.mode_budget, len(recs))
             break
-        k_now = min(k, a.relabels - len(recs)) if mode == 'steer' else k
         plotted = rounds == 1 and series_dir
-        if plotted:
-            k_now = 1       # the plotted round: one relabel, readable
         try:
-            rr = one_round(box, mode, k_now, stagger, out_timeout,
-                           back_timeout, 3.0 if plotted else 0.0)
+            rr = one_round(box, mode, out_timeout, back_timeout,
+                           3.0 if plotted else 0.0)
         except (TimeoutError, RuntimeError, OSError) as e:
             log('%s at %d services, round %d: %s', mode, box.scale,
                 rounds + 1, e)
@@ -717,13 +623,13 @@ def run_mode(box, mode, a, series_dir):
         if rounds % 5 == 0:
             log('%s at %d services: %d relabels, window p50 %.1f ms',
                 mode, box.scale, len(recs),
-                quantile([r['window_ms'] for r in recs], 0.5))
+                quantile([r['window_resp_ms'] for r in recs], 0.5))
     return recs
 
 
 def write_series(box, mode, rr, series_dir):
     """Requests/s per backend in 100 ms bins around one round's first PATCH."""
-    t0 = rr[0].get('commit_ns', rr[0]['resp_ns'])
+    t0 = rr[0]['resp_ns']
     lo, hi = t0 - 1 * 10**9, t0 + 10 * 10**9
     deadline = time.monotonic() + (hi - time.time_ns()) / 1e9
     while time.monotonic() < deadline:
@@ -738,12 +644,12 @@ def write_series(box, mode, rr, series_dir):
         i = (t - lo) // (100 * 10**6)
         bins.setdefault(i, {}).setdefault(key, 0)
         bins[i][key] += 1
-    tag = '%s-%d' % (mode, box.scale)
+    tag = '%s-%d-%s' % (mode, box.scale, box.proxy)
     with open(os.path.join(series_dir, 'series-%s.dat' % tag), 'w') as f:
         f.write('# t_s %s\n' % ' '.join(
             ('relabeled:' + c) if c in victims else c for c in cols))
         f.write('# patches_s %s\n' % ' '.join(
-            '%.3f' % ((r.get('commit_ns', r['resp_ns']) - t0) / 1e9)
+            '%.3f' % ((r['resp_ns'] - t0) / 1e9)
             for r in rr))
         for i in range(int((hi - lo) // (100 * 10**6))):
             c = bins.get(i, {})
@@ -752,7 +658,7 @@ def write_series(box, mode, rr, series_dir):
                                             for k in cols)))
 
 
-def figures(all_recs, syncs, kp_sync, steer_note, a):
+def figures(all_recs, kp_sync, steer_note, a):
     """JSON-lines figures for bench/report.py."""
     out = []
 
@@ -762,19 +668,17 @@ def figures(all_recs, syncs, kp_sync, steer_note, a):
         out.append(d)
     version = realcp.version()
     for scale, proxy in [(sc, px) for sc in a.scales for px in a.proxies]:
-        tag = '%dk Services, %s' % (scale // 1000, 'kube-proxy emulation'
-                                     if proxy == 'emulation' else
-                                     'kube-proxy %s %s' % (version, proxy))
+        tag = '%dk Services, kube-proxy %s %s' % (scale // 1000, version,
+                                                   proxy)
         kp = [r for r in all_recs if r['scale'] == scale and
               r['proxy'] == proxy and r['mode'] == 'kube-proxy']
         st = [r for r in all_recs if r['scale'] == scale and
               r['proxy'] == proxy and r['mode'] == 'steer']
-        # The real API server has no commit record: the response it is.
-        for key, what in ((('window_ms', 'PATCH commit'),) if any(
-                'commit_ns' in r for r in kp + st) else ()) + ((
-                    ('window_rx_ms', 'API server receives the PATCH'),)
-                if all('window_rx_ms' in r for r in kp + st) else ()) + (
-                ('window_resp_ms', 'PATCH response'),):
+        # The API server keeps no commit record: it is bracketed by the
+        # audit log's receipt (upper bound) and the response (lower).
+        for key, what in ((('window_rx_ms', 'API server receives the PATCH'),)
+                          if all('window_rx_ms' in r for r in kp + st)
+                          else ()) + (('window_resp_ms', 'PATCH response'),):
             for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
                 kv = quantile([r[key] for r in kp], q)
                 sv = quantile([r[key] for r in st], q)
@@ -807,22 +711,16 @@ def figures(all_recs, syncs, kp_sync, steer_note, a):
                 '(kube-proxy only)' % tag, round(mk, 1), 'conns')
             fig('relabels measured, %s (kube-proxy only)' % tag, len(kp),
                 'relabels')
-        sd = [s['duration_ms'] for s in syncs.get((scale, proxy), [])
-              if s['ok']]
-        if sd:
-            fig('kube-proxy emulation sync duration p50, %s' % tag,
-                round(quantile(sd, 0.5), 1), 'ms')
         for (le, n), qn in zip(kp_sync.get((scale, proxy), ()),
                                ('p50', 'p99')):
             if n:
                 fig('kube-proxy sync duration %s (its histogram, node1, %d '
                     'syncs; bucket bound), %s' % (qn, n, tag), le * 1000, 'ms')
-        # Where steer's time goes.  The simulator records its commit; the
-        # real API server's audit log brackets it: received .. complete.
+        # Where steer's time goes: the API server (its audit log brackets
+        # the commit: received .. complete), watch delivery and steerd, then
+        # the datapath (no new conn reaches the pod once steerd has acted).
         mine = [r for r in kp + st if 'audit_rx_ns' in r]
         for key, what, recs in (
-                ('steerd_logged_ms', 'PATCH commit -> steerd on the client '
-                 'node logs the quarantine', st),
                 ('steerd_after_rx_ms', 'API server receives the PATCH -> '
                  'steerd on the client node logs the quarantine (admission, '
                  'etcd commit, watch delivery, steerd decode)', st),
@@ -832,7 +730,10 @@ def figures(all_recs, syncs, kp_sync, steer_note, a):
                 ('server_ms', 'API server receives the PATCH -> completes it '
                  '(admission, etcd commit)',
                  [dict(server_ms=(r['audit_done_ns'] - r['audit_rx_ns']) /
-                       1e6) for r in mine])):
+                       1e6) for r in mine]),
+                ('last_hit_after_steerd_ms', 'steerd on the client node logs '
+                 'the quarantine -> the last new conn the pod answered '
+                 '(< 0: before)', st)):
             lg = [r[key] for r in recs if key in r]
             for q, qn in ((0.5, 'p50'), (0.99, 'p99')):
                 if lg:
@@ -852,12 +753,6 @@ def figures(all_recs, syncs, kp_sync, steer_note, a):
                         break
                 fig('steerd event -> map during relabels, %s (upper bound), '
                     '%s' % (qn, tag), 2 ** (i + 1), 'us')
-    for mode in ('steer', 'kube-proxy'):
-        rt = [(r['resp_ns'] - r['commit_ns']) / 1e6 for r in all_recs
-              if r['mode'] == mode and 'commit_ns' in r]
-        if rt:
-            fig('PATCH commit -> response arrives, p50, %s rounds' % mode,
-                round(quantile(rt, 0.5), 2), 'ms')
     for line in steer_note:
         log('note: %s', line)
     return out
@@ -866,7 +761,10 @@ def figures(all_recs, syncs, kp_sync, steer_note, a):
 def cmd_run(a):
     random.seed(a.seed)
     uid = os.getpid()
-    all_recs, syncs, kp_sync, notes = [], {}, {}, []
+    if not realcp.available():
+        sys.exit('window: needs the real control plane and kube-proxy '
+                 '(%s: make kube)' % realcp.KUBE)
+    all_recs, kp_sync, notes = [], {}, []
     if a.series:
         os.makedirs(a.series, exist_ok=True)
     cur = [None]
@@ -886,7 +784,7 @@ def cmd_run(a):
             box.start_load()
             box.replicas = 3
             settle(box, [], 60)
-            series = a.series if (scale, proxy) == runs[-1] else None
+            series = a.series if (scale, proxy) == a.plot_run else None
             for mode in a.modes:
                 try:
                     if mode == 'steer':
@@ -896,17 +794,21 @@ def cmd_run(a):
                                          '%s' % (scale, why))
                             log(notes[-1])
                             continue
-                    all_recs.extend(run_mode(box, mode, a, series))
+                    recs = run_mode(box, mode, a, series)
+                    all_recs.extend(recs)
+                    if len(recs) < a.relabels:
+                        notes.append('%s at %d Services, %s: %d of %d '
+                                     'relabels (%d s budget per mode)' % (
+                                         mode, scale, proxy, len(recs),
+                                         a.relabels, a.mode_budget))
                 except (TimeoutError, RuntimeError, OSError) as e:
                     notes.append('%s at %d Services not measured: %s%s' % (
                         mode, scale, e, ' (steerd runs but does not steer)'
                         if mode == 'steer' and isinstance(e, TimeoutError)
                         else ''))
                     log(notes[-1])
-            syncs[scale, proxy] = box.syncs('node1')
-            if box.real:
-                kp_sync[scale, proxy] = [realcp.kube_proxy_sync_seconds(
-                    box.box, 'node1', q) for q in (0.5, 0.99)]
+            kp_sync[scale, proxy] = [realcp.kube_proxy_sync_seconds(
+                box.box, 'node1', q) for q in (0.5, 0.99)]
             box.tail.poll()
             n = len(box.tail.recs)
             span = (box.tail.recs[-1][0] - box.tail.recs[0][0]) / 1e9 \
@@ -915,8 +817,10 @@ def cmd_run(a):
             for r in box.tail.recs:
                 if r[2] != '-':
                     errs[r[2]] = errs.get(r[2], 0) + 1
-            log('load at %d Services: %d connections, %.0f/s, errors %s',
-                scale, n, n / span if span else 0, errs or 'none')
+            notes.append('load at %d Services, %s: %d connections, %.0f/s, '
+                         'errors %s' % (scale, proxy, n, n / span if span
+                                        else 0, errs or 'none'))
+            log(notes[-1])
         except (TimeoutError, RuntimeError, OSError) as e:
             notes.append('window at %d Services: %s' % (scale, e))
             log(notes[-1])
@@ -927,7 +831,7 @@ def cmd_run(a):
         with open(a.records, 'w') as f:
             for r in all_recs:
                 f.write(json.dumps(r) + '\n')
-    figs = figures(all_recs, syncs, kp_sync, notes, a)
+    figs = figures(all_recs, kp_sync, notes, a)
     with open(a.out, 'w') as f:
         for d in figs:
             f.write(json.dumps(d) + '\n')
@@ -942,7 +846,8 @@ def cmd_plot(a):
     for mode in ('steer', 'kube-proxy'):
         for f in sorted(os.listdir(a.series)):
             if f.endswith('.dat') and ('series-%s-' % mode) in f:
-                panels.append((mode, int(f[:-4].rsplit('-', 1)[1]),
+                _, scale, proxy = f[:-4].rsplit('-', 2)
+                panels.append((mode, int(scale), proxy,
                                os.path.join(a.series, f)))
     if not panels:
         log('plot: no time series in %s', a.series)
@@ -953,13 +858,15 @@ def cmd_plot(a):
           'set key outside right top', 'set grid',
           "set xlabel 'seconds since the label PATCH'",
           "set ylabel 'new connections/s (100 ms bins)'"]
-    for mode, scale, path in panels:
+    for mode, scale, proxy, path in panels:
         with open(path) as f:
             cols = f.readline().split()[2:]
             patches = f.readline().split()[2:]
-        title = {'steer': 'steer (steerd on both nodes)',
-                 'kube-proxy': 'kube-proxy alone (min-sync-period '
-                               '1 s)'}[mode]
+        title = {'steer': 'steer (steerd on both nodes, kube-proxy %s '
+                          'beside it)' % proxy,
+                 'kube-proxy': 'kube-proxy %s alone, %s mode '
+                               '(min-sync-period 1 s)' % (realcp.version(),
+                                                          proxy)}[mode]
         gp.append("set title '%s, %d extra Services; relabeled pods in "
                   "bold'" % (title, scale))
         gp.append('unset arrow')
@@ -1004,15 +911,12 @@ def main():
     p.add_argument('--modes', default='kube-proxy,steer',
                    type=lambda s: s.split(','))
     p.add_argument('--proxies', type=lambda s: s.split(','),
-                   default=['iptables', 'nftables'] if realcp.available()
-                   else ['emulation'],
-                   help='real kube-proxy modes (the real control plane), '
-                   'or emulation (the simulator)')
+                   default=['iptables', 'nftables'], help='kube-proxy modes')
+    p.add_argument('--plot-run', default='1000,nftables',
+                   type=lambda s: (int(s.split(',')[0]), s.split(',')[1]),
+                   help='SCALE,MODE whose one relabel --series records')
     p.add_argument('--relabels', type=int, default=50)
     p.add_argument('--rate', type=float, default=1000)
-    p.add_argument('--kp-replicas', type=int, default=8,
-                   help='kube-proxy rounds relabel --kp-batch of these')
-    p.add_argument('--kp-batch', type=int, default=7)
     p.add_argument('--mode-budget', type=float, default=300,
                    help='seconds per mode and scale before stopping early')
     p.add_argument('--steerd', default=os.path.join(ROOT, 'build', 'steerd'))

@@ -103,6 +103,30 @@ def test():
         check(status_code(lambda: api.get(PODS, accept=META %
                                           'PartialObjectMetadata')) == 406,
               'a list as one PartialObjectMetadata must be 406')
+        # only JSON is spoken: a protobuf-only Accept (kube-proxy's default)
+        # is 406; offered beside JSON, JSON it is
+        pb = 'application/vnd.kubernetes.protobuf'
+        check(status_code(lambda: api.get(PODS, accept=pb)) == 406,
+              'a protobuf-only Accept must be 406')
+        check(api.get(PODS, accept=pb + ', application/json')['kind'] ==
+              'PodList', 'protobuf or JSON: JSON')
+        # a request refused before its body is read (an unserved resource)
+        # leaves nothing behind on its keep-alive connection
+        c = api._conn(5)
+        try:
+            for method, path, body, want in (
+                    ('POST', '/apis/events.k8s.io/v1/namespaces/default/'
+                     'events', b'{"kind": "Event"}', 404),
+                    ('GET', PODS + '/p1', None, 200)):
+                c.request(method, path, body=body, headers=api._headers(
+                    'application/json' if body else None))
+                r = c.getresponse()
+                raw = r.read()
+                check(r.status == want and json.loads(raw)['kind'] in
+                      ('Status', 'Pod'), '%s %s on a reused connection: '
+                      '%d %r' % (method, path, r.status, raw[:80]))
+        finally:
+            c.close()
         # resourceVersion semantics checked as upstream's validation does,
         # and counted by where upstream's cacher would read the list.
         rv = api.get(PODS)['metadata']['resourceVersion']

@@ -147,13 +147,19 @@ def body():
                    '{"type":"ADDED","object":{"metadata":{"name":"x",'
                    '"namespace":"default"},"status":{"podIP":"999.1.2.3"}}}',
                    '[]', '{}', '"' + 'A' * 70000 + '"', '\x00\xff']
-            for line in bad:
-                b.fault(inject=line)
-            time.sleep(1)
+            # An injected line reaches the watches open at that moment: one
+            # still reconnecting after the token rotation misses a round.
+            for _ in range(5):
+                for line in bad:
+                    b.fault(inject=line)
+                time.sleep(1)
+                k = {n: b.metric(n, 'steer_bad_objects_total') - bad0[n]
+                     for n in NODES}
+                if all(v >= 3 for v in k.values()):
+                    break
             for n in NODES:
-                k = b.metric(n, 'steer_bad_objects_total') - bad0[n]
-                log('%s: %d malformed objects skipped', n, k)
-                check(k >= 3, '%s skipped %d malformed objects' % (n, k))
+                log('%s: %d malformed objects skipped', n, k[n])
+                check(k[n] >= 3, '%s skipped %d malformed objects' % (n, k[n]))
             b.same_steerd(pids)
             check(quarantined_everywhere([p])(), 'quarantine lost')
             enforced(p)

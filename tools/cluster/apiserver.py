@@ -40,6 +40,8 @@ RESOURCES = {
     'nodes': ('', 'v1', 'Node', False, ['no']),
     'namespaces': ('', 'v1', 'Namespace', False, ['ns']),
     'endpointslices': ('discovery.k8s.io', 'v1', 'EndpointSlice', True, []),
+    # kube-proxy (1.33+) watches them; one, 'kubernetes', as upstream makes
+    'servicecidrs': ('networking.k8s.io', 'v1', 'ServiceCIDR', False, []),
     'deployments': ('apps', 'v1', 'Deployment', True, ['deploy']),
     # Stored only, for validating deploy/ with kubectl apply --dry-run.
     'daemonsets': ('apps', 'v1', 'DaemonSet', True, ['ds']),
@@ -52,7 +54,8 @@ RESOURCES = {
 SUBRESOURCES = {'pods': ['status'], 'services': ['status'],
                 'nodes': ['status'], 'deployments': ['status', 'scale']}
 GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1'),
-          ('rbac.authorization.k8s.io', 'v1')]
+          ('networking.k8s.io', 'v1'), ('rbac.authorization.k8s.io', 'v1')]
+SERVICE_CIDR = '10.96.0.0/16'       # where _alloc_ip takes ClusterIPs
 STOPPED = threading.Event()
 ARGS = None
 # List requests by where upstream would read them: its watch cache, etcd
@@ -663,7 +666,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def body(self):
-        n = int(self.headers.get('Content-Length') or 0)
+        n = self.unread
+        self.unread = 0
         raw = self.rfile.read(n) if n else b''
         if not raw:
             return None
@@ -673,6 +677,10 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, 'BadRequest', 'invalid JSON body')
 
     def dispatch(self, method):
+        try:
+            self.unread = int(self.headers.get('Content-Length') or 0)
+        except ValueError:
+            self.unread, self.close_connection = 0, True
         try:
             u = urllib.parse.urlsplit(self.path)
             q = {k: v[-1] for k, v in
@@ -700,12 +708,18 @@ class Handler(BaseHTTPRequestHandler):
                                'Internal error occurred: injected fault')
             self.route(method, path, q)
         except ApiError as e:
+            # a request refused before its body was read: the body must not
+            # be taken for the next request on this connection
+            if self.unread:
+                self.rfile.read(self.unread)
+                self.unread = 0
             self.send_json(e.code, e.status())
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
         except Exception as e:  # keep serving; report like the real thing
             import traceback
             traceback.print_exc()
+            self.close_connection = True
             self.send_json(500, ApiError(500, 'InternalError', str(e))
                            .status())
 
@@ -802,6 +816,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def accept(self):
         a = self.headers.get('Accept', '')
+        if not a.strip():
+            return 'json'
         for alt in a.split(','):
             if 'as=Table' in alt:
                 return 'Table'
@@ -809,9 +825,13 @@ class Handler(BaseHTTPRequestHandler):
                 return 'PartialList'
             if 'as=PartialObjectMetadata' in alt:
                 return 'Partial'
-            if 'json' in alt or '*/*' in alt:
+            mt = alt.split(';')[0].strip()
+            if mt in ('application/json', '*/*', 'application/*'):
                 return 'json'
-        return 'json'
+        # upstream also speaks YAML and protobuf; this server only JSON, and
+        # must say so rather than answer in a type the client did not take
+        raise ApiError(406, 'NotAcceptable', 'only the following media '
+                       'types are accepted: application/json')
 
     def send_obj(self, code, res, o, q):
         a = self.accept()
@@ -1315,6 +1335,8 @@ def main():
         for ns in ('default', 'kube-system', 'kube-public',
                    'kube-node-lease'):
             STORE.create('namespaces', {'metadata': {'name': ns}})
+        STORE.create('servicecidrs', {'metadata': {'name': 'kubernetes'},
+                                      'spec': {'cidrs': [SERVICE_CIDR]}})
     sock = make_socket(ARGS.port)
     ARGS.port = sock.getsockname()[1]
     serve(sock)

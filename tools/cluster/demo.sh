@@ -1,10 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # make demo: the seed's quarantine-by-relabel, with and without steerd.
-#   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services N] [--out DIR]
-# On the real control plane (build/kube/kube, make kube) when it is built,
-# else on the API server simulator.  --services (simulator only) adds N
-# other Services' worth of emulated kube-proxy rules (default 1000).
+#   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services 1000] [--out DIR]
+# On the real control plane and kube-proxy (build/kube/kube, make kube) when
+# it is built, with --services other Services (each with two endpoints), the
+# scale at which kube-proxy's window shows.  Without it, on the API server simulator with no kube-proxy:
+# no ClusterIP is routed, so the client balances over the pod IPs itself (as
+# a client of a headless Service does) and what steer shows is the drain at
+# the pod's veth; the other pass is then "without steer", not kube-proxy.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -35,20 +38,20 @@ trap 'echo; echo "demo: interrupted, tearing down"; exit 130' INT TERM
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 if [ -x "$ROOT/build/kube/kube" ]; then
-	say "booting the cluster in a box ($ID, real Kubernetes $(awk '$1 == "k8s.io/kubernetes" {print $2}' "$ROOT/tools/kube/go.mod"))"
-	"$BOX" up --state "$STATE" --id "$ID" --control-plane real >/dev/null
+	say "booting the cluster in a box ($ID, real Kubernetes $(awk '$1 == "k8s.io/kubernetes" {print $2}' "$ROOT/tools/kube/go.mod"), $SERVICES other Services)"
+	"$BOX" up --state "$STATE" --id "$ID" --control-plane real \
+		--extra-services "$SERVICES" >/dev/null
 	REAL=1
 else
-	say "booting the cluster in a box ($ID, API server simulator, $SERVICES other Services in kube-proxy)"
-	"$BOX" up --state "$STATE" --id "$ID" --control-plane sim \
-		--extra-services "$SERVICES" >/dev/null
+	say "booting the cluster in a box ($ID, API server simulator, no kube-proxy: the client balances over the pod IPs)"
+	"$BOX" up --state "$STATE" --id "$ID" --control-plane sim >/dev/null
 	REAL=0
 fi
 # shellcheck disable=SC1091
 . "$STATE/box.env"
 KC=(kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$STATE/kcache")
 "${KC[@]}" get pods -o wide
-"${KC[@]}" get endpointslices
+"${KC[@]}" get endpointslices -l 'kubernetes.io/service-name in (nginx,nginx-udp,nginx-dual)'
 
 have_steerd=0
 if [ -x "$STEERD" ]; then
@@ -62,9 +65,18 @@ one_pass() { # label
 	load=$OUT/load-$label.jsonl
 	victim=$("${KC[@]}" get pods -l app=nginx,enabled=true \
 		-o jsonpath='{.items[0].metadata.name}')
-	say "$label: load at $RATE conn/s to nginx ($NGINX_VIP), relabel $victim"
+	local targets=(--target "$NGINX_VIP:80") to="nginx ($NGINX_VIP)" ip
+	if [ $REAL = 0 ]; then
+		targets=()
+		for ip in $("${KC[@]}" get pods -l app=nginx,enabled=true \
+			-o jsonpath='{.items[*].status.podIP}'); do
+			targets+=(--target "$ip:80")
+		done
+		to="the nginx pods' IPs"
+	fi
+	say "$label: load at $RATE conn/s to $to, relabel $victim"
 	"$BOX" exec --state "$STATE" client -- python3 "$HERE/load.py" run \
-		--target "$NGINX_VIP:80" --rate "$RATE" --duration 8 \
+		"${targets[@]}" --rate "$RATE" --duration 8 \
 		--timeout 1 --out "$load" &
 	local lp=$!
 	sleep 3
@@ -115,23 +127,31 @@ if [ $have_steerd = 1 ]; then
 	"$BOX" steerd --state "$STATE" stop
 	"$BOX" steerd --state "$STATE" cleanup --binary "$STEERD"
 fi
-one_pass kube-proxy
-passes+=(kube-proxy)
+base=kube-proxy
+[ $REAL = 1 ] || base=without-steer
+one_pass $base
+passes+=($base)
 
 plot() {
-	local n=${#passes[@]} p cols i name victim style
+	local n=${#passes[@]} p cols i name victim style title
 	{
 		echo "set terminal pngcairo size 1100,$((360 * n)) font 'sans,10'"
 		echo "set output '$OUT/demo.png'"
 		echo "set multiplot layout $n,1"
-		echo "set xlabel 'seconds after the API server committed the relabel'"
+		if [ $REAL = 1 ]; then
+			echo "set xlabel 'seconds after kubectl returned from the relabel PATCH'"
+		else
+			echo "set xlabel 'seconds after the API server committed the relabel'"
+		fi
 		echo "set ylabel 'new connections per 100 ms'; set key outside right"
 		echo "set xrange [-2:5]; set grid xtics"
 		echo "set arrow 1 from 0, graph 0 to 0, graph 1 nohead dt 2 lw 2 lc 'black'"
 		for p in "${passes[@]}"; do
 			victim=$(cat "$OUT/victim-$p")
 			cols=$(head -1 "$OUT/plot-$p.dat" | wc -w)
-			echo "set title 'with $p: requests per backend (quarantined pod in red)'"
+			title="with $p"
+			[ "$p" = without-steer ] && title="without steer"
+			echo "set title '$title: requests per backend (quarantined pod in red)'"
 			printf "plot "
 			for ((i = 2; i <= cols - 1; i++)); do
 				name=$(head -1 "$OUT/plot-$p.dat" | awk -v c=$((i + 1)) '{print $c}')

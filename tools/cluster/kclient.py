@@ -13,8 +13,10 @@ class ApiStatus(Exception):
 
 
 class Client:
-    def __init__(self, info):
-        """info: dict from apiserver.json (url, ca, token_file)."""
+    def __init__(self, info, keepalive=False):
+        """info: dict from apiserver.json (url, ca, token_file).  keepalive:
+        one connection for every request (then one Client per thread)."""
+        self.keep, self.kept = keepalive, None
         u = urllib.parse.urlsplit(info['url'])
         self.https = u.scheme == 'https'
         self.host, self.port = u.hostname, u.port
@@ -40,19 +42,30 @@ class Client:
 
     def request(self, method, path, body=None, ctype='application/json',
                 timeout=10, accept='application/json'):
-        c = self._conn(timeout)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            c.request(method, path, body=data,
-                      headers=self._headers(ctype if data else None, accept))
-            r = c.getresponse()
-            raw = r.read()
-            obj = json.loads(raw) if raw.strip().startswith(b'{') else raw
-            if r.status >= 300:
-                raise ApiStatus(r.status, obj)
-            return obj
-        finally:
-            c.close()
+        data = json.dumps(body).encode() if body is not None else None
+        headers = self._headers(ctype if data else None, accept)
+        # a kept connection the server has closed meanwhile: once more
+        for retry in (bool(self.kept), False):
+            c = self.kept or self._conn(timeout)
+            self.kept = None
+            try:
+                c.request(method, path, body=data, headers=headers)
+                r = c.getresponse()
+                raw = r.read()
+            except (OSError, http.client.HTTPException):
+                c.close()
+                if retry:
+                    continue
+                raise
+            if self.keep and not r.will_close:
+                self.kept = c
+            else:
+                c.close()
+            break
+        obj = json.loads(raw) if raw.strip().startswith(b'{') else raw
+        if r.status >= 300:
+            raise ApiStatus(r.status, obj)
+        return obj
 
     def get(self, path, **kw):
         return self.request('GET', path, **kw)

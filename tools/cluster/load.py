@@ -6,6 +6,10 @@
   load.py run --udp --target 10.96.0.12:5353 ...
   load.py run --target [fd00:10:96::11]:80     (or [::ffff:10.96.0.11]:80:
                                                an AF_INET6 socket, v4-mapped)
+  load.py run --target 10.244.1.2:80 --target 10.244.2.2:80 ...
+                                              (no VIP: a random target per
+                                               connection, as a client of a
+                                               headless Service balances)
   load.py report r.jsonl [--bucket-ms 100] [--json | --gnuplot] [--t0-ns NS]
 
 Each line of the output: {"t_ns": CLOCK_REALTIME at start, "lat_us": ...,
@@ -15,6 +19,7 @@ Run it inside a pod (tools/cluster/box exec --state S client -- ...).
 import argparse
 import errno
 import json
+import random
 import socket
 import sys
 import threading
@@ -66,14 +71,15 @@ def err_name(e):
 
 
 def cmd_run(a):
-    host, port = a.target.rsplit(':', 1)
-    host, port = host.strip('[]'), int(port)
+    targets = [(h.strip('[]'), int(p)) for h, p in
+               (t.rsplit(':', 1) for t in a.target)]
     out = open(a.out, 'w') if a.out else sys.stdout
     lock = threading.Lock()
 
     def job(seq, t_ns):
         t0 = time.monotonic()
         backend, err = None, None
+        host, port = random.choice(targets)
         try:
             if a.udp:
                 backend, err = one_udp(host, port, a.timeout, seq)
@@ -153,7 +159,9 @@ def main():
                                  RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
     p = sub.add_parser('run')
-    p.add_argument('--target', required=True, help='VIP:PORT or [VIP6]:PORT')
+    p.add_argument('--target', required=True, action='append',
+                   help='VIP:PORT or [VIP6]:PORT; several: one at random '
+                   'per connection')
     p.add_argument('--rate', type=float, default=100, help='per second')
     p.add_argument('--duration', type=float, default=10, help='seconds')
     p.add_argument('--timeout', type=float, default=1.0)

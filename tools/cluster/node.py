@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""One emulated node: a kubelet-like loop and a kube-proxy emulation.
+"""One emulated node: the box kubelet (kube-proxy runs beside it, real).
 
 Run it inside the node's network namespace (nsenter --net=/run/netns/NODE,
 not `ip netns exec`, which would hide the cgroup mounts).  Pods are network
@@ -8,8 +8,6 @@ namespaces wired by the real CNI plugins (bridge + host-local); each runs
 nginx (answers its pod name) and a UDP echo server inside its own cgroup.
 """
 import argparse
-import base64
-import hashlib
 import json
 import os
 import shutil
@@ -441,176 +439,6 @@ def kill_cgroup(cg):
             time.sleep(0.05)
 
 
-# -- kube-proxy -------------------------------------------------------------
-
-def chain_hash(prefix, s):
-    h = base64.b32encode(hashlib.sha256(s.encode()).digest()).decode()
-    return prefix + h[:16]
-
-
-class KubeProxy:
-    def __init__(self, api):
-        self.api = api
-        self.svcs, self.slices = {}, {}
-        self.dirty = threading.Event()
-        self.chains = set()
-        self.logf = open(os.path.join(ARGS.state,
-                                      'kube-proxy-%s.jsonl' % ARGS.name), 'a')
-
-    def setup(self):
-        for t, chain, hooks in (('nat', 'KUBE-SERVICES',
-                                 ['PREROUTING', 'OUTPUT']),
-                                ('nat', 'KUBE-POSTROUTING', ['POSTROUTING']),
-                                ('filter', 'KUBE-SERVICES',
-                                 ['FORWARD', 'OUTPUT'])):
-            run('iptables', '-w', '-t', t, '-N', chain, check=False)
-            for h in hooks:
-                if run('iptables', '-w', '-t', t, '-C', h, '-j', chain,
-                       check=False).returncode:
-                    run('iptables', '-w', '-t', t, '-I', h, '-j', chain)
-
-    def follow(self, res, store):
-        while not STOP.is_set():
-            try:
-                lst = self.api.get(res)
-                store.clear()
-                for o in lst['items']:
-                    store[(o['metadata']['namespace'],
-                           o['metadata']['name'])] = o
-                self.dirty.set()
-                for ev in self.api.watch(res + '?resourceVersion=' +
-                                         lst['metadata']['resourceVersion'],
-                                         timeout=60):
-                    t, o = ev.get('type'), ev.get('object')
-                    if t == 'ERROR' or t == 'MALFORMED':
-                        break
-                    if t not in ('ADDED', 'MODIFIED', 'DELETED'):
-                        continue
-                    key = (o['metadata']['namespace'], o['metadata']['name'])
-                    if t == 'DELETED':
-                        store.pop(key, None)
-                    else:
-                        store[key] = o
-                    self.dirty.set()
-            except Exception as e:
-                log('kube-proxy watch %s: %s', res, e)
-                STOP.wait(0.5)
-
-    def rules(self):
-        nat = [':KUBE-SERVICES - [0:0]', ':KUBE-POSTROUTING - [0:0]',
-               ':KUBE-MARK-MASQ - [0:0]',
-               '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
-               '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
-               '-A KUBE-POSTROUTING -m comment --comment "kubernetes service '
-               'traffic requiring SNAT" -j MASQUERADE',
-               '-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000']
-        filt = [':KUBE-SERVICES - [0:0]']
-        chains, nsvc, neps = set(), 0, 0
-        services = []
-        for (ns, name), svc in sorted(self.svcs.items()):
-            vip = svc['spec'].get('clusterIP')
-            if not vip or vip == 'None':
-                continue
-            slices = [s for (sns, _), s in self.slices.items() if sns == ns
-                      and s['metadata'].get('labels', {}).get(
-                          'kubernetes.io/service-name') == name]
-            for sp in svc['spec'].get('ports') or []:
-                pname, proto = sp.get('name', ''), sp.get('protocol', 'TCP')
-                eps = []
-                for s in slices:
-                    port = [p['port'] for p in s.get('ports') or []
-                            if p.get('name', '') == pname and
-                            p.get('protocol', 'TCP') == proto]
-                    if not port:
-                        continue
-                    for e in s.get('endpoints') or []:
-                        c = e.get('conditions') or {}
-                        eps.append((e['addresses'][0], port[0],
-                                    c.get('ready') is not False,
-                                    c.get('serving') is not False and
-                                    bool(c.get('terminating'))))
-                ready = [(a, p) for a, p, r, _ in eps if r]
-                if not ready:
-                    ready = [(a, p) for a, p, _, t in eps if t]
-                services.append(('%s/%s:%s' % (ns, name, pname), vip,
-                                 sp['port'], proto.lower(), sorted(ready)))
-        for i in range(ARGS.extra_services):
-            vip = '10.97.%d.%d' % (i // 250, i % 250 + 1)
-            services.append(('bench/dummy-%d:http' % i, vip, 80, 'tcp',
-                             [('10.250.%d.%d' % (i // 125, (i % 125) * 2 + 1),
-                               80),
-                              ('10.250.%d.%d' % (i // 125, (i % 125) * 2 + 2),
-                               80)]))
-        for spn, vip, port, proto, ready in services:
-            nsvc += 1
-            m = '-p %s -m %s --dport %d' % (proto, proto, port)
-            if not ready:
-                filt.append('-A KUBE-SERVICES -m comment --comment "%s has no '
-                            'endpoints" -d %s/32 %s -j REJECT --reject-with '
-                            'icmp-port-unreachable' % (spn, vip, m))
-                continue
-            svc_chain = chain_hash('KUBE-SVC-', spn + proto)
-            chains.add(svc_chain)
-            nat.append(':%s - [0:0]' % svc_chain)
-            nat.append('-A KUBE-SERVICES -m comment --comment "%s cluster IP"'
-                       ' -d %s/32 %s -j %s' % (spn, vip, m, svc_chain))
-            nat.append('-A %s -m comment --comment "%s cluster IP" -d %s/32 '
-                       '%s ! -s %s -j KUBE-MARK-MASQ' %
-                       (svc_chain, spn, vip, m, ARGS.cluster_cidr))
-            n = len(ready)
-            for i, (addr, tport) in enumerate(ready):
-                neps += 1
-                sep = chain_hash('KUBE-SEP-', '%s%s%s:%d' % (spn, proto, addr,
-                                                            tport))
-                chains.add(sep)
-                nat.append(':%s - [0:0]' % sep)
-                stat = '' if i == n - 1 else \
-                    '-m statistic --mode random --probability %.11f ' % \
-                    (1.0 / (n - i))
-                nat.append('-A %s -m comment --comment "%s -> %s:%d" %s-j %s'
-                           % (svc_chain, spn, addr, tport, stat, sep))
-                nat.append('-A %s -m comment --comment "%s" -s %s/32 '
-                           '-j KUBE-MARK-MASQ' % (sep, spn, addr))
-                nat.append('-A %s -m comment --comment "%s" -p %s -m %s '
-                           '-j DNAT --to-destination %s:%d' %
-                           (sep, spn, proto, proto, addr, tport))
-        stale = self.chains - chains
-        nat += [':%s - [0:0]' % c for c in sorted(stale)]
-        nat += ['-X %s' % c for c in sorted(stale)]
-        self.chains = chains
-        text = '*filter\n%s\nCOMMIT\n*nat\n%s\nCOMMIT\n' % (
-            '\n'.join(filt), '\n'.join(nat))
-        return text, nsvc, neps
-
-    def sync_loop(self):
-        last = 0.0
-        while not STOP.is_set():
-            if not self.dirty.wait(0.5):
-                continue
-            wait = last + ARGS.min_sync_period - time.monotonic()
-            if wait > 0:
-                STOP.wait(wait)
-            self.dirty.clear()
-            t0, w0 = time.monotonic(), time.time_ns()
-            text, nsvc, neps = self.rules()
-            r = subprocess.run(['iptables-restore', '-w', '--noflush'],
-                               input=text, capture_output=True, text=True)
-            last = time.monotonic()
-            rec = {'node': ARGS.name, 'start_ns': w0, 'end_ns': time.time_ns(),
-                   'duration_ms': round((last - t0) * 1000, 3),
-                   'services': nsvc, 'endpoints': neps,
-                   'rules': text.count('\n-A '), 'ok': r.returncode == 0}
-            if r.returncode:
-                rec['error'] = r.stderr.strip()[:500]
-                self.chains = set()  # resync everything next time
-                self.dirty.set()
-            self.logf.write(json.dumps(rec) + '\n')
-            self.logf.flush()
-            log('kube-proxy sync took %.1f ms (%d services, %d endpoints)%s',
-                rec['duration_ms'], nsvc, neps,
-                '' if rec['ok'] else ': ' + rec['error'])
-
-
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__)
@@ -624,11 +452,7 @@ def main():
     ap.add_argument('--pod-cidr6', help='IPv6 pod range: dual-stack pods')
     ap.add_argument('--node-ip6')
     ap.add_argument('--cgroup', required=True, help='node cgroup dir')
-    ap.add_argument('--cluster-cidr', default='10.244.0.0/16')
-    ap.add_argument('--min-sync-period', type=float, default=1.0)
-    ap.add_argument('--extra-services', type=int, default=0)
     ap.add_argument('--probe-period', type=float, default=1.0)
-    ap.add_argument('--no-kube-proxy', action='store_true')
     ap.add_argument('--bpffs', help='node bpffs dir (hostPath /sys/fs/bpf)')
     ap.add_argument('--token-refresh', type=float, default=120,
                     help='rotate projected service-account tokens this often')
@@ -644,15 +468,6 @@ def main():
     threads = [threading.Thread(target=kl.loop, daemon=True),
                threading.Thread(target=kl.heartbeat, daemon=True),
                threading.Thread(target=kl.prober, daemon=True)]
-    if not ARGS.no_kube_proxy:
-        kp = KubeProxy(api)
-        kp.setup()
-        threads += [threading.Thread(target=kp.follow, args=(
-                        '/api/v1/services', kp.svcs), daemon=True),
-                    threading.Thread(target=kp.follow, args=(
-                        '/apis/discovery.k8s.io/v1/endpointslices',
-                        kp.slices), daemon=True),
-                    threading.Thread(target=kp.sync_loop, daemon=True)]
     for t in threads:
         t.start()
     with open(os.path.join(ARGS.state, 'node-%s.ready' % ARGS.name),

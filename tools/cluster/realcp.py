@@ -2,7 +2,7 @@
 """The box's real control plane: etcd, kube-apiserver, kube-controller-manager
 and kube-scheduler from build/kube/kube (tools/kube), in their own netns
 `<id>-cp`, reachable on 127.0.0.1:PORT from the host and every node through
-relay.py; kube-proxy once per node netns.
+relay.py; kube-proxy once per node netns (on the simulator's boxes too).
 
 Real TLS (a CA and serving certificate made here with openssl), RBAC plus
 Node authorization, service-account signing keys.  Identities are static
@@ -245,12 +245,18 @@ def wait_ready(client, proc, timeout=90):
 
 
 def kube_proxy_config(box, node, mode, min_sync):
-    """KubeProxyConfiguration for one node; returns its path."""
-    path = os.path.join(box['state'], 'cp', 'kube-proxy-%s.yaml' % node)
+    """KubeProxyConfiguration for one node; returns its path.  On the
+    simulator (IPv4 only) it talks JSON: the simulator answers a
+    protobuf-only Accept with 406, as a server without protobuf must."""
+    sim = box['control_plane'] != 'real'
+    d = os.path.join(box['state'], 'cp')
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, 'kube-proxy-%s.yaml' % node)
+    kc = box['kubeconfig'] if sim else os.path.join(d, 'kube-proxy.kubeconfig')
     with open(path, 'w') as f:
         f.write('''apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
-clientConnection: {kubeconfig: "%s"}
+clientConnection: {kubeconfig: "%s"%s}
 hostnameOverride: %s
 mode: %s
 clusterCIDR: %s
@@ -261,8 +267,8 @@ nodePortAddresses: [primary]
 conntrack: {maxPerCore: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {minSyncPeriod: %gs, syncPeriod: 30s}
 nftables: {minSyncPeriod: %gs, syncPeriod: 30s}
-''' % (os.path.join(box['state'], 'cp', 'kube-proxy.kubeconfig'), node, mode,
-       CLUSTER_CIDRS, min_sync, min_sync))
+''' % (kc, ', contentType: application/json' if sim else '', node, mode,
+       CLUSTER_CIDR if sim else CLUSTER_CIDRS, min_sync, min_sync))
     return path
 
 

@@ -13,7 +13,6 @@ When each node's steerd applied the quarantine comes from its map, through
 `steerctl -o json list` (the entry's since), while the quarantine holds.
 """
 import argparse
-import glob
 import json
 import os
 import subprocess
@@ -82,27 +81,15 @@ def main():
     applied = steerd_applied(a.state, a.victim, t0)
     for node, ns in applied:
         events.append((ms(ns), 'steerd %s has updated its maps' % node))
-    for path in sorted(glob.glob(os.path.join(a.state,
-                                              'kube-proxy-*.jsonl'))):
-        with open(path) as f:
-            for x in f:
-                s = json.loads(x)
-                if t0 <= s['start_ns'] <= t0 + 10 * 10**9:
-                    events.append((ms(s['end_ns']), 'kube-proxy %s synced '
-                                   '(%d endpoints, took %.1f ms)' %
-                                   (s['node'], s['endpoints'],
-                                    s['duration_ms'])))
     with open(os.path.join(a.state, 'box.json')) as f:
         box = json.load(f)
-    if box.get('control_plane') == 'real':
-        for node in sorted(box['nodes']):
-            t = realcp.kube_proxy_synced(box, node, t0)
-            if t:
-                # its metrics keep the last sync only: the change itself
-                # may have been programmed by an earlier one
-                events.append((ms(t), 'kube-proxy %s (real, %s mode): last '
-                               'sync ended' % (node, box.get(
-                                   'proxy_mode', 'iptables'))))
+    for node in sorted(box['nodes']) if box.get('proxy_mode') else ():
+        t = realcp.kube_proxy_synced(box, node, t0)
+        if t:
+            # its metrics keep the last sync only: the change itself
+            # may have been programmed by an earlier one
+            events.append((ms(t), 'kube-proxy %s (%s mode): last sync '
+                           'ended' % (node, box['proxy_mode'])))
     if to_victim:
         events.append((ms(to_victim[-1]['t_ns']),
                        'last new connection answered by %s' % a.victim))
