@@ -41,24 +41,42 @@ def test():
     if not realcp.available():
         print('SKIP: %s not built (make kube): no kube-proxy' % realcp.KUBE)
         sys.exit(77)
-    for cp, mode in (('real', 'iptables'), ('real', 'nftables'),
-                     ('sim', 'iptables')):
-        print('-- %s control plane, kube-proxy in %s mode' % (cp, mode),
-              flush=True)
-        one(['--control-plane', cp, '--proxy-mode', mode])
+    for cp, mode, extra in (('real', 'iptables', 0), ('real', 'nftables', 20),
+                            ('sim', 'iptables', 20)):
+        print('-- %s control plane, kube-proxy in %s mode, %d extra '
+              'Services' % (cp, mode, extra), flush=True)
+        one(['--control-plane', cp, '--proxy-mode', mode,
+             '--extra-services', str(extra)], extra, mode)
 
 
-def one(up_args):
+def one(up_args, extra, mode):
     bid = 'sbx%d' % os.getpid()
     state = '/tmp/steer-box-test.%s' % bid
-    r = subprocess.run([BOX, 'up', '--state', state, '--id', bid] + up_args,
-                       capture_output=True, text=True, timeout=90)
+    box = {'cgroup': ''}
     try:
+        r = subprocess.run([BOX, 'up', '--state', state, '--id', bid] +
+                           up_args, capture_output=True, text=True,
+                           timeout=120)
         check(r.returncode == 0, 'box up: %s' % r.stderr[-500:])
         with open(os.path.join(state, 'box.json')) as f:
             box = json.load(f)
         api = kclient.Client(box['api'])
         vip = box['services']['nginx']['vip']
+        if extra:
+            # box up returns once kube-proxy has programmed them all
+            svcs = [s for s in api.get('/api/v1/namespaces/default/'
+                                       'services')['items']
+                    if s['metadata']['name'].startswith('extra-')]
+            check(len(svcs) == extra, '%d extra Services' % len(svcs))
+            rules = subprocess.run(
+                ['nsenter', '--net=' + box['nodes']['node2']['netns_path']] +
+                (['nft', 'list', 'ruleset'] if mode == 'nftables' else
+                 ['iptables-save', '-t', 'nat']),
+                capture_output=True, text=True).stdout
+            missing = [s['metadata']['name'] for s in svcs
+                       if s['spec']['clusterIP'] not in rules]
+            check(not missing, 'kube-proxy on node2 has no rules for %s'
+                  % missing[:3])
         client = box['pods']['client']
         check(client['node'] == 'node1', 'client pod on node1')
         backends = {n: p for n, p in box['pods'].items() if n != 'client'}

@@ -110,6 +110,16 @@ def test():
               'a protobuf-only Accept must be 406')
         check(api.get(PODS, accept=pb + ', application/json')['kind'] ==
               'PodList', 'protobuf or JSON: JSON')
+        # defaults applied as upstream's: a slice port without a protocol
+        # is TCP (kube-proxy dereferences it), without a name ''
+        sl = api.post('/apis/discovery.k8s.io/v1/namespaces/default/'
+                      'endpointslices', {
+                          'metadata': {'name': 'bare', 'labels': {
+                              'kubernetes.io/service-name': 'bare'}},
+                          'addressType': 'IPv4', 'ports': [{'port': 80}],
+                          'endpoints': [{'addresses': ['10.250.0.1']}]})
+        check(sl['ports'] == [{'port': 80, 'name': '', 'protocol': 'TCP'}],
+              'slice port defaults: %r' % sl['ports'])
         # a request refused before its body is read (an unserved resource)
         # leaves nothing behind on its keep-alive connection
         c = api._conn(5)

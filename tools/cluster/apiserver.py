@@ -211,6 +211,13 @@ class Store:
             for p in spec.get('ports') or []:
                 p.setdefault('protocol', 'TCP')
                 p.setdefault('targetPort', p.get('port'))
+        if res == 'endpointslices':
+            # discovery/v1 SetDefaults_EndpointPort: a client (kube-proxy)
+            # dereferences both
+            for p in obj.get('ports') or []:
+                if isinstance(p, dict):
+                    p.setdefault('name', '')
+                    p.setdefault('protocol', 'TCP')
         if res == 'pods':
             obj.setdefault('spec', {})
             st = obj.setdefault('status', {})
