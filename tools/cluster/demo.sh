@@ -1,27 +1,31 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # make demo: the seed's quarantine-by-relabel, with and without steerd.
-#   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services 1000] [--out DIR]
+#   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services 1000] [--sim] [--out DIR]
 # On the real control plane and kube-proxy (build/kube/kube, make kube) when
 # it is built, with --services other Services (each with two endpoints), the
 # scale at which kube-proxy's window shows.  Without it, on the API server simulator with no kube-proxy:
 # no ClusterIP is routed, so the client balances over the pod IPs itself (as
 # a client of a headless Service does) and what steer shows is the drain at
 # the pod's veth; the other pass is then "without steer", not kube-proxy.
+# --sim runs that variant even when the real control plane is built.
+# OUT gets each pass's load, timeline summary (summary-PASS.json) and plot.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 STEERD=$ROOT/build/steerd
 RATE=200
 SERVICES=1000
+SIM=0
 OUT=$ROOT/build/demo
 while [ $# -gt 0 ]; do
 	case $1 in
 	--steerd) STEERD=$2; shift 2 ;;
 	--rate) RATE=$2; shift 2 ;;
 	--services) SERVICES=$2; shift 2 ;;
+	--sim) SIM=1; shift ;;
 	--out) OUT=$2; shift 2 ;;
-	*) echo "usage: $0 [--steerd BIN] [--rate N] [--services N] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--steerd BIN] [--rate N] [--services N] [--sim] [--out DIR]" >&2; exit 2 ;;
 	esac
 done
 mkdir -p "$OUT"
@@ -37,13 +41,13 @@ trap 'echo; echo "demo: interrupted, tearing down"; exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if [ -x "$ROOT/build/kube/kube" ]; then
+if [ $SIM = 0 ] && [ -x "$ROOT/build/kube/kube" ]; then
 	say "booting the cluster in a box ($ID, real Kubernetes $(awk '$1 == "k8s.io/kubernetes" {print $2}' "$ROOT/tools/kube/go.mod"), $SERVICES other Services)"
 	"$BOX" up --state "$STATE" --id "$ID" --control-plane real \
 		--extra-services "$SERVICES" >/dev/null
 	REAL=1
 else
-	say "booting the cluster in a box ($ID, API server simulator, no kube-proxy: the client balances over the pod IPs)"
+	say "booting the cluster in a box ($ID, API server simulator: the client balances over the pod IPs)"
 	"$BOX" up --state "$STATE" --id "$ID" --control-plane sim >/dev/null
 	REAL=0
 fi
@@ -111,6 +115,7 @@ one_pass() { # label
 	local t0
 	t0=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["patch_ns"])' \
 		"$STATE/summary-$label.json")
+	cp "$STATE/summary-$label.json" "$OUT/"
 	python3 "$HERE/load.py" report --gnuplot --bucket-ms 100 --t0-ns "$t0" \
 		"$load" >"$OUT/plot-$label.dat"
 	echo "$victim" >"$OUT/victim-$label"
