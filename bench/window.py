@@ -31,7 +31,6 @@ time series of one relabel of --plot-run to --series.
 """
 import argparse
 import errno
-import http.client
 import json
 import os
 import random
@@ -40,16 +39,15 @@ import selectors
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BOX = os.path.join(ROOT, 'tools', 'cluster', 'box')
 sys.path.insert(0, os.path.join(ROOT, 'tools', 'cluster'))
+import kclient  # noqa: E402
 import realcp  # noqa: E402
 
 
@@ -191,60 +189,35 @@ class LoadTail:
 
 # ------------------------------------------------------------------ API client
 
-class Api:
-    """Kept-alive HTTPS connection to the API server, bearer token auth."""
+class Api(kclient.Client):
+    """The box's API client on one kept-alive connection; a refusal is a
+    RuntimeError, as every other failure of a round."""
 
     def __init__(self, info):
-        u = urllib.parse.urlsplit(info['url'])
-        self.host, self.port = u.hostname, u.port
-        self.ctx = ssl.create_default_context(cafile=info['ca'])
-        with open(info['token_file']) as f:
-            self.token = f.readline().strip()
-        self.conn = None
+        super().__init__(info, keepalive=True)
 
-    def req(self, method, path, body=None, ctype='application/json'):
-        for attempt in (0, 1):
-            if self.conn is None:
-                self.conn = http.client.HTTPSConnection(
-                    self.host, self.port, context=self.ctx, timeout=10)
-                self.conn.connect()
-            h = {'Authorization': 'Bearer ' + self.token,
-                 'Accept': 'application/json'}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                h['Content-Type'] = ctype
-            try:
-                t0 = time.time_ns()
-                self.conn.request(method, path, body=data, headers=h)
-                r = self.conn.getresponse()
-                raw = r.read()
-                t1 = time.time_ns()
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
-                if attempt:
-                    raise
-                continue
-            if r.status >= 300:
-                raise RuntimeError('%s %s: HTTP %d %s' % (method, path,
-                                                         r.status, raw[:300]))
-            return json.loads(raw), t0, t1
+    def request(self, *args, **kw):
+        try:
+            return super().request(*args, **kw)
+        except kclient.ApiStatus as e:
+            raise RuntimeError(str(e)[:300])
 
     def label(self, pod, value):
-        """What `kubectl label pod POD enabled=VALUE --overwrite` sends."""
-        return self.req('PATCH', '/api/v1/namespaces/default/pods/' + pod,
-                        {'metadata': {'labels': {'enabled': value}}},
-                        'application/merge-patch+json')
+        """What `kubectl label pod POD enabled=VALUE --overwrite` sends;
+        the object, and when it was sent and answered."""
+        t0 = time.time_ns()
+        obj = self.patch('/api/v1/namespaces/default/pods/' + pod,
+                         {'metadata': {'labels': {'enabled': value}}})
+        return obj, t0, time.time_ns()
 
     def pods(self):
-        obj, _, _ = self.req('GET', '/api/v1/namespaces/default/pods?'
-                             'labelSelector=app%3Dnginx')
-        return obj['items']
+        return self.get('/api/v1/namespaces/default/pods?'
+                        'labelSelector=app%3Dnginx')['items']
 
     def scale(self, n):
-        self.req('PATCH', '/apis/apps/v1/namespaces/default/deployments/nginx',
-                 {'spec': {'replicas': n}}, 'application/merge-patch+json')
+        self.patch('/apis/apps/v1/namespaces/default/deployments/nginx',
+                   {'spec': {'replicas': n}})
+
 
 def ready(p):
     return any(c.get('type') == 'Ready' and c.get('status') == 'True'
@@ -658,7 +631,7 @@ def write_series(box, mode, rr, series_dir):
                                             for k in cols)))
 
 
-def figures(all_recs, kp_sync, steer_note, a):
+def figures(all_recs, kp_sync, a):
     """JSON-lines figures for bench/report.py."""
     out = []
 
@@ -753,8 +726,6 @@ def figures(all_recs, kp_sync, steer_note, a):
                         break
                 fig('steerd event -> map during relabels, %s (upper bound), '
                     '%s' % (qn, tag), 2 ** (i + 1), 'us')
-    for line in steer_note:
-        log('note: %s', line)
     return out
 
 
@@ -831,7 +802,7 @@ def cmd_run(a):
         with open(a.records, 'w') as f:
             for r in all_recs:
                 f.write(json.dumps(r) + '\n')
-    figs = figures(all_recs, kp_sync, notes, a)
+    figs = figures(all_recs, kp_sync, a)
     with open(a.out, 'w') as f:
         for d in figs:
             f.write(json.dumps(d) + '\n')

@@ -3,11 +3,12 @@
 # make demo: the seed's quarantine-by-relabel, with and without steerd.
 #   tools/cluster/demo.sh [--steerd build/steerd] [--rate 200] [--services 1000] [--sim] [--out DIR]
 # On the real control plane and kube-proxy (build/kube/kube, make kube) when
-# it is built, with --services other Services (each with two endpoints), the
-# scale at which kube-proxy's window shows.  Without it, on the API server simulator with no kube-proxy:
-# no ClusterIP is routed, so the client balances over the pod IPs itself (as
-# a client of a headless Service does) and what steer shows is the drain at
-# the pod's veth; the other pass is then "without steer", not kube-proxy.
+# it is built, with --services other Services (two endpoints each), the
+# scale at which kube-proxy's window shows.  Without it, on the API server
+# simulator with no kube-proxy: no ClusterIP is routed, so the client
+# balances over the pod IPs itself (as a client of a headless Service does),
+# steer shows its drain at the pod's veth, and the other pass is "without
+# steer", not kube-proxy.
 # --sim runs that variant even when the real control plane is built.
 # OUT gets each pass's load, timeline summary (summary-PASS.json) and plot.
 set -euo pipefail

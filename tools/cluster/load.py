@@ -70,9 +70,17 @@ def err_name(e):
     return type(e).__name__
 
 
+def target(s):
+    """HOST:PORT or [HOST6]:PORT -> (host, port), or a usage error."""
+    host, _, port = s.rpartition(':')
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError('%r: want HOST:PORT or [HOST6]:PORT'
+                                         % s)
+    return host.strip('[]'), int(port)
+
+
 def cmd_run(a):
-    targets = [(h.strip('[]'), int(p)) for h, p in
-               (t.rsplit(':', 1) for t in a.target)]
+    targets = a.target
     out = open(a.out, 'w') if a.out else sys.stdout
     lock = threading.Lock()
 
@@ -159,7 +167,7 @@ def main():
                                  RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
     p = sub.add_parser('run')
-    p.add_argument('--target', required=True, action='append',
+    p.add_argument('--target', required=True, action='append', type=target,
                    help='VIP:PORT or [VIP6]:PORT; several: one at random '
                    'per connection')
     p.add_argument('--rate', type=float, default=100, help='per second')
