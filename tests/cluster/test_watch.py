@@ -74,6 +74,13 @@ def test():
         check(len(got) == 3, 'fieldSelector spec.nodeName: %d' % len(got))
         got = api.get(PODS + '?fieldSelector=metadata.name%3Dp2')['items']
         check([p['metadata']['name'] for p in got] == ['p2'], 'metadata.name')
+        # a field upstream cannot select on is refused, as upstream does
+        check(status_code(lambda: api.get(
+            PODS + '?fieldSelector=spec.priority%3D0')) == 400,
+            'a pod field selector upstream refuses must be 400')
+        check(status_code(lambda: api.get(
+            '/api/v1/services?fieldSelector=spec.clusterIP%21%3DNone')) == 200,
+            "kube-proxy's Service field selector")
         # PartialObjectMetadataList on request
         r = api.get(PODS, accept='application/json;as=PartialObjectMetadataList'
                     ';g=meta.k8s.io;v=v1,application/json')

@@ -56,6 +56,23 @@ SUBRESOURCES = {'pods': ['status'], 'services': ['status'],
 GROUPS = [('', 'v1'), ('apps', 'v1'), ('discovery.k8s.io', 'v1'),
           ('networking.k8s.io', 'v1'), ('rbac.authorization.k8s.io', 'v1')]
 SERVICE_CIDR = '10.96.0.0/16'       # where _alloc_ip takes ClusterIPs
+# Field selectors upstream accepts (its field label conversions, core/v1);
+# any other resource takes metadata.name and metadata.namespace only.
+FIELDS = {
+    'pods': {'metadata.name', 'metadata.namespace', 'spec.nodeName',
+             'spec.restartPolicy', 'spec.schedulerName',
+             'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase',
+             'status.podIP', 'status.podIPs', 'status.nominatedNodeName'},
+    'nodes': {'metadata.name', 'spec.unschedulable'},
+    'namespaces': {'metadata.name', 'status.phase'},
+    'services': {'metadata.name', 'metadata.namespace', 'spec.clusterIP',
+                 'spec.type'},
+    'events': {'metadata.name', 'metadata.namespace', 'involvedObject.kind',
+               'involvedObject.namespace', 'involvedObject.name',
+               'involvedObject.uid', 'involvedObject.apiVersion',
+               'involvedObject.resourceVersion', 'involvedObject.fieldPath',
+               'reason', 'reportingComponent', 'source', 'type'},
+}
 STOPPED = threading.Event()
 ARGS = None
 # List requests by where upstream would read them: its watch cache, etcd
@@ -853,12 +870,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(code, partial(o))
         return self.send_json(code, o)
 
-    def filters(self, q):
+    def filters(self, res, q):
         try:
             lsel = kselect.parse_labels(q.get('labelSelector', ''))
             fsel = kselect.parse_fields(q.get('fieldSelector', ''))
         except kselect.SelectorError as e:
             raise ApiError(400, 'BadRequest', str(e))
+        allowed = FIELDS.get(res, {'metadata.name', 'metadata.namespace'})
+        for path, _, _ in fsel:
+            if path not in allowed:
+                raise ApiError(400, 'BadRequest', 'field label not '
+                               'supported: %s' % path)
         return lambda o: o is not None and \
             kselect.match_labels(lsel, o['metadata'].get('labels')) and \
             kselect.match_fields(fsel, o)
@@ -895,7 +917,7 @@ class Handler(BaseHTTPRequestHandler):
         return 'cache'
 
     def list(self, res, ns, q):
-        match = self.filters(q)
+        match = self.filters(res, q)
         read = self.list_read(q)
         with STORE.cond:
             LISTS[read] += 1
@@ -991,7 +1013,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def watch(self, res, ns, q):
         watch_priority()
-        match = self.filters(q)
+        match = self.filters(res, q)
         fmt = self.accept()
         bookmarks = q.get('allowWatchBookmarks') in ('true', '1')
         timeout = float(q.get('timeoutSeconds') or 1800)
